@@ -1,0 +1,56 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Every target builds in Swift 6 language mode (the tools version's default), so complete
+// concurrency checking is on everywhere.
+let package = Package(
+    name: "GraceAPI",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "graced", targets: ["graced"]),
+        .library(name: "GraceAPI", targets: ["GraceAPI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries from Debian, each behind a module map and a small shim header.
+        .systemLibrary(
+            name: "CHTTP", pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(
+            name: "CPCI", pkgConfig: "libpci",
+            providers: [.apt(["libpci-dev"])]),
+        .systemLibrary(
+            name: "CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]),
+
+        // The host: sysfs, config space, libpci, the simulated kernel. No HTTP, no SQL.
+        .target(
+            name: "Passthrough",
+            dependencies: ["CPCI"]),
+        // SQLite through our own small wrapper. No sysfs.
+        .target(
+            name: "Store",
+            dependencies: ["CSQLite"]),
+        // The service: HTTP, routes, JSON, snapshots.
+        .target(
+            name: "GraceAPI",
+            dependencies: [
+                "CHTTP", "Passthrough", "Store",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "graced",
+            dependencies: [
+                "GraceAPI", "Passthrough", "Store",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        .testTarget(name: "PassthroughTests", dependencies: ["Passthrough"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "GraceAPITests", dependencies: ["GraceAPI", "Passthrough", "Store"]),
+    ]
+)

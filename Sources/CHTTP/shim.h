@@ -1,0 +1,9 @@
+#ifndef GRACE_CHTTP_SHIM_H
+#define GRACE_CHTTP_SHIM_H
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <microhttpd.h>
+#endif

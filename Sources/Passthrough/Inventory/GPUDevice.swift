@@ -1,0 +1,105 @@
+/// Everything GraceAPI knows about one managed PCI function (a GPU by default), read through the seam.
+///
+/// Field names are the API's (camelCase); the value is encoded as-is into `GET /gpus`.
+public struct GPUDevice: Codable, Hashable, Sendable {
+    public var bdf: String
+    public var vendorId: String
+    public var deviceId: String
+    public var subsystemVendorId: String
+    public var subsystemDeviceId: String
+    public var vendorName: String
+    public var deviceName: String
+    /// `0x030200`: class, subclass, programming interface.
+    public var classCode: String
+    public var revision: String
+    public var driver: String?
+    public var driverOverride: String?
+    public var iommuGroup: IOMMUGroup?
+    public var numaNode: Int?
+    public var parentBridge: String?
+    public var link: PCILink
+    public var resetMethods: [String]
+    public var readinessProbe: ReadinessProbeKind
+    public var bars: [BAR]
+    public var memory: DeviceMemory?
+    public var state: DeviceState
+
+    public init(
+        bdf: String, vendorId: String, deviceId: String, subsystemVendorId: String,
+        subsystemDeviceId: String, vendorName: String, deviceName: String, classCode: String,
+        revision: String, driver: String?, driverOverride: String?, iommuGroup: IOMMUGroup?,
+        numaNode: Int?, parentBridge: String?, link: PCILink, resetMethods: [String],
+        readinessProbe: ReadinessProbeKind, bars: [BAR], memory: DeviceMemory?, state: DeviceState
+    ) {
+        self.bdf = bdf
+        self.vendorId = vendorId
+        self.deviceId = deviceId
+        self.subsystemVendorId = subsystemVendorId
+        self.subsystemDeviceId = subsystemDeviceId
+        self.vendorName = vendorName
+        self.deviceName = deviceName
+        self.classCode = classCode
+        self.revision = revision
+        self.driver = driver
+        self.driverOverride = driverOverride
+        self.iommuGroup = iommuGroup
+        self.numaNode = numaNode
+        self.parentBridge = parentBridge
+        self.link = link
+        self.resetMethods = resetMethods
+        self.readinessProbe = readinessProbe
+        self.bars = bars
+        self.memory = memory
+        self.state = state
+    }
+}
+
+public struct IOMMUGroup: Codable, Hashable, Sendable {
+    public struct Member: Codable, Hashable, Sendable {
+        public var bdf: String
+        public var driver: String?
+        public init(bdf: String, driver: String?) {
+            self.bdf = bdf
+            self.driver = driver
+        }
+    }
+    public var id: Int
+    public var members: [Member]
+    public init(id: Int, members: [Member]) {
+        self.id = id
+        self.members = members
+    }
+}
+
+/// Link speeds in GT/s (nil where the kernel says `Unknown` or the file is absent) and widths in lanes.
+public struct PCILink: Codable, Hashable, Sendable {
+    public var currentSpeed: Double?
+    public var currentWidth: Int?
+    public var maxSpeed: Double?
+    public var maxWidth: Int?
+    public init(currentSpeed: Double?, currentWidth: Int?, maxSpeed: Double?, maxWidth: Int?) {
+        self.currentSpeed = currentSpeed
+        self.currentWidth = currentWidth
+        self.maxSpeed = maxSpeed
+        self.maxWidth = maxWidth
+    }
+}
+
+/// Which readiness check applies to a device after a reset or a bind.
+public enum ReadinessProbeKind: String, Codable, Hashable, Sendable {
+    /// CXL device DVSEC present: Range 1 Memory_Info_Valid, then Memory_Active.
+    case cxlDVSEC = "cxl-dvsec"
+    /// nvgrace-gpu legacy: BAR0 registers 0x1498 and 0x200BC read 0xFF.
+    case nvgraceBAR0 = "nvgrace-bar0"
+    /// Every device: IDs back, link trained, BARs as recorded.
+    case pci
+}
+
+/// What the service can say about a device right now.
+public enum DeviceState: String, Codable, Hashable, Sendable {
+    case ready
+    case notReady = "not_ready"
+    case resetting
+    case wedged
+    case missing
+}

@@ -1,0 +1,80 @@
+import Logging
+import Passthrough
+import Store
+import Synchronization
+
+/// Keeps the published snapshot in step with the host: scans through the seam, records each GPU's
+/// identity and layout in the store (a new snapshot only when the layout changed), then publishes.
+///
+/// `refresh()` blocks on sysfs, libpci and SQLite; it runs on the refresher's own thread or a caller's
+/// dedicated thread, never on an HTTP thread and never on Swift's cooperative pool.
+public final class InventoryService: Sendable {
+    public let inventory: HostInventory
+    let store: GraceStore
+    let logger: Logger
+    private let published = Mutex(InventorySnapshot.empty)
+    /// Serialises refreshes so that two never record the same change twice.
+    private let refreshing = Mutex(RefreshState())
+
+    private struct RefreshState {
+        /// Device row and last recorded layout text per BDF, so that an unchanged host costs no writes.
+        var known: [String: (identity: DeviceIdentity, deviceId: Int64, layoutJSON: String)] = [:]
+        var history: [String: [LayoutSnapshot]] = [:]
+    }
+
+    static let historyLimit = 50
+
+    public init(inventory: HostInventory, store: GraceStore, logger: Logger) {
+        self.inventory = inventory
+        self.store = store
+        self.logger = logger
+    }
+
+    public var snapshot: InventorySnapshot { published.withLock { $0 } }
+
+    /// Scans, records and publishes. Throws only when libpci cannot read the tree at all; a store
+    /// failure is logged and the snapshot still published (reads must not depend on the disk).
+    @discardableResult
+    public func refresh() throws(PCIScanError) -> InventorySnapshot {
+        let gpus = try inventory.scan()
+        let now = Timestamp.nowMs()
+        let snapshot = refreshing.withLock { state in
+            for gpu in gpus {
+                do {
+                    try record(gpu, at: now, into: &state)
+                } catch {
+                    logger.error("could not record the layout of \(gpu.bdf): \(error)")
+                }
+            }
+            return InventorySnapshot(gpus: gpus, layoutHistory: state.history, takenAtMs: now)
+        }
+        published.withLock { $0 = snapshot }
+        return snapshot
+    }
+
+    private func record(_ gpu: GPUDevice, at now: Int64, into state: inout RefreshState) throws {
+        let identity = DeviceIdentity(
+            bdf: gpu.bdf, vendorId: gpu.vendorId, deviceId: gpu.deviceId,
+            subsystemVendorId: gpu.subsystemVendorId, subsystemDeviceId: gpu.subsystemDeviceId)
+        let layout = RecordedLayout(gpu)
+        let layoutJSON = JSON.encodeString(layout)
+        if let known = state.known[gpu.bdf], known.identity == identity, known.layoutJSON == layoutJSON {
+            return
+        }
+        let device = try store.upsertDevice(identity, seenAtMs: now)
+        let (snapshot, isNew) = try store.recordLayout(
+            deviceId: device.id, layoutJSON: layoutJSON, takenAtMs: now,
+            describeChange: { previous in
+                guard let old = try? JSON.decode(RecordedLayout.self, from: Array(previous.utf8)) else {
+                    return "layout changed"
+                }
+                return layout.changes(from: old)
+            })
+        if isNew && snapshot.drift {
+            logger.warning(
+                "layout drift on \(gpu.bdf): \(snapshot.changeSummary ?? "changed")")
+        }
+        state.known[gpu.bdf] = (identity, device.id, layoutJSON)
+        state.history[gpu.bdf] = try store.layoutHistory(deviceId: device.id, limit: Self.historyLimit)
+    }
+}

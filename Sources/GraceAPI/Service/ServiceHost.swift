@@ -1,0 +1,23 @@
+import Passthrough
+
+/// The host the service manages, as the seam presents it: where to read, how to write, the firmware
+/// memory figures sysfs cannot show, and — only on a simulated host — the simulator's fault controls.
+public struct ServiceHost: Sendable {
+    public var root: SysfsRoot
+    public var writer: any KernelWriter
+    public var firmwareMemory: FirmwareMemoryTable
+    public var selection: DeviceSelection
+    /// Present only with `--simulate`; it backs the `/simulator` routes and nothing else.
+    public var simulator: SimulatedKernel?
+
+    public init(
+        root: SysfsRoot, writer: any KernelWriter, firmwareMemory: FirmwareMemoryTable,
+        selection: DeviceSelection = .displayClass, simulator: SimulatedKernel?
+    ) {
+        self.root = root
+        self.writer = writer
+        self.firmwareMemory = firmwareMemory
+        self.selection = selection
+        self.simulator = simulator
+    }
+}

@@ -1,0 +1,102 @@
+/// Reads the managed devices of a host through the seam: libpci for enumeration and names, plain
+/// sysfs reads for everything else.
+public struct HostInventory: Sendable {
+    public var root: SysfsRoot
+    public var selection: DeviceSelection
+    public var firmwareMemory: FirmwareMemoryTable
+    public var idsPath: String?
+
+    public init(
+        root: SysfsRoot, selection: DeviceSelection = .displayClass,
+        firmwareMemory: FirmwareMemoryTable = .empty, idsPath: String? = nil
+    ) {
+        self.root = root
+        self.selection = selection
+        self.firmwareMemory = firmwareMemory
+        self.idsPath = idsPath
+    }
+
+    /// Every managed device, in BDF order. Blocks on file I/O: run it off the cooperative pool.
+    public func scan() throws(PCIScanError) -> [GPUDevice] {
+        try PCIScanner.scan(root, idsPath: idsPath).filter(selection.includes).map(describe)
+    }
+
+    /// Everything the API reports about one function.
+    public func describe(_ function: PCIFunction) -> GPUDevice {
+        let bdf = function.bdf
+        let base = root.device(bdf)
+        let config = ConfigSpace(bytes: (try? root.readBytes(base + "/config", limit: 4096)) ?? [])
+        let cxl = config.cxlRange1SizeLow()
+        let isNvgrace =
+            function.vendorID == NvgraceDevices.nvidiaVendorID
+            && (NvgraceDevices.deviceIDs.contains(function.deviceID) || firmwareMemory.entries[bdf] != nil)
+        let probe: ReadinessProbeKind = cxl != nil ? .cxlDVSEC : isNvgrace ? .nvgraceBAR0 : .pci
+
+        var memory: DeviceMemory?
+        if isNvgrace, let firmware = firmwareMemory.entries[bdf] {
+            memory = try? NvgraceMemoryRules.layout(
+                physicalBase: firmware.physicalBase, length: firmware.length,
+                hasMigHardwareBug: NvidiaGPUCapability.hasMigHardwareBug(config),
+                source: firmwareMemory.source)
+        }
+
+        return GPUDevice(
+            bdf: bdf.description,
+            vendorId: "0x" + hex(function.vendorID, width: 4),
+            deviceId: "0x" + hex(function.deviceID, width: 4),
+            subsystemVendorId: "0x" + hex(function.subsystemVendorID, width: 4),
+            subsystemDeviceId: "0x" + hex(function.subsystemDeviceID, width: 4),
+            vendorName: function.vendorName,
+            deviceName: function.deviceName,
+            classCode: "0x" + hex(function.classCode, width: 6),
+            revision: "0x" + hex(function.revision, width: 2),
+            driver: root.linkName(base + "/driver"),
+            driverOverride: driverOverride(bdf),
+            iommuGroup: iommuGroup(bdf),
+            numaNode: root.readOptionalString(base + "/numa_node").flatMap { Int($0) }.flatMap { $0 < 0 ? nil : $0 },
+            parentBridge: parentBridge(bdf),
+            link: PCILink(
+                currentSpeed: root.readOptionalString(base + "/current_link_speed").flatMap(LinkSpeed.gigatransfers),
+                currentWidth: root.readOptionalString(base + "/current_link_width").flatMap { Int($0) },
+                maxSpeed: root.readOptionalString(base + "/max_link_speed").flatMap(LinkSpeed.gigatransfers),
+                maxWidth: root.readOptionalString(base + "/max_link_width").flatMap { Int($0) }),
+            resetMethods: ResetMethods.parse(root.readOptionalString(base + "/reset_method") ?? ""),
+            readinessProbe: probe,
+            bars: (try? root.readString(base + "/resource")).flatMap { try? ResourceFile.parse($0) } ?? [],
+            memory: memory,
+            state: instantState(config: config, cxl: cxl?.register))
+    }
+
+    /// `(null)` is the kernel's spelling of "no override".
+    private func driverOverride(_ bdf: BDF) -> String? {
+        guard let text = root.readOptionalString(root.device(bdf) + "/driver_override"), text != "(null)",
+            !text.isEmpty
+        else { return nil }
+        return text
+    }
+
+    public func iommuGroup(_ bdf: BDF) -> IOMMUGroup? {
+        guard let name = root.linkName(root.device(bdf) + "/iommu_group"), let id = Int(name) else { return nil }
+        let members = root.list("kernel/iommu_groups/\(name)/devices").compactMap { BDF($0) }.sorted()
+        return IOMMUGroup(
+            id: id,
+            members: members.map { .init(bdf: $0.description, driver: root.linkName(root.device($0) + "/driver")) })
+    }
+
+    /// In sysfs a function's folder sits inside its upstream bridge's folder.
+    public func parentBridge(_ bdf: BDF) -> String? {
+        guard let resolved = root.resolve(root.device(bdf)) else { return nil }
+        let components = resolved.split(separator: "/")
+        guard components.count >= 2, let parent = BDF(components[components.count - 2]) else { return nil }
+        return parent.description
+    }
+
+    /// What one look at config space says, without waiting: all-ones means the device does not answer;
+    /// a CXL device is ready once its memory is valid and active.
+    private func instantState(config: ConfigSpace, cxl: CXLRange1SizeLow?) -> DeviceState {
+        if config.bytes.isEmpty { return .missing }
+        if config.isAllOnes { return .notReady }
+        if let cxl, !(cxl.memoryInfoValid && cxl.memoryActive) { return .notReady }
+        return .ready
+    }
+}

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Dispatch
+import GraceAPI
+import Logging
+import Passthrough
+import Store
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The daemon: serves the host's GPUs over HTTP until SIGTERM or SIGINT.
+@main
+struct Graced: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "graced",
+        abstract: "Manage the GPUs of a passthrough host over a REST API.",
+        discussion: """
+            graced reads the host through sysfs (or a simulated host with --simulate), records each GPU's
+            memory layout in SQLite and answers HTTP requests. SIGTERM or SIGINT stops it gracefully.
+            """)
+
+    @Flag(help: "Run on a simulated host (GH200s, a CXL GPU, an H100, a NIC, an NVMe drive) built in a temporary folder.")
+    var simulate = false
+
+    @Option(help: ArgumentHelp("The sysfs root to read and write.", valueName: "root"))
+    var sysfs = "/sys"
+
+    @Option(help: ArgumentHelp("Address and port to listen on.", valueName: "host:port"))
+    var listen = "127.0.0.1:8080"
+
+    @Option(
+        help: ArgumentHelp(
+            "The SQLite database (default: /var/lib/graced/graced.sqlite, or a temporary one with --simulate).",
+            valueName: "path"))
+    var db: String?
+
+    @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    var logLevel: Logger.Level = .info
+
+    @Option(
+        name: .customLong("gpu-memory"),
+        help: ArgumentHelp(
+            "Firmware device memory of an nvgrace GPU (ACPI _DSD nvidia,gpu-mem-base-pa and -size, which sysfs does not show). Repeatable.",
+            valueName: "bdf=base,size"))
+    var gpuMemory: [String] = []
+
+    @Option(help: ArgumentHelp("Seconds between inventory rescans (0 turns them off).", valueName: "seconds"))
+    var rescanInterval: Double = 5
+
+    mutating func validate() throws {
+        guard ListenAddress(listen) != nil else {
+            throw ValidationError("--listen takes HOST:PORT with an IPv4 host, e.g. 127.0.0.1:8080")
+        }
+        for entry in gpuMemory where FirmwareMemoryArgument(entry) == nil {
+            throw ValidationError(
+                "--gpu-memory takes BDF=BASE,SIZE with hex or decimal numbers, e.g. 0009:01:00.0=0x400000000000,0x1800000000 (got \(entry))"
+            )
+        }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .trace
+            return handler
+        }
+        var logger = Logger(label: "graced")
+        logger.logLevel = logLevel
+
+        let host: ServiceHost
+        var temporaryFolder: String?
+        if simulate {
+            let folder = try TemporaryFolder.create(prefix: "graced-sim")
+            temporaryFolder = folder
+            let simulated = try SimulatedHost.create(in: folder)
+            host = ServiceHost(
+                root: simulated.root, writer: simulated.kernel,
+                firmwareMemory: FirmwareMemoryTable(
+                    source: "simulator",
+                    entries: simulated.firmwareMemory.mapValues {
+                        .init(physicalBase: $0.physicalBase, length: $0.length)
+                    }),
+                simulator: simulated.kernel)
+            logger.info("simulated host in \(simulated.root.path)")
+        } else {
+            let root = SysfsRoot(path: sysfs)
+            var entries: [BDF: FirmwareMemoryTable.Entry] = [:]
+            for argument in gpuMemory.compactMap(FirmwareMemoryArgument.init) {
+                entries[argument.bdf] = argument.entry
+            }
+            host = ServiceHost(
+                root: root, writer: LinuxKernelWriter(root: root),
+                firmwareMemory: FirmwareMemoryTable(source: "host-config", entries: entries), simulator: nil)
+        }
+        defer {
+            if let temporaryFolder { TemporaryFolder.remove(temporaryFolder) }
+        }
+
+        let databasePath = db ?? (temporaryFolder.map { $0 + "/graced.sqlite" } ?? "/var/lib/graced/graced.sqlite")
+        let store = try GraceStore(path: databasePath)
+        logger.info("database \(databasePath)")
+
+        let application = try Application(
+            host: host, store: store, listen: ListenAddress(listen)!,
+            rescanIntervalSeconds: rescanInterval, logger: logger)
+        try application.start()
+        logger.notice("graced listening on http://\(listen) with \(application.inventory.snapshot.gpus.count) GPUs")
+
+        waitForTerminationSignal()
+        logger.notice("shutting down")
+        application.stop()
+    }
+}
+
+/// Blocks the main thread until SIGTERM or SIGINT arrives.
+private func waitForTerminationSignal() {
+    let done = DispatchSemaphore(value: 0)
+    var sources: [DispatchSourceSignal] = []
+    for signalNumber in [SIGTERM, SIGINT] {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+        source.setEventHandler { done.signal() }
+        source.resume()
+        sources.append(source)
+    }
+    done.wait()
+    sources.forEach { $0.cancel() }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `BDF=BASE,SIZE` from the command line.
+struct FirmwareMemoryArgument {
+    var bdf: BDF
+    var entry: FirmwareMemoryTable.Entry
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, let bdf = BDF(parts[0]) else { return nil }
+        let numbers = parts[1].split(separator: ",")
+        guard numbers.count == 2, let base = parseNumber(numbers[0]), let size = parseNumber(numbers[1]) else {
+            return nil
+        }
+        self.bdf = bdf
+        entry = .init(physicalBase: base, length: size)
+    }
+}
+
+private func parseNumber(_ text: Substring) -> UInt64? {
+    text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
+}

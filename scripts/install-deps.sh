@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages GraceAPI builds and runs with. Idempotent: does nothing when they are
+# already there. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+    pkg-config
+    libmicrohttpd-dev   # HTTP
+    libpci-dev pci.ids  # PCI enumeration and device names
+    libsqlite3-dev      # storage
+    pciutils            # lspci, for operators and for checking generated trees
+    curl                # the README's examples and the end-to-end scripts
+)
+
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+echo "Installing: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is needed, check the style, build without warnings, run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+
+echo "== style: swift format lint --strict"
+swift format lint --strict --recursive Package.swift Sources Tests
+
+echo "== build (warnings in our own code fail the build)"
+swift build --build-tests 2>&1 | tee .build-log.txt
+if grep -E '^/.*(Sources|Tests)/.*: warning:' .build-log.txt; then
+    echo "Warnings in our own code: fix them."
+    exit 1
+fi
+
+echo "== tests"
+swift test --skip-build 2>&1 | tee .test-log.txt

@@ -36,7 +36,7 @@ public struct HostInventory: Sendable {
         if isNvgrace, let firmware = firmwareMemory.entries[bdf] {
             memory = try? NvgraceMemoryRules.layout(
                 physicalBase: firmware.physicalBase, length: firmware.length,
-                hasMigHardwareBug: NvidiaGPUCapability.hasMigHardwareBug(config),
+                hasMigHardwareBug: config.hasMigHardwareBug,
                 source: firmwareMemory.source)
         }
 
@@ -56,13 +56,13 @@ public struct HostInventory: Sendable {
             numaNode: root.readOptionalString(base + "/numa_node").flatMap { Int($0) }.flatMap { $0 < 0 ? nil : $0 },
             parentBridge: parentBridge(bdf),
             link: PCILink(
-                currentSpeed: root.readOptionalString(base + "/current_link_speed").flatMap(LinkSpeed.gigatransfers),
+                currentSpeed: root.readOptionalString(base + "/current_link_speed").flatMap(LinkSpeed.parse),
                 currentWidth: root.readOptionalString(base + "/current_link_width").flatMap { Int($0) },
-                maxSpeed: root.readOptionalString(base + "/max_link_speed").flatMap(LinkSpeed.gigatransfers),
+                maxSpeed: root.readOptionalString(base + "/max_link_speed").flatMap(LinkSpeed.parse),
                 maxWidth: root.readOptionalString(base + "/max_link_width").flatMap { Int($0) }),
             resetMethods: ResetMethods.parse(root.readOptionalString(base + "/reset_method") ?? ""),
             readinessProbe: probe,
-            bars: (try? root.readString(base + "/resource")).flatMap { try? ResourceFile.parse($0) } ?? [],
+            bars: (try? root.readString(base + "/resource")).flatMap { try? ResourceFile.bars($0) } ?? [],
             memory: memory,
             state: instantState(config: config, cxl: cxl?.register))
     }

@@ -93,6 +93,7 @@ public struct Connection {
     /// The outermost level uses BEGIN IMMEDIATE so that the write lock is taken up front, where the
     /// busy timeout can wait for it, instead of failing with SQLITE_BUSY on the first write. Nested
     /// calls become savepoints, so helpers can be transactional on their own and still compose.
+    @discardableResult
     public func transaction<T>(_ body: (Connection) throws -> T) throws -> T {
         if isInTransaction {
             return try savepoint(body)

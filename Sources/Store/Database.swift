@@ -55,6 +55,7 @@ public final class Database: Sendable {
     }
 
     /// Runs `body` with exclusive use of the connection.
+    @discardableResult
     public func withConnection<T: Sendable, E: Error>(_ body: (Connection) throws(E) -> T) throws(E) -> T {
         try handle.withLock { (handle) throws(E) -> T in
             try body(Connection(db: handle.pointer))
@@ -62,6 +63,7 @@ public final class Database: Sendable {
     }
 
     /// Runs `body` in a transaction (BEGIN IMMEDIATE ... COMMIT), rolled back if it throws.
+    @discardableResult
     public func transaction<T: Sendable>(_ body: (Connection) throws -> T) throws -> T {
         try withConnection { connection in
             try connection.transaction(body)

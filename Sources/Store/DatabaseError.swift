@@ -15,6 +15,13 @@ public struct DatabaseError: Error, Hashable, Sendable, CustomStringConvertible 
         self.sql = sql
     }
 
+    // The extended codes are function-like macros in sqlite3.h, which Swift does not import.
+    public static let constraintCheck: Int32 = SQLITE_CONSTRAINT | (1 << 8)
+    public static let constraintForeignKey: Int32 = SQLITE_CONSTRAINT | (3 << 8)
+    public static let constraintNotNull: Int32 = SQLITE_CONSTRAINT | (5 << 8)
+    public static let constraintPrimaryKey: Int32 = SQLITE_CONSTRAINT | (6 << 8)
+    public static let constraintUnique: Int32 = SQLITE_CONSTRAINT | (8 << 8)
+
     /// The primary result code (`SQLITE_CONSTRAINT`, `SQLITE_BUSY`, ...).
     public var primaryCode: Int32 { code & 0xff }
 

@@ -7,6 +7,7 @@ extension GraceStore {
     /// writes from the previous JSON. `describeChange` runs inside the transaction, so it must not
     /// call back into the store.
     /// - Returns: the new snapshot, or the unchanged latest one with `isNew` false.
+    @discardableResult
     public func recordLayout(
         deviceId: Int64, layoutJSON: String, takenAtMs: Int64,
         describeChange: (_ previousJSON: String) -> String

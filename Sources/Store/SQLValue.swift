@@ -1,4 +1,7 @@
 /// One SQLite value, as bound to a parameter or read from a column.
+///
+/// Deliberately not `ExpressibleByNilLiteral`: `scalar(...) != nil` would then compare with `.null`
+/// instead of asking whether a row came back. Write `.null`.
 public enum SQLValue: Hashable, Sendable {
     case integer(Int64)
     case real(Double)
@@ -56,11 +59,5 @@ extension SQLValue: ExpressibleByFloatLiteral {
 extension SQLValue: ExpressibleByStringLiteral {
     public init(stringLiteral value: String) {
         self = .text(value)
-    }
-}
-
-extension SQLValue: ExpressibleByNilLiteral {
-    public init(nilLiteral: ()) {
-        self = .null
     }
 }

@@ -1,0 +1,77 @@
+/// The service's schema as an append-only list of migrations; see `Database.migrate`.
+public enum GraceSchema {
+    public static let migrations: [String] = [version1]
+
+    /// Version 1: devices, their layout history, and the tables the jobs engine writes to.
+    static let version1 = """
+        CREATE TABLE devices (
+            id INTEGER PRIMARY KEY,
+            bdf TEXT NOT NULL,
+            vendor_id TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            subsystem_vendor_id TEXT NOT NULL,
+            subsystem_device_id TEXT NOT NULL,
+            first_seen_ms INTEGER NOT NULL,
+            last_seen_ms INTEGER NOT NULL,
+            UNIQUE (bdf, vendor_id, device_id, subsystem_vendor_id, subsystem_device_id)
+        );
+        CREATE INDEX devices_by_bdf ON devices (bdf, last_seen_ms);
+
+        CREATE TABLE layout_snapshots (
+            id INTEGER PRIMARY KEY,
+            device_id INTEGER NOT NULL REFERENCES devices (id),
+            taken_at_ms INTEGER NOT NULL,
+            layout_json TEXT NOT NULL,
+            drift INTEGER NOT NULL CHECK (drift IN (0, 1)),
+            change_summary TEXT
+        );
+        CREATE INDEX layout_snapshots_by_device ON layout_snapshots (device_id, id);
+
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY NOT NULL,
+            kind TEXT NOT NULL,
+            device_id INTEGER NOT NULL REFERENCES devices (id),
+            bdf TEXT NOT NULL,
+            state TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            method_requested TEXT NOT NULL,
+            method_used TEXT,
+            deadline_ms INTEGER NOT NULL,
+            idempotency_key TEXT,
+            request_json TEXT NOT NULL,
+            result_json TEXT,
+            error_json TEXT,
+            created_at_ms INTEGER NOT NULL,
+            finished_at_ms INTEGER
+        );
+        CREATE INDEX jobs_by_bdf ON jobs (bdf, created_at_ms);
+        CREATE INDEX jobs_by_state ON jobs (state);
+
+        CREATE TABLE job_phases (
+            job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            started_at_ms INTEGER NOT NULL,
+            ended_at_ms INTEGER,
+            PRIMARY KEY (job_id, seq)
+        );
+
+        CREATE TABLE job_attempts (
+            job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            at_ms INTEGER NOT NULL,
+            errno INTEGER,
+            message TEXT NOT NULL,
+            PRIMARY KEY (job_id, seq)
+        );
+
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at_ms INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail_json TEXT NOT NULL
+        );
+        """
+}

@@ -1,0 +1,6 @@
+/// A query that named something the store does not have.
+public enum GraceStoreError: Error, Hashable, Sendable {
+    case deviceNotFound(id: Int64)
+    case jobNotFound(id: String)
+    case phaseNotFound(jobId: String, seq: Int)
+}

@@ -65,6 +65,12 @@ static inline struct MHD_Daemon *grace_mhd_start(const struct GraceDaemonConfig 
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     struct MHD_OptionItem options[10];
     unsigned int count = 0;
+    /* The logger goes first, or MHD reports problems with the earlier options on stderr. */
+    if (config->log_sink != NULL) {
+        flags |= MHD_USE_ERROR_LOG;
+        options[count++] = (struct MHD_OptionItem){
+            MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)&grace_mhd_log_trampoline, config->log_sink};
+    }
     options[count++] = (struct MHD_OptionItem){
         MHD_OPTION_SOCK_ADDR, 0, (void *)config->address};
     options[count++] = (struct MHD_OptionItem){
@@ -79,11 +85,6 @@ static inline struct MHD_Daemon *grace_mhd_start(const struct GraceDaemonConfig 
         MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)config->uri_log, config->uri_log_cls};
     options[count++] = (struct MHD_OptionItem){
         MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)config->completed, config->completed_cls};
-    if (config->log_sink != NULL) {
-        flags |= MHD_USE_ERROR_LOG;
-        options[count++] = (struct MHD_OptionItem){
-            MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)&grace_mhd_log_trampoline, config->log_sink};
-    }
     options[count++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     uint16_t port = ntohs(config->address->sin_port);
     return MHD_start_daemon(

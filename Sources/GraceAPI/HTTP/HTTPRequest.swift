@@ -1,0 +1,52 @@
+/// One complete HTTP request as handlers see it.
+public struct HTTPRequest: Sendable {
+    /// The method token exactly as sent (`GET`, `POST`, ...).
+    public var method: String
+    /// The request target exactly as sent, percent-escapes and query included.
+    public var rawTarget: String
+    /// The raw target up to `?`, still percent-encoded, so `%2F` stays inside its segment.
+    public var path: String
+    /// Query parameters, percent-decoded with `+` as a space; the first occurrence of a name wins.
+    public var query: [String: String]
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+
+    public init(method: String, rawTarget: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
+        self.method = method
+        self.rawTarget = rawTarget
+        let (path, queryString) = Self.split(rawTarget)
+        self.path = String(path)
+        self.query = Self.parseQuery(queryString)
+        self.headers = headers
+        self.body = body
+    }
+
+    /// Splits a target at the first `?` and drops any fragment (clients should not send one).
+    static func split(_ target: String) -> (path: Substring, query: Substring) {
+        let withoutFragment = target.prefix { $0 != "#" }
+        guard let mark = withoutFragment.firstIndex(of: "?") else {
+            return (withoutFragment, "")
+        }
+        return (withoutFragment[..<mark], withoutFragment[withoutFragment.index(after: mark)...])
+    }
+
+    static func parseQuery(_ query: Substring) -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let name: Substring
+            let value: Substring
+            if let equals = pair.firstIndex(of: "=") {
+                name = pair[..<equals]
+                value = pair[pair.index(after: equals)...]
+            } else {
+                name = pair
+                value = ""
+            }
+            let key = PercentDecoding.decode(name, plusAsSpace: true)
+            if result[key] == nil {
+                result[key] = PercentDecoding.decode(value, plusAsSpace: true)
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,384 @@
+import FoundationEssentials
+import Synchronization
+import Testing
+
+@testable import GraceAPI
+
+/// End-to-end tests: a real server on 127.0.0.1 and an ephemeral port, spoken to over sockets.
+@Suite struct HTTPServerTests {
+    struct UploadSummary: Codable, Equatable {
+        let count: Int
+        let sum: Int
+    }
+
+    /// A small router exercising each handler style.
+    static func testRouter() -> Router {
+        var router = Router()
+        router.get("/hello") { request, _ in
+            .respond(
+                .json(
+                    ["greeting": "hello", "client": request.headers["x-CLIENT"] ?? "-"],
+                    headers: [("X-Served-By", "test")]))
+        }
+        router.get("/echo") { request, _ in
+            .respond(.json(request.query))
+        }
+        router.get("/items/{id}/detail") { _, parameters in
+            .respond(.text(parameters["id"] ?? "?"))
+        }
+        router.put("/items/{id}/detail") { _, _ in
+            .respond(HTTPResponse(status: 204))
+        }
+        router.post("/upload") { request, _ in
+            .respond(
+                .json(UploadSummary(count: request.body.count, sum: request.body.reduce(0) { $0 + Int($1) })))
+        }
+        router.get("/slow") { _, _ in
+            .deferred {
+                try? await Task.sleep(for: .milliseconds(50))
+                return .text("late")
+            }
+        }
+        router.get("/hang") { _, _ in
+            .deferred {
+                // Ends early only through cancellation, which stop() delivers.
+                try? await Task.sleep(for: .seconds(30))
+                return .text("too late")
+            }
+        }
+        return router
+    }
+
+    static func withServer(
+        _ configuration: HTTPServer.Configuration = HTTPServer.Configuration(),
+        _ body: (HTTPServer, RawHTTPClient) async throws -> Void
+    ) async throws {
+        let server = HTTPServer(configuration: configuration, router: testRouter())
+        try server.start()
+        defer { server.stop() }
+        let port = try #require(server.port)
+        #expect(port != 0)
+        try await body(server, RawHTTPClient(port: port))
+    }
+
+    static func decodeProblem(_ response: RawHTTPClient.Response) throws -> [String: ProblemField] {
+        try JSONDecoder().decode([String: ProblemField].self, from: Data(response.body))
+    }
+
+    /// Enough of JSON to read problem members in tests.
+    enum ProblemField: Decodable, Equatable {
+        case string(String)
+        case number(Int)
+        case strings([String])
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let text = try? container.decode(String.self) {
+                self = .string(text)
+            } else if let number = try? container.decode(Int.self) {
+                self = .number(number)
+            } else {
+                self = .strings(try container.decode([String].self))
+            }
+        }
+    }
+
+    @Test func jsonBodyAndHeaders() async throws {
+        try await Self.withServer { _, client in
+            let response = try await offPool {
+                try client.request("GET", "/hello", headers: [("X-Client", "t1")])
+            }
+            #expect(response.status == 200)
+            #expect(response.header("content-type") == "application/json")
+            #expect(response.header("X-Served-By") == "test")
+            let body = try JSONDecoder().decode([String: String].self, from: Data(response.body))
+            #expect(body == ["greeting": "hello", "client": "t1"])
+        }
+    }
+
+    @Test func headAnswersLikeGetWithoutBody() async throws {
+        try await Self.withServer { _, client in
+            let response = try await offPool { try client.request("HEAD", "/hello") }
+            #expect(response.status == 200)
+            #expect(response.body.isEmpty)
+        }
+    }
+
+    @Test func queryIsDecoded() async throws {
+        try await Self.withServer { _, client in
+            let target = "/echo?name=a%20b&plus=1+2&empty=&flag&name=second&enc%3Dkey=v%26w"
+            let response = try await offPool { try client.request("GET", target) }
+            #expect(response.status == 200)
+            let query = try JSONDecoder().decode([String: String].self, from: Data(response.body))
+            #expect(query == ["name": "a b", "plus": "1 2", "empty": "", "flag": "", "enc=key": "v&w"])
+        }
+    }
+
+    @Test func encodedSlashStaysInsideItsSegment() async throws {
+        try await Self.withServer { _, client in
+            let encoded = try await offPool { try client.request("GET", "/items/a%2Fb/detail") }
+            #expect(encoded.status == 200)
+            #expect(encoded.text == "a%2Fb")
+            let split = try await offPool { try client.request("GET", "/items/a/b/detail") }
+            #expect(split.status == 404)
+        }
+    }
+
+    @Test func unknownPathIsNotFoundProblem() async throws {
+        try await Self.withServer { _, client in
+            let response = try await offPool { try client.request("GET", "/nowhere") }
+            #expect(response.status == 404)
+            #expect(response.header("Content-Type") == "application/problem+json")
+            let problem = try Self.decodeProblem(response)
+            #expect(problem["status"] == .number(404))
+            #expect(problem["type"] == .string("https://graceapi.dev/problems/not-found"))
+            guard case .string(let resolution) = problem["resolution"] else {
+                Issue.record("no resolution in \(problem)")
+                return
+            }
+            #expect(!resolution.isEmpty)
+        }
+    }
+
+    @Test func wrongMethodIsMethodNotAllowedWithAllow() async throws {
+        try await Self.withServer { _, client in
+            let response = try await offPool { try client.request("DELETE", "/items/x/detail") }
+            #expect(response.status == 405)
+            #expect(response.header("Allow") == "GET, HEAD, PUT")
+            #expect(response.header("Content-Type") == "application/problem+json")
+            let problem = try Self.decodeProblem(response)
+            #expect(problem["allowed"] == .strings(["GET", "HEAD", "PUT"]))
+            #expect(problem["resolution"] != nil)
+        }
+    }
+
+    @Test func declaredOversizeBodyIsRefusedBeforeItIsSent() async throws {
+        try await Self.withServer(HTTPServer.Configuration(maxBodyBytes: 1024)) { _, client in
+            // Only the head goes out: the 413 must come without the server waiting for the body.
+            let head = Array("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n".utf8)
+            let response = try await offPool { try client.exchange([head]) }
+            #expect(response.status == 413)
+            #expect(response.header("Content-Type") == "application/problem+json")
+            let problem = try Self.decodeProblem(response)
+            #expect(problem["limit"] == .number(1024))
+            #expect(problem["resolution"] != nil)
+        }
+    }
+
+    @Test func chunkedOversizeBodyIsRefused() async throws {
+        try await Self.withServer(HTTPServer.Configuration(maxBodyBytes: 1024)) { _, client in
+            let chunk = Array("258\r\n".utf8) + [UInt8](repeating: 0x61, count: 0x258) + Array("\r\n".utf8)
+            let head = RawHTTPClient.requestBytes(
+                "POST", "/upload", headers: [("Transfer-Encoding", "chunked")])
+            let pieces = [head, chunk, chunk, Array("0\r\n\r\n".utf8)]
+            let response = try await offPool { try client.exchange(pieces, pauseMicroseconds: 10_000) }
+            #expect(response.status == 413)
+            #expect(response.header("Content-Type") == "application/problem+json")
+        }
+    }
+
+    @Test func bodyAtTheLimitIsAccepted() async throws {
+        try await Self.withServer(HTTPServer.Configuration(maxBodyBytes: 1024)) { _, client in
+            let body = [UInt8](repeating: 1, count: 1024)
+            let response = try await offPool { try client.request("POST", "/upload", body: body) }
+            #expect(response.status == 200)
+            let summary = try JSONDecoder().decode(UploadSummary.self, from: Data(response.body))
+            #expect(summary == UploadSummary(count: 1024, sum: 1024))
+        }
+    }
+
+    @Test func bodySentInPiecesArrivesWhole() async throws {
+        try await Self.withServer { _, client in
+            let body = (0..<30_000).map { UInt8($0 % 251) }
+            let full = RawHTTPClient.requestBytes("POST", "/upload", body: body)
+            let headLength = full.count - body.count
+            // Head, then the body in four pieces with pauses, so MHD sees several upload calls.
+            var pieces = [Array(full[..<headLength])]
+            for start in stride(from: 0, to: body.count, by: 7_500) {
+                pieces.append(Array(body[start..<min(start + 7_500, body.count)]))
+            }
+            let sent = pieces
+            let response = try await offPool { try client.exchange(sent, pauseMicroseconds: 20_000) }
+            #expect(response.status == 200)
+            let summary = try JSONDecoder().decode(UploadSummary.self, from: Data(response.body))
+            #expect(summary == UploadSummary(count: body.count, sum: body.reduce(0) { $0 + Int($1) }))
+        }
+    }
+
+    @Test func chunkedBodyArrivesWhole() async throws {
+        try await Self.withServer { _, client in
+            let head = RawHTTPClient.requestBytes(
+                "POST", "/upload", headers: [("Transfer-Encoding", "chunked")])
+            let pieces = [
+                head, Array("3\r\nabc\r\n".utf8), Array("2\r\nde\r\n".utf8), Array("0\r\n\r\n".utf8),
+            ]
+            let response = try await offPool { try client.exchange(pieces, pauseMicroseconds: 10_000) }
+            #expect(response.status == 200)
+            let summary = try JSONDecoder().decode(UploadSummary.self, from: Data(response.body))
+            #expect(summary == UploadSummary(count: 5, sum: Array("abcde".utf8).reduce(0) { $0 + Int($1) }))
+        }
+    }
+
+    @Test func deferredHandlerAnswersFromATask() async throws {
+        try await Self.withServer { server, client in
+            let response = try await offPool { try client.request("GET", "/slow") }
+            #expect(response.status == 200)
+            #expect(response.text == "late")
+            #expect(server.suspendedCount == 0)
+        }
+    }
+
+    @Test func fiftyConcurrentRequestsAreAllAnswered() async throws {
+        try await Self.withServer { _, client in
+            let statuses = await withTaskGroup(of: (Int, Int).self) { group in
+                for index in 0..<50 {
+                    group.addTask {
+                        let target = index % 2 == 0 ? "/hello" : "/slow"
+                        let status = await offPool { (try? client.request("GET", target))?.status ?? -1 }
+                        return (index, status)
+                    }
+                }
+                var statuses: [Int: Int] = [:]
+                for await (index, status) in group {
+                    statuses[index] = status
+                }
+                return statuses
+            }
+            #expect(statuses.count == 50)
+            #expect(statuses.values.allSatisfy { $0 == 200 }, "statuses: \(statuses)")
+        }
+    }
+
+    @Test func malformedInputAndEarlyDisconnectsLeaveTheServerHealthy() async throws {
+        try await Self.withServer(HTTPServer.Configuration(connectionTimeoutSeconds: 2)) { server, client in
+            let hugeHeader = RawHTTPClient.requestBytes(
+                "GET", "/hello", headers: [("X-Big", String(repeating: "b", count: 100_000))])
+            let hugeTarget = RawHTTPClient.requestBytes("GET", "/" + String(repeating: "t", count: 100_000))
+            let inputs: [[UInt8]] = [
+                Array("GARBAGE\r\n\r\n".utf8),
+                Array("\r\n\r\n".utf8),
+                [0, 1, 2, 255, 254, 13, 10, 13, 10],
+                RawHTTPClient.requestBytes("FROB", "/hello"),
+                RawHTTPClient.requestBytes("GET", "*"),
+                RawHTTPClient.requestBytes("GET", "http://elsewhere/hello"),
+                Array("GET /hello HTTP/9.9\r\nHost: x\r\n\r\n".utf8),
+                Array("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n".utf8),
+                Array("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n".utf8),
+                hugeHeader,
+                hugeTarget,
+            ]
+            for input in inputs {
+                // Any answer, or none, is fine; the server must simply survive.
+                _ = try? await offPool { try client.exchangeRaw([input]) }
+            }
+            let frob = try await offPool { try client.request("FROB", "/hello") }
+            #expect(frob.status == 405)
+
+            // Clients that vanish mid-body, mid-head, or while their request is suspended.
+            try await offPool {
+                try client.sendAndHangUp(
+                    Array("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc".utf8))
+                try client.sendAndHangUp(Array("GET /hello HTTP/1.1\r\nHost:".utf8))
+                try client.sendAndHangUp(RawHTTPClient.requestBytes("GET", "/slow"))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+
+            let healthy = try await offPool { try client.request("GET", "/hello") }
+            #expect(healthy.status == 200)
+
+            // Every per-request context is released (the half-sent head waits for the timeout).
+            let deadline = ContinuousClock.now + .seconds(5)
+            while server.liveRequestCount > 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(server.liveRequestCount == 0)
+        }
+    }
+
+    @Test func stopWithASuspendedRequestAnswersItAndReturns() async throws {
+        let server = HTTPServer(router: Self.testRouter())
+        try server.start()
+        let client = RawHTTPClient(port: try #require(server.port))
+        let pending = Task { try await offPool { try client.request("GET", "/hang") } }
+
+        let deadline = ContinuousClock.now + .seconds(5)
+        while server.suspendedCount == 0 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(server.suspendedCount == 1)
+
+        let started = ContinuousClock.now
+        server.stop()
+        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(!server.isRunning)
+
+        let response = try await pending.value
+        #expect(response.status == 503)
+        #expect(response.header("Content-Type") == "application/problem+json")
+
+        server.stop()
+        // The same server starts again after a stop.
+        try server.start()
+        let again = RawHTTPClient(port: try #require(server.port))
+        let hello = try await offPool { try again.request("GET", "/hello") }
+        #expect(hello.status == 200)
+        server.stop()
+    }
+
+    @Test func stopDuringManyDeferredRequestsNeitherHangsNorCrashes() async throws {
+        let server = HTTPServer(router: Self.testRouter())
+        try server.start()
+        let client = RawHTTPClient(port: try #require(server.port))
+        let clients = (0..<20).map { index in
+            Task {
+                await offPool {
+                    (try? client.request("GET", index % 4 == 0 ? "/slow" : "/hang"))?.status ?? -1
+                }
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while server.suspendedCount < 15 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        server.stop()
+        var statuses: [Int] = []
+        for task in clients {
+            statuses.append(await task.value)
+        }
+        // Each client got its answer, the 503 from stop(), or at worst a closed connection.
+        #expect(statuses.allSatisfy { [200, 503, -1].contains($0) }, "\(statuses)")
+        #expect(statuses.filter { $0 == 503 }.count >= 15, "\(statuses)")
+    }
+
+    @Test func mhdMessagesReachTheLogClosure() async throws {
+        let lines = Mutex<[String]>([])
+        let server = HTTPServer(
+            router: Self.testRouter(), log: { line in lines.withLock { $0.append(line) } })
+        try server.start()
+        defer { server.stop() }
+        let client = RawHTTPClient(port: try #require(server.port))
+        let bad = Array("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n".utf8)
+        let response = try await offPool { try client.exchange([bad]) }
+        #expect(response.status == 400)
+        let logged = lines.withLock { $0 }
+        #expect(logged.contains { $0.contains("Content-Length") }, "\(logged)")
+        #expect(!logged.contains { $0.contains("not the first option") }, "\(logged)")
+    }
+
+    @Test func invalidConfigurationIsRejected() throws {
+        let badHost = HTTPServer(configuration: HTTPServer.Configuration(host: "localhost"), router: Router())
+        #expect(throws: HTTPServerError.invalidHost("localhost")) { try badHost.start() }
+        let badPool = HTTPServer(configuration: HTTPServer.Configuration(threadPoolSize: 0), router: Router())
+        #expect(throws: HTTPServerError.invalidConfiguration("threadPoolSize")) { try badPool.start() }
+    }
+
+    @Test func startTwiceAndPortInUseFail() throws {
+        let first = HTTPServer(router: Router())
+        try first.start()
+        defer { first.stop() }
+        #expect(throws: HTTPServerError.alreadyRunning) { try first.start() }
+        let port = try #require(first.port)
+        let second = HTTPServer(configuration: HTTPServer.Configuration(port: port), router: Router())
+        #expect(throws: HTTPServerError.startFailed(host: "127.0.0.1", port: port)) { try second.start() }
+    }
+}

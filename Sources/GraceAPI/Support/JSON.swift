@@ -3,13 +3,11 @@ import FoundationEssentials
 /// One JSON encoding for the whole API: sorted keys, so equal values give equal bytes (and equal ETags).
 enum JSON {
     static func encode(_ value: some Encodable) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Every value we encode is built from our own types; a failure here is a programming error.
-        guard let data = try? encoder.encode(value) else {
+        guard let bytes = try? HTTPResponse.encodeJSON(value) else {
             preconditionFailure("JSON encoding failed for \(type(of: value))")
         }
-        return [UInt8](data)
+        return bytes
     }
 
     static func encodeString(_ value: some Encodable) -> String {

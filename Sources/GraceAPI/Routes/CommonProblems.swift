@@ -1,0 +1,36 @@
+import Passthrough
+
+/// The problems more than one route answers with, worded once.
+enum CommonProblems {
+    static func invalidBDF(_ raw: String) -> HTTPResponse {
+        .problem(
+            status: 400, slug: "invalid-bdf", title: "Invalid PCI address",
+            detail: "'\(PercentDecoding.decode(raw).prefix(64))' is not a PCI address of the form DDDD:BB:DD.F.",
+            resolution:
+                "Send the GPU's address as four hex digits of domain, two of bus, two of device (00-1f) and a function 0-7, e.g. 0009:01:00.0; `GET /gpus` lists them.")
+    }
+
+    static func gpuNotFound(_ bdf: BDF) -> HTTPResponse {
+        .problem(
+            status: 404, slug: "gpu-not-found", title: "No such GPU",
+            detail: "No managed GPU is at \(bdf) on this host.",
+            resolution: "List the managed GPUs with `GET /gpus` and use one of their `bdf` values.")
+    }
+
+    static func invalidBody(_ detail: String, resolution: String) -> HTTPResponse {
+        .problem(status: 400, slug: "invalid-body", title: "Invalid request body", detail: detail, resolution: resolution)
+    }
+
+    /// Parses a `{bdf}` path parameter, which arrives raw (never percent-decoded, so `%2F` cannot
+    /// become a slash), or answers 400.
+    static func parseBDF(_ parameters: [String: String]) -> Result<BDF, ProblemResponse> {
+        let raw = parameters["bdf"] ?? ""
+        guard let bdf = BDF(raw) else { return .failure(ProblemResponse(response: invalidBDF(raw))) }
+        return .success(bdf)
+    }
+}
+
+/// A ready error response, so route code can `switch` on a parse result.
+struct ProblemResponse: Error {
+    let response: HTTPResponse
+}

@@ -1,0 +1,81 @@
+import Passthrough
+
+/// `GET` and `PUT /simulator/devices/{bdf}/faults`: fault injection, registered only on a simulated
+/// host (everywhere else the paths are 404 like any unknown path).
+enum SimulatorRoutes {
+    static let knownFields: Set<String> = ["readyAfterMs", "neverReady", "busyWrites", "hangWriteMs", "vanishOnReset"]
+
+    static func register(in router: inout Router, simulator: SimulatedKernel) {
+        router.get("/simulator/devices/{bdf}/faults") { _, parameters in
+            .respond(
+                withDevice(parameters) { bdf throws(KernelError) in
+                    .json(try simulator.faults(for: bdf))
+                })
+        }
+        router.put("/simulator/devices/{bdf}/faults") { request, parameters in
+            .respond(
+                withDevice(parameters) { bdf throws(KernelError) in
+                    switch parseFaults(request.body) {
+                    case .failure(let problem): return problem.response
+                    case .success(let patch): return .json(try simulator.setFaults(patch, for: bdf))
+                    }
+                })
+        }
+    }
+
+    private static func withDevice(
+        _ parameters: [String: String], _ body: (BDF) throws(KernelError) -> HTTPResponse
+    ) -> HTTPResponse {
+        switch CommonProblems.parseBDF(parameters) {
+        case .failure(let problem): return problem.response
+        case .success(let bdf):
+            do {
+                return try body(bdf)
+            } catch {
+                return .problem(
+                    status: 404, slug: "simulated-device-not-found", title: "No such simulated device",
+                    detail: "The simulated host has no device at \(bdf) (\(error.name)).",
+                    resolution: "Use the address of a device the simulator created; `GET /gpus` lists the GPUs.")
+            }
+        }
+    }
+
+    /// A fault patch: a JSON object with only the known fields, integers not negative.
+    static func parseFaults(_ body: [UInt8]) -> Result<SimulatorFaults, ProblemResponse> {
+        let resolution =
+            "Send a JSON object with any of readyAfterMs, busyWrites, hangWriteMs (integers >= 0), neverReady, vanishOnReset (booleans)."
+        func invalid(_ detail: String) -> Result<SimulatorFaults, ProblemResponse> {
+            .failure(ProblemResponse(response: CommonProblems.invalidBody(detail, resolution: resolution)))
+        }
+        guard let fields = try? JSON.decode([String: FaultField].self, from: body) else {
+            return invalid("The body is not a JSON object of integers and booleans.")
+        }
+        if let unknown = fields.keys.sorted().first(where: { !knownFields.contains($0) }) {
+            return invalid("Unknown field '\(unknown)'.")
+        }
+        guard let faults = try? JSON.decode(SimulatorFaults.self, from: body) else {
+            return invalid("A field has the wrong type.")
+        }
+        for (name, value) in [
+            ("readyAfterMs", faults.readyAfterMs), ("busyWrites", faults.busyWrites), ("hangWriteMs", faults.hangWriteMs),
+        ] {
+            if let value, value < 0 { return invalid("\(name) must not be negative (got \(value)).") }
+        }
+        return .success(faults)
+    }
+
+    /// Any scalar a fault field may hold; only used to list the keys of the body.
+    private enum FaultField: Decodable {
+        case integer(Int)
+        case boolean(Bool)
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let value = try? container.decode(Bool.self) {
+                self = .boolean(value)
+            } else {
+                self = .integer(try container.decode(Int.self))
+            }
+        }
+    }
+}

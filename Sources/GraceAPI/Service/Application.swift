@@ -1,0 +1,77 @@
+import Dispatch
+import Logging
+import Passthrough
+import Store
+
+/// The service assembled: inventory, store, HTTP server, and the timer that rescans the host.
+public final class Application: Sendable {
+    public let inventory: InventoryService
+    public let host: ServiceHost
+    let server: HTTPServer
+    let logger: Logger
+    private let rescanQueue = DispatchQueue(label: "graced.rescan")
+    private let rescanTimer: DispatchSourceTimer?
+
+    public init(
+        host: ServiceHost, store: GraceStore, listen: ListenAddress, rescanIntervalSeconds: Double = 5,
+        maxBodyBytes: Int = 64 << 10, logger: Logger
+    ) throws {
+        self.host = host
+        self.logger = logger
+        inventory = InventoryService(
+            inventory: HostInventory(root: host.root, selection: host.selection, firmwareMemory: host.firmwareMemory),
+            store: store, logger: logger)
+
+        var router = Router()
+        GPURoutes.register(in: &router, inventory: inventory)
+        SystemRoutes.register(in: &router, inventory: inventory, simulated: host.simulator != nil)
+        if let simulator = host.simulator {
+            SimulatorRoutes.register(in: &router, simulator: simulator)
+        }
+        var configuration = HTTPServer.Configuration()
+        configuration.host = listen.host
+        configuration.port = listen.port
+        configuration.maxBodyBytes = maxBodyBytes
+        let requestLogger = logger
+        server = HTTPServer(configuration: configuration, router: router) { line in
+            requestLogger.debug("\(line)")
+        }
+
+        if rescanIntervalSeconds > 0 {
+            let timer = DispatchSource.makeTimerSource(queue: rescanQueue)
+            let interval = DispatchTimeInterval.milliseconds(Int(rescanIntervalSeconds * 1000))
+            timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(100))
+            rescanTimer = timer
+        } else {
+            rescanTimer = nil
+        }
+    }
+
+    /// The port actually bound (useful with port 0).
+    public var port: UInt16? { server.port }
+
+    /// Scans the host once (so the first request already sees it), then starts serving.
+    public func start() throws {
+        try inventory.refresh()
+        try server.start()
+        if let rescanTimer {
+            let inventory = inventory
+            let logger = logger
+            rescanTimer.setEventHandler {
+                do {
+                    try inventory.refresh()
+                } catch {
+                    logger.error("inventory rescan failed: \(error)")
+                }
+            }
+            rescanTimer.resume()
+        }
+    }
+
+    /// Stops rescanning, then stops the HTTP server (answering suspended requests first).
+    public func stop() {
+        rescanTimer?.cancel()
+        rescanQueue.sync {}
+        server.stop()
+    }
+}

@@ -1,0 +1,206 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The standard demo host: a sysfs tree in a folder and the kernel that acts on it, so the whole
+/// service runs (`graced --simulate`, the tests) without hardware.
+///
+/// Four GH200 on Grace root ports (one with device memory not 512 MiB aligned), one Blackwell-Next GPU
+/// with the CXL device DVSEC, a discrete H100 behind a PCIe switch without ACS that shares its IOMMU
+/// group with a NIC, and an NVMe drive: GPUs bound to nvgrace, nvidia and vfio-pci, and devices that
+/// must never be listed as GPUs.
+public struct SimulatedHost: Sendable {
+    /// The folder given to `create(in:)`; the tree is its `sys` folder.
+    public let folder: String
+    public let root: SysfsRoot
+    public let kernel: SimulatedKernel
+    /// What the firmware's ACPI `_DSD` would say for each nvgrace GPU; sysfs does not show it.
+    public let firmwareMemory: [BDF: FirmwareMemory]
+
+    /// Builds the demo host under `<folder>/sys`. The folder is created if needed; an existing
+    /// non-empty `sys` in it is refused (EEXIST) rather than overwritten or deleted.
+    public static func create(in folder: String) throws(KernelError) -> SimulatedHost {
+        let root = SysfsRoot(path: folder + "/sys")
+        if access(root.path, F_OK) == 0 && !root.list("").isEmpty {
+            throw KernelError(code: EEXIST, path: "")
+        }
+        let tree = try SysfsTreeBuilder(root: root, functions: demoFunctions, drivers: demoDrivers)
+        try tree.build()
+        return SimulatedHost(
+            folder: folder, root: root, kernel: SimulatedKernel(tree: tree),
+            firmwareMemory: demoFirmwareMemory)
+    }
+
+    /// Builds the demo host in a new folder under `$TMPDIR`, else `/dev/shm`, else `/tmp`.
+    ///
+    /// Memory-backed `/dev/shm` is preferred: sysfs lives in memory too, and building the tree on a
+    /// shared disk costs a write per attribute (about half a second for the demo host).
+    public static func createTemporary(prefix: String = "graceapi-sim") throws(KernelError) -> SimulatedHost {
+        let base =
+            getenv("TMPDIR").map { String(cString: $0) }
+            ?? (access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp")
+        var template = Array((base + "/" + prefix + "-XXXXXX").utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard made != nil else { throw KernelError(code: errno, path: base) }
+        let folder = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return try create(in: folder)
+    }
+
+    /// Deletes the tree and then the folder if that leaves it empty. Pending readiness timers find
+    /// their files gone and do nothing.
+    public func removeFiles() throws(KernelError) {
+        try TreeFiles(root: SysfsRoot(path: folder)).removeTree("sys")
+        rmdir(folder)
+    }
+
+    // MARK: The demo layout
+
+    private static func at(_ text: String) -> BDF { BDF(text)! }
+
+    public static let gh200IDs: Set<UInt16> = [0x2342, 0x2345, 0x2348]
+    /// A made-up Blackwell-Next device ID.
+    public static let blackwellNextID: UInt16 = 0x3182
+
+    public static let demoDrivers: [SimulatedDriver] = [
+        SimulatedDriver(name: "nvidia", vendor: 0x10de, classCode: 0x03_0000, classMask: 0xff_0000),
+        SimulatedDriver(
+            name: "nvgrace_gpu_vfio_pci", overrideOnly: true, vendor: 0x10de,
+            devices: gh200IDs.union([0x2941, 0x31C2, blackwellNextID])),
+        SimulatedDriver(name: "vfio-pci", overrideOnly: true),
+        SimulatedDriver(name: "mlx5_core", vendor: 0x15b3),
+        SimulatedDriver(name: "nvme", classCode: 0x01_0802),
+        SimulatedDriver(name: "pcieport", classCode: 0x06_0400),
+    ]
+
+    /// GH200 number n (0...3) sits in PCI domain 0x0009 + 0x10n.
+    private static let gh200Drivers = ["nvgrace_gpu_vfio_pci", "nvidia", "nvgrace_gpu_vfio_pci", "nvidia"]
+    private static let gh200MemoryLengths: [UInt64] = [
+        0x18_0000_0000, 0x18_0000_0000, 0x17_F800_0000, 0x18_0000_0000,
+    ]
+
+    public static let demoFirmwareMemory: [BDF: FirmwareMemory] = {
+        var memory: [BDF: FirmwareMemory] = [:]
+        for n in 0..<4 {
+            memory[at("00\(n)9:01:00.0")] = FirmwareMemory(
+                physicalBase: 0x4000_0000_0000 + UInt64(n) * 0x100_0000_0000, length: gh200MemoryLengths[n])
+        }
+        memory[at("0008:01:00.0")] = FirmwareMemory(physicalBase: 0x4400_0000_0000, length: 0x30_0000_0000)
+        return memory
+    }()
+
+    private static func rootPort(_ bdf: String, group: Int, numaNode: Int, link: SimulatedFunction.Link)
+        -> SimulatedFunction
+    {
+        SimulatedFunction(
+            bdf: at(bdf), parent: nil, vendor: 0x10de, device: 0x22b2, classCode: 0x06_0400,
+            portType: .rootPort, numaNode: numaNode, link: link, driver: "pcieport", nativeDriver: "pcieport",
+            iommuGroup: group, acs: true, irq: 40 + group)
+    }
+
+    public static let demoFunctions: [SimulatedFunction] = {
+        var functions: [SimulatedFunction] = []
+        let gen5 = SimulatedFunction.Link(generation: 5, width: 16)
+
+        // Grace Hopper: no NVIDIA DVSEC id 3 (the MIG hardware bug), FLR only (the no-bus-reset quirk).
+        for n in 0..<4 {
+            let port = "00\(n)9:00:00.0"
+            let window = 0x6400_0000_0000 + UInt64(n) * 0x40_0000_0000
+            functions.append(rootPort(port, group: 9 + 2 * n, numaNode: n, link: gen5))
+            let driver = gh200Drivers[n]
+            functions.append(
+                SimulatedFunction(
+                    bdf: at("00\(n)9:01:00.0"), parent: at(port), vendor: 0x10de, device: 0x2342,
+                    subsystemVendor: 0x10de, subsystemDevice: 0x16b0, classCode: 0x03_0200, revision: 0xa1,
+                    bars: [
+                        BAR(
+                            index: 0, start: window + 0x20_0400_0000, size: 16 << 20, is64Bit: true,
+                            prefetchable: false),
+                        BAR(index: 2, start: window, size: 128 << 30, is64Bit: true, prefetchable: true),
+                        BAR(
+                            index: 4, start: window + 0x20_0000_0000, size: 32 << 20, is64Bit: true,
+                            prefetchable: true),
+                    ],
+                    numaNode: n, link: gen5, resetMethods: ["flr"], driver: driver, nativeDriver: "nvidia",
+                    driverOverride: driver == "nvidia" ? nil : driver, iommuGroup: 10 + 2 * n,
+                    serialNumber: 0x48b0_2d03_00a1_0000 + UInt64(n), msixTableSize: 6, irq: 60 + n))
+        }
+
+        // Blackwell-Next: readiness through the CXL device DVSEC, no MIG bug, bus reset allowed.
+        let blackwellWindow: UInt64 = 0x6000_0000_0000
+        functions.append(
+            rootPort("0008:00:00.0", group: 7, numaNode: 0, link: .init(generation: 6, width: 16)))
+        functions.append(
+            SimulatedFunction(
+                bdf: at("0008:01:00.0"), parent: at("0008:00:00.0"), vendor: 0x10de, device: blackwellNextID,
+                subsystemVendor: 0x10de, subsystemDevice: 0x20f0, classCode: 0x03_0200, revision: 0xa1,
+                bars: [
+                    BAR(
+                        index: 0, start: blackwellWindow + 0x40_0400_0000, size: 64 << 20, is64Bit: true,
+                        prefetchable: false),
+                    BAR(index: 2, start: blackwellWindow, size: 256 << 30, is64Bit: true, prefetchable: true),
+                    BAR(
+                        index: 4, start: blackwellWindow + 0x40_0000_0000, size: 32 << 20, is64Bit: true,
+                        prefetchable: true),
+                ],
+                numaNode: 0, link: .init(generation: 6, width: 16), resetMethods: ["flr", "bus"],
+                driver: "nvgrace_gpu_vfio_pci", nativeDriver: "nvidia",
+                driverOverride: "nvgrace_gpu_vfio_pci",
+                iommuGroup: 8, serialNumber: 0x48b0_2d03_00b2_0000, msixTableSize: 8,
+                nvidiaCapabilityBitmap: 0x0001, cxlRange1: .init(size: 0x30_0000_0000, timeoutCode: 4),
+                irq: 58))
+
+        // A discrete H100 and a NIC behind a switch whose downstream ports lack ACS: one IOMMU group.
+        functions.append(rootPort("0000:c0:01.0", group: 2, numaNode: 0, link: gen5))
+        functions.append(
+            SimulatedFunction(
+                bdf: at("0000:c1:00.0"), parent: at("0000:c0:01.0"), vendor: 0x1000, device: 0xc030,
+                classCode: 0x06_0400, portType: .upstreamPort, numaNode: 0, link: gen5, driver: "pcieport",
+                nativeDriver: "pcieport", iommuGroup: 3, irq: 43))
+        for (slot, group) in [(0, 4), (1, 5)] {
+            functions.append(
+                SimulatedFunction(
+                    bdf: at("0000:c2:0\(slot).0"), parent: at("0000:c1:00.0"), vendor: 0x1000, device: 0xc030,
+                    classCode: 0x06_0400, portType: .downstreamPort, numaNode: 0, link: gen5,
+                    driver: "pcieport",
+                    nativeDriver: "pcieport", iommuGroup: group, irq: 44 + slot))
+        }
+        functions.append(
+            SimulatedFunction(
+                bdf: at("0000:c3:00.0"), parent: at("0000:c2:00.0"), vendor: 0x10de, device: 0x2331,
+                subsystemVendor: 0x10de, subsystemDevice: 0x1626, classCode: 0x03_0200, revision: 0xa1,
+                bars: [
+                    BAR(index: 0, start: 0x9a00_0000, size: 16 << 20, is64Bit: false, prefetchable: false),
+                    BAR(
+                        index: 1, start: 0x2100_0000_0000, size: 128 << 30, is64Bit: true, prefetchable: true),
+                    BAR(index: 3, start: 0x2120_0000_0000, size: 32 << 20, is64Bit: true, prefetchable: true),
+                ],
+                numaNode: 0, link: gen5, resetMethods: ["flr", "bus"], driver: "vfio-pci",
+                nativeDriver: "nvidia",
+                driverOverride: "vfio-pci", iommuGroup: 6, serialNumber: 0x48b0_2d03_0031_0000,
+                msixTableSize: 6,
+                irq: 50))
+        functions.append(
+            SimulatedFunction(
+                bdf: at("0000:c4:00.0"), parent: at("0000:c2:01.0"), vendor: 0x15b3, device: 0x1021,
+                subsystemVendor: 0x15b3, subsystemDevice: 0x0041, classCode: 0x02_0000,
+                bars: [
+                    BAR(index: 0, start: 0x2140_0000_0000, size: 32 << 20, is64Bit: true, prefetchable: true)
+                ],
+                numaNode: 0, link: gen5, resetMethods: ["flr"], driver: "mlx5_core",
+                nativeDriver: "mlx5_core",
+                iommuGroup: 6, serialNumber: 0xb83f_d203_00a0_1c2e, msixTableSize: 64, irq: 51))
+
+        // An NVMe drive on its own root port.
+        functions.append(
+            rootPort("0000:00:01.0", group: 0, numaNode: -1, link: .init(generation: 4, width: 4)))
+        functions.append(
+            SimulatedFunction(
+                bdf: at("0000:01:00.0"), parent: at("0000:00:01.0"), vendor: 0x144d, device: 0xa80a,
+                subsystemVendor: 0x144d, subsystemDevice: 0xa801, classCode: 0x01_0802,
+                bars: [BAR(index: 0, start: 0x7000_0000, size: 16 << 10, is64Bit: true, prefetchable: false)],
+                numaNode: -1, link: .init(generation: 4, width: 4), resetMethods: ["flr", "bus"],
+                driver: "nvme",
+                nativeDriver: "nvme", iommuGroup: 1, msixTableSize: 130, irq: 41))
+        return functions
+    }()
+}

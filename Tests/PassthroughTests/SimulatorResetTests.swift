@@ -1,0 +1,199 @@
+import Testing
+
+@testable import Passthrough
+
+extension SimulatorTests {
+    /// Resets, readiness timers and injected faults. Serialized: the windows are short and timed.
+    @Suite(.serialized) struct Reset {
+        static let cxlGPU = bdf("0008:01:00.0")
+        static let gh200 = bdf("0009:01:00.0")
+        static let h100 = bdf("0000:c3:00.0")
+
+        func cxlRange1(_ host: SimulatedHost) throws -> UInt32 {
+            let offset = host.kernel.configLayout(for: Self.cxlGPU)!.cxlRange1SizeLow!
+            let bytes = try host.root.readBytes(
+                host.root.device(Self.cxlGPU) + "/config", offset: offset, count: 4)
+            return ConfigSpaceBuilder.read32(bytes, at: 0)
+        }
+
+        @Test func cxlMemoryActiveDropsAndReturns() async throws {
+            try await withDemoHostAsync { host in
+                // Valid returns at a quarter of the window: 300 ms of "valid, not active" to observe
+                // even on a loaded machine.
+                try host.kernel.setFaults(SimulatorFaults(readyAfterMs: 400), for: Self.cxlGPU)
+                #expect(try cxlRange1(host) & 0x3 == 0x3)
+                let start = nowMs()
+                try host.kernel.perform(.reset(Self.cxlGPU))
+                let during = try cxlRange1(host)
+                #expect(during & 0x3 == 0, "Memory_Info_Valid and Memory_Active clear during reset")
+                #expect(during >> 13 & 0x7 == 4, "the timeout code stays")
+                #expect(host.kernel.isReady(Self.cxlGPU) == false)
+
+                var firstValid: UInt32 = 0
+                _ = try await waitUntil(timeoutMs: 3000) {
+                    firstValid = try cxlRange1(host)
+                    return firstValid & 0x1 != 0
+                }
+                #expect(firstValid & 0x3 == 0x1, "Memory_Info_Valid returns before Memory_Active")
+                let elapsed = try await waitUntil(timeoutMs: 3000) { try cxlRange1(host) & 0x3 == 0x3 }
+                let total = nowMs() - start
+                #expect(elapsed != nil)
+                #expect(total >= 380, "ready after \(total) ms, before the 400 ms window")
+                #expect(total < 3000)
+                #expect(host.kernel.isReady(Self.cxlGPU) == true)
+            }
+        }
+
+        @Test func nvgraceBAR0WordsReadZeroThenFF() async throws {
+            try await withDemoHostAsync { host in
+                try host.kernel.setFaults(SimulatorFaults(readyAfterMs: 100), for: Self.gh200)
+                let file = host.root.device(Self.gh200) + "/resource0"
+                func words() throws -> [[UInt8]] {
+                    try SysfsTreeBuilder.nvgraceReadyOffsets.map {
+                        try host.root.readBytes(file, offset: $0, count: 4)
+                    }
+                }
+                try host.kernel.perform(.reset(Self.gh200))
+                #expect(try words() == [[0, 0, 0, 0], [0, 0, 0, 0]])
+                let elapsed = try await waitUntil(timeoutMs: 2000) {
+                    try words() == [[0xFF, 0, 0, 0], [0xFF, 0, 0, 0]]
+                }
+                #expect(elapsed != nil)
+            }
+        }
+
+        @Test func genericDeviceReadsAllOnesDuringReset() async throws {
+            try await withDemoHostAsync { host in
+                try host.kernel.setFaults(SimulatorFaults(readyAfterMs: 100), for: Self.h100)
+                let config = host.root.device(Self.h100) + "/config"
+                try host.kernel.perform(.reset(Self.h100))
+                #expect(try host.root.readBytes(config, offset: 0, count: 4) == [0xFF, 0xFF, 0xFF, 0xFF])
+                let elapsed = try await waitUntil(timeoutMs: 2000) {
+                    try host.root.readBytes(config, offset: 0, count: 4) == [0xde, 0x10, 0x31, 0x23]
+                }
+                #expect(elapsed != nil)
+                #expect(try host.root.readBytes(config).count == 4096)
+            }
+        }
+
+        @Test func neverReadyStaysNotReady() async throws {
+            try await withDemoHostAsync { host in
+                try host.kernel.setFaults(SimulatorFaults(readyAfterMs: 20, neverReady: true), for: Self.h100)
+                try host.kernel.perform(.reset(Self.h100))
+                try await Task.sleep(for: .milliseconds(150))
+                #expect(host.kernel.isReady(Self.h100) == false)
+                #expect(
+                    try host.root.readBytes(host.root.device(Self.h100) + "/config", offset: 0, count: 2) == [
+                        0xFF, 0xFF,
+                    ])
+                // Cleared, the next reset brings it back.
+                try host.kernel.setFaults(SimulatorFaults(neverReady: false), for: Self.h100)
+                try host.kernel.perform(.reset(Self.h100))
+                #expect(
+                    try await waitUntil(timeoutMs: 2000) { host.kernel.isReady(Self.h100) == true } != nil)
+            }
+        }
+
+        @Test func busyWritesFailThenSucceed() throws {
+            try withDemoHost { host in
+                let kernel = host.kernel
+                try kernel.setFaults(SimulatorFaults(readyAfterMs: 0, busyWrites: 2), for: Self.h100)
+                for _ in 0..<2 {
+                    #expect(
+                        throws: KernelError(
+                            code: KernelError.ebusy, path: "bus/pci/devices/0000:c3:00.0/reset")
+                    ) {
+                        try kernel.perform(.reset(Self.h100))
+                    }
+                }
+                try kernel.perform(.reset(Self.h100))
+                #expect(try kernel.faults(for: Self.h100) == SimulatorFaults(readyAfterMs: 0))
+                #expect(kernel.writes.map { $0.error?.code } == [KernelError.ebusy, KernelError.ebusy, nil])
+                #expect(kernel.isReady(Self.h100) == true)  // readyAfterMs 0: back at once
+            }
+        }
+
+        @Test func vanishOnResetRemovesTheDevice() throws {
+            try withDemoHost { host in
+                let kernel = host.kernel
+                let root = host.root
+                try kernel.setFaults(SimulatorFaults(vanishOnReset: true), for: Self.h100)
+                #expect(
+                    throws: KernelError(code: KernelError.enodev, path: "bus/pci/devices/0000:c3:00.0/reset")
+                ) {
+                    try kernel.perform(.reset(Self.h100))
+                }
+                #expect(!root.exists(root.device(Self.h100)))
+                #expect(!root.list("bus/pci/devices").contains("0000:c3:00.0"))
+                #expect(throws: KernelError.self) { try root.readString(root.device(Self.h100) + "/vendor") }
+                #expect(!root.exists("bus/pci/drivers/vfio-pci/0000:c3:00.0"))
+                let group = root.linkName("bus/pci/devices/0000:c4:00.0/iommu_group")!
+                #expect(root.list("kernel/iommu_groups/\(group)/devices") == ["0000:c4:00.0"])
+                #expect(kernel.isReady(Self.h100) == nil)
+                #expect(throws: KernelError.self) { try kernel.perform(.reset(Self.h100)) }
+                // Faults stay reachable for a vanished device; the vanish itself was used up.
+                #expect(try kernel.faults(for: Self.h100).isEmpty)
+
+                try kernel.perform(.rescan)
+                #expect(root.linkName(root.device(Self.h100) + "/driver") == "nvidia")
+                #expect(
+                    root.list("kernel/iommu_groups/\(group)/devices") == ["0000:c3:00.0", "0000:c4:00.0"])
+            }
+        }
+
+        @Test func hangBlocksTheWriterOnce() throws {
+            try withDemoHost { host in
+                let kernel = host.kernel
+                try kernel.setFaults(SimulatorFaults(readyAfterMs: 0, hangWriteMs: 150), for: Self.h100)
+                var start = nowMs()
+                try kernel.perform(.reset(Self.h100))
+                let hung = nowMs() - start
+                #expect(hung >= 145, "the write returned after \(hung) ms")
+                #expect(hung < 1500)
+                start = nowMs()
+                try kernel.perform(.reset(Self.h100))
+                #expect(nowMs() - start < 100)
+                #expect(try kernel.faults(for: Self.h100).hangWriteMs == nil)
+            }
+        }
+
+        @Test func faultsMerge() throws {
+            try withDemoHost { host in
+                let kernel = host.kernel
+                #expect(try kernel.faults(for: Self.gh200).isEmpty)
+                #expect(try kernel.readyAfterMs(for: Self.gh200) == 800)
+                #expect(try kernel.readyAfterMs(for: Self.cxlGPU) == 1500)
+                #expect(try kernel.readyAfterMs(for: Self.h100) == 200)
+                var current = try kernel.setFaults(SimulatorFaults(readyAfterMs: 100), for: Self.gh200)
+                #expect(current == SimulatorFaults(readyAfterMs: 100))
+                current = try kernel.setFaults(
+                    SimulatorFaults(busyWrites: 1, vanishOnReset: true), for: Self.gh200)
+                #expect(current == SimulatorFaults(readyAfterMs: 100, busyWrites: 1, vanishOnReset: true))
+                current = try kernel.setFaults(
+                    SimulatorFaults(neverReady: true, vanishOnReset: false), for: Self.gh200)
+                #expect(current == SimulatorFaults(readyAfterMs: 100, neverReady: true, busyWrites: 1))
+                #expect(try kernel.readyAfterMs(for: Self.gh200) == 100)
+                current = try kernel.setFaults(
+                    SimulatorFaults(readyAfterMs: -1, busyWrites: 0), for: Self.gh200)
+                #expect(current == SimulatorFaults(neverReady: true))
+                #expect(try kernel.faults(for: Self.gh200) == current)
+                #expect(try kernel.readyAfterMs(for: Self.gh200) == 800)
+                // Other devices are untouched; unknown devices are an error.
+                #expect(try kernel.faults(for: Self.h100).isEmpty)
+                #expect(throws: KernelError.self) {
+                    try kernel.setFaults(SimulatorFaults(neverReady: true), for: bdf("0000:ff:00.0"))
+                }
+                #expect(throws: KernelError.self) { try kernel.faults(for: bdf("0000:ff:00.0")) }
+            }
+        }
+
+        @Test func faultsDecodeFromPartialJSONShape() throws {
+            // Codable with every field optional: a patch names only what it changes.
+            let patch = SimulatorFaults(busyWrites: 3)
+            #expect(patch.readyAfterMs == nil && patch.neverReady == nil && patch.hangWriteMs == nil)
+            #expect(
+                SimulatorFaults(readyAfterMs: 5).merging(patch)
+                    == SimulatorFaults(readyAfterMs: 5, busyWrites: 3))
+        }
+    }
+}

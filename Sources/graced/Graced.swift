@@ -69,23 +69,20 @@ struct Graced: ParsableCommand {
         logger.logLevel = logLevel
 
         let host: ServiceHost
-        var temporaryFolder: String?
+        var simulatedHost: SimulatedHost?
         if simulate {
-            let folder = try TemporaryFolder.create(prefix: "graced-sim")
-            temporaryFolder = folder
-            let simulated = try SimulatedHost.create(in: folder)
+            let simulated = try SimulatedHost.createTemporary(prefix: "graced-sim")
+            simulatedHost = simulated
             host = ServiceHost(
                 root: simulated.root, writer: simulated.kernel,
                 firmwareMemory: FirmwareMemoryTable(
                     source: "simulator",
-                    entries: simulated.firmwareMemory.mapValues {
-                        .init(physicalBase: $0.physicalBase, length: $0.length)
-                    }),
+                    entries: simulated.firmwareMemory),
                 simulator: simulated.kernel)
             logger.info("simulated host in \(simulated.root.path)")
         } else {
             let root = SysfsRoot(path: sysfs)
-            var entries: [BDF: FirmwareMemoryTable.Entry] = [:]
+            var entries: [BDF: FirmwareMemory] = [:]
             for argument in gpuMemory.compactMap(FirmwareMemoryArgument.init) {
                 entries[argument.bdf] = argument.entry
             }
@@ -94,10 +91,10 @@ struct Graced: ParsableCommand {
                 firmwareMemory: FirmwareMemoryTable(source: "host-config", entries: entries), simulator: nil)
         }
         defer {
-            if let temporaryFolder { TemporaryFolder.remove(temporaryFolder) }
+            try? simulatedHost?.removeFiles()
         }
 
-        let databasePath = db ?? (temporaryFolder.map { $0 + "/graced.sqlite" } ?? "/var/lib/graced/graced.sqlite")
+        let databasePath = db ?? (simulatedHost.map { $0.folder + "/graced.sqlite" } ?? "/var/lib/graced/graced.sqlite")
         let store = try GraceStore(path: databasePath)
         logger.info("database \(databasePath)")
 
@@ -133,7 +130,7 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 /// `BDF=BASE,SIZE` from the command line.
 struct FirmwareMemoryArgument {
     var bdf: BDF
-    var entry: FirmwareMemoryTable.Entry
+    var entry: FirmwareMemory
 
     init?(_ text: String) {
         let parts = text.split(separator: "=", maxSplits: 1)

@@ -1,4 +1,3 @@
-import Dispatch
 import Logging
 import Passthrough
 import Store
@@ -9,8 +8,7 @@ public final class Application: Sendable {
     public let host: ServiceHost
     let server: HTTPServer
     let logger: Logger
-    private let rescanQueue = DispatchQueue(label: "graced.rescan")
-    private let rescanTimer: DispatchSourceTimer?
+    private let rescanner: PeriodicWorker?
 
     public init(
         host: ServiceHost, store: GraceStore, listen: ListenAddress, rescanIntervalSeconds: Double = 5,
@@ -38,12 +36,16 @@ public final class Application: Sendable {
         }
 
         if rescanIntervalSeconds > 0 {
-            let timer = DispatchSource.makeTimerSource(queue: rescanQueue)
-            let interval = DispatchTimeInterval.milliseconds(Int(rescanIntervalSeconds * 1000))
-            timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(100))
-            rescanTimer = timer
+            let inventory = inventory
+            rescanner = PeriodicWorker(intervalSeconds: rescanIntervalSeconds) {
+                do {
+                    try inventory.refresh()
+                } catch {
+                    logger.error("inventory rescan failed: \(error)")
+                }
+            }
         } else {
-            rescanTimer = nil
+            rescanner = nil
         }
     }
 
@@ -54,24 +56,12 @@ public final class Application: Sendable {
     public func start() throws {
         try inventory.refresh()
         try server.start()
-        if let rescanTimer {
-            let inventory = inventory
-            let logger = logger
-            rescanTimer.setEventHandler {
-                do {
-                    try inventory.refresh()
-                } catch {
-                    logger.error("inventory rescan failed: \(error)")
-                }
-            }
-            rescanTimer.resume()
-        }
+        rescanner?.start()
     }
 
     /// Stops rescanning, then stops the HTTP server (answering suspended requests first).
     public func stop() {
-        rescanTimer?.cancel()
-        rescanQueue.sync {}
+        rescanner?.stop()
         server.stop()
     }
 }

@@ -1,5 +1,6 @@
-import Passthrough
 import Testing
+
+@testable import Passthrough
 
 #if canImport(Glibc)
     import Glibc
@@ -35,7 +36,7 @@ final class TestFolder {
     init() throws {
         var template = Array("/tmp/grace-test-XXXXXX".utf8CString)
         guard mkdtemp(&template) != nil else { throw KernelError(code: errno, path: "/tmp") }
-        path = String(cString: template)
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     func makeDirectory(_ relative: String) throws {
@@ -47,12 +48,6 @@ final class TestFolder {
     }
 
     deinit {
-        _ = nftw(
-            path,
-            { entry, _, type, _ in
-                guard let entry else { return 0 }
-                _ = type == FTW_DP ? rmdir(entry) : unlink(entry)
-                return 0
-            }, 16, FTW_DEPTH | FTW_PHYS)
+        try? TreeFiles(root: SysfsRoot(path: path)).removeTree("")
     }
 }

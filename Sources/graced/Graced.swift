@@ -20,7 +20,10 @@ struct Graced: ParsableCommand {
             memory layout in SQLite and answers HTTP requests. SIGTERM or SIGINT stops it gracefully.
             """)
 
-    @Flag(help: "Run on a simulated host (GH200s, a CXL GPU, an H100, a NIC, an NVMe drive) built in a temporary folder.")
+    @Flag(
+        help:
+            "Run on a simulated host (GH200s, a CXL GPU, an H100, a NIC, an NVMe drive) built in a temporary folder."
+    )
     var simulate = false
 
     @Option(help: ArgumentHelp("The sysfs root to read and write.", valueName: "root"))
@@ -94,7 +97,8 @@ struct Graced: ParsableCommand {
             try? simulatedHost?.removeFiles()
         }
 
-        let databasePath = db ?? (simulatedHost.map { $0.folder + "/graced.sqlite" } ?? "/var/lib/graced/graced.sqlite")
+        let databasePath =
+            db ?? (simulatedHost.map { $0.folder + "/graced.sqlite" } ?? "/var/lib/graced/graced.sqlite")
         let store = try GraceStore(path: databasePath)
         logger.info("database \(databasePath)")
 
@@ -102,7 +106,8 @@ struct Graced: ParsableCommand {
             host: host, store: store, listen: ListenAddress(listen)!,
             rescanIntervalSeconds: rescanInterval, logger: logger)
         try application.start()
-        logger.notice("graced listening on http://\(listen) with \(application.inventory.snapshot.gpus.count) GPUs")
+        logger.notice(
+            "graced listening on http://\(listen) with \(application.inventory.snapshot.gpus.count) GPUs")
 
         waitForTerminationSignal()
         logger.notice("shutting down")
@@ -136,7 +141,8 @@ struct FirmwareMemoryArgument {
         let parts = text.split(separator: "=", maxSplits: 1)
         guard parts.count == 2, let bdf = BDF(parts[0]) else { return nil }
         let numbers = parts[1].split(separator: ",")
-        guard numbers.count == 2, let base = parseNumber(numbers[0]), let size = parseNumber(numbers[1]) else {
+        guard numbers.count == 2, let base = parseNumber(numbers[0]), let size = parseNumber(numbers[1])
+        else {
             return nil
         }
         self.bdf = bdf

@@ -16,7 +16,8 @@ struct HostInventoryTests {
             ).scan()
             #expect(
                 gpus.map(\.bdf) == [
-                    "0000:c3:00.0", "0008:01:00.0", "0009:01:00.0", "0019:01:00.0", "0029:01:00.0", "0039:01:00.0",
+                    "0000:c3:00.0", "0008:01:00.0", "0009:01:00.0", "0019:01:00.0", "0029:01:00.0",
+                    "0039:01:00.0",
                 ])
             #expect(!gpus.contains { $0.bdf == "0000:c4:00.0" || $0.bdf == "0000:01:00.0" })
             #expect(gpus.allSatisfy { $0.classCode.hasPrefix("0x03") && $0.state == .ready })
@@ -27,7 +28,8 @@ struct HostInventoryTests {
     func gh200() throws {
         try withDemoHost { host in
             let inventory = HostInventory(
-                root: host.root, firmwareMemory: FirmwareMemoryTable(source: "simulator", entries: host.firmwareMemory))
+                root: host.root,
+                firmwareMemory: FirmwareMemoryTable(source: "simulator", entries: host.firmwareMemory))
             let gpus = try inventory.scan()
             let gpu = try #require(gpus.first { $0.bdf == "0009:01:00.0" })
             #expect(gpu.vendorId == "0x10de" && gpu.deviceId == "0x2342")
@@ -62,7 +64,11 @@ struct HostInventoryTests {
             #expect(cxl.memory == nil, "no firmware figures were given, so no layout")
             let h100 = try #require(gpus.first { $0.bdf == "0000:c3:00.0" })
             #expect(h100.readinessProbe == .pci && h100.deviceName == "GH100 [H100 PCIe]")
-            #expect(h100.iommuGroup?.members == [.init(bdf: "0000:c3:00.0", driver: "vfio-pci"), .init(bdf: "0000:c4:00.0", driver: "mlx5_core")])
+            #expect(
+                h100.iommuGroup?.members == [
+                    .init(bdf: "0000:c3:00.0", driver: "vfio-pci"),
+                    .init(bdf: "0000:c4:00.0", driver: "mlx5_core"),
+                ])
             #expect(h100.bars.first { $0.index == 1 }?.size == 128 << 30)
         }
     }
@@ -70,10 +76,12 @@ struct HostInventoryTests {
     @Test("a selection adds classes and addresses")
     func selection() throws {
         try withDemoHost { host in
-            let nvme = try HostInventory(root: host.root, selection: DeviceSelection(classPrefixes: [0x0108])).scan()
+            let nvme = try HostInventory(root: host.root, selection: DeviceSelection(classPrefixes: [0x0108]))
+                .scan()
             #expect(nvme.map(\.bdf) == ["0000:01:00.0"])
             let nic = try HostInventory(
-                root: host.root, selection: DeviceSelection(classPrefixes: [], addresses: [BDF("0000:c4:00.0")!])
+                root: host.root,
+                selection: DeviceSelection(classPrefixes: [], addresses: [BDF("0000:c4:00.0")!])
             ).scan()
             #expect(nic.map(\.bdf) == ["0000:c4:00.0"])
         }
@@ -88,22 +96,28 @@ struct HostInventoryTests {
         let cxlPort = BDF("0000:0c:00.0")!
         var functions = (rootPorts + [cxlPort]).enumerated().map { index, port in
             SimulatedFunction(
-                bdf: port, parent: nil, vendor: 0x1b36, device: 0x000c, classCode: 0x060400, portType: .rootPort,
+                bdf: port, parent: nil, vendor: 0x1b36, device: 0x000c, classCode: 0x060400,
+                portType: .rootPort,
                 driver: "pcieport", iommuGroup: 20 + index)
         }
         functions += [
             SimulatedFunction(
-                bdf: BDF("0000:01:00.0")!, parent: rootPorts[0], vendor: 0x1b36, device: 0x0010, classCode: 0x010802,
+                bdf: BDF("0000:01:00.0")!, parent: rootPorts[0], vendor: 0x1b36, device: 0x0010,
+                classCode: 0x010802,
                 bars: [BAR(index: 0, start: 0xfe60_0000, size: 0x4000, is64Bit: true, prefetchable: false)],
                 resetMethods: ["flr", "bus"], driver: "nvme", nativeDriver: "nvme", iommuGroup: 1),
             SimulatedFunction(
-                bdf: BDF("0000:02:00.0")!, parent: rootPorts[1], vendor: 0x1af4, device: 0x1044, classCode: 0x00ff00,
-                resetMethods: ["flr", "pm", "bus"], driver: "virtio-pci", nativeDriver: "virtio-pci", iommuGroup: 2),
+                bdf: BDF("0000:02:00.0")!, parent: rootPorts[1], vendor: 0x1af4, device: 0x1044,
+                classCode: 0x00ff00,
+                resetMethods: ["flr", "pm", "bus"], driver: "virtio-pci", nativeDriver: "virtio-pci",
+                iommuGroup: 2),
             SimulatedFunction(
-                bdf: BDF("0000:03:00.0")!, parent: rootPorts[2], vendor: 0x8086, device: 0x10d3, classCode: 0x020000,
+                bdf: BDF("0000:03:00.0")!, parent: rootPorts[2], vendor: 0x8086, device: 0x10d3,
+                classCode: 0x020000,
                 resetMethods: ["pm", "bus"], driver: "e1000e", nativeDriver: "e1000e", iommuGroup: 3),
             SimulatedFunction(
-                bdf: BDF("0000:0d:00.0")!, parent: cxlPort, vendor: 0x8086, device: 0x0d93, classCode: 0x050210,
+                bdf: BDF("0000:0d:00.0")!, parent: cxlPort, vendor: 0x8086, device: 0x0d93,
+                classCode: 0x050210,
                 resetMethods: ["bus"], driver: "cxl_pci", nativeDriver: "cxl_pci", iommuGroup: 4,
                 serialNumber: 0x1234, cxlRange1: .init(size: 256 << 20, timeoutCode: 0)),
         ]
@@ -119,10 +133,14 @@ struct HostInventoryTests {
             classPrefixes: [0x0108, 0x0502, 0x0200], addresses: [BDF("0000:02:00.0")!])
         let devices = try HostInventory(root: root, selection: selection).scan()
         #expect(devices.map(\.bdf) == ["0000:01:00.0", "0000:02:00.0", "0000:03:00.0", "0000:0d:00.0"])
-        #expect(devices.map(\.resetMethods) == [["flr", "bus"], ["flr", "pm", "bus"], ["pm", "bus"], ["bus"]])
+        #expect(
+            devices.map(\.resetMethods) == [["flr", "bus"], ["flr", "pm", "bus"], ["pm", "bus"], ["bus"]])
         #expect(devices.map(\.driver) == ["nvme", "virtio-pci", "e1000e", "cxl_pci"])
         #expect(devices.map { $0.iommuGroup?.members.count } == [1, 1, 1, 1])
-        #expect(devices.map(\.vendorName) == ["Red Hat, Inc.", "Red Hat, Inc.", "Intel Corporation", "Intel Corporation"])
+        #expect(
+            devices.map(\.vendorName) == [
+                "Red Hat, Inc.", "Red Hat, Inc.", "Intel Corporation", "Intel Corporation",
+            ])
 
         let cxl = devices[3]
         #expect(cxl.readinessProbe == .cxlDVSEC && cxl.state == .ready)
@@ -130,7 +148,8 @@ struct HostInventoryTests {
         #expect(config.extendedCapability(ExtendedCapability.deviceSerialNumber)?.offset == 0x100)
         let (offset, register) = try #require(config.cxlRange1SizeLow())
         #expect(offset == 0x10c)
-        #expect(register.raw == 0x1000_004b && register.activeTimeoutSeconds == 1 && register.sizeLowMiB == 256)
+        #expect(
+            register.raw == 0x1000_004b && register.activeTimeoutSeconds == 1 && register.sizeLowMiB == 256)
         #expect(devices[0].readinessProbe == .pci)
     }
 

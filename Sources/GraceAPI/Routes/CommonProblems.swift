@@ -5,9 +5,11 @@ enum CommonProblems {
     static func invalidBDF(_ raw: String) -> HTTPResponse {
         .problem(
             status: 400, slug: "invalid-bdf", title: "Invalid PCI address",
-            detail: "'\(PercentDecoding.decode(raw).prefix(64))' is not a PCI address of the form DDDD:BB:DD.F.",
+            detail:
+                "'\(PercentDecoding.decode(raw).prefix(64))' is not a PCI address of the form DDDD:BB:DD.F.",
             resolution:
-                "Send the GPU's address as four hex digits of domain, two of bus, two of device (00-1f) and a function 0-7, e.g. 0009:01:00.0; `GET /gpus` lists them.")
+                "Send the GPU's address as four hex digits of domain, two of bus, two of device (00-1f) and a function 0-7, e.g. 0009:01:00.0; `GET /gpus` lists them."
+        )
     }
 
     static func gpuNotFound(_ bdf: BDF) -> HTTPResponse {
@@ -18,7 +20,9 @@ enum CommonProblems {
     }
 
     static func invalidBody(_ detail: String, resolution: String) -> HTTPResponse {
-        .problem(status: 400, slug: "invalid-body", title: "Invalid request body", detail: detail, resolution: resolution)
+        .problem(
+            status: 400, slug: "invalid-body", title: "Invalid request body", detail: detail,
+            resolution: resolution)
     }
 
     /// Parses a `{bdf}` path parameter, which arrives raw (never percent-decoded, so `%2F` cannot

@@ -3,7 +3,9 @@ import Passthrough
 /// `GET` and `PUT /simulator/devices/{bdf}/faults`: fault injection, registered only on a simulated
 /// host (everywhere else the paths are 404 like any unknown path).
 enum SimulatorRoutes {
-    static let knownFields: Set<String> = ["readyAfterMs", "neverReady", "busyWrites", "hangWriteMs", "vanishOnReset"]
+    static let knownFields: Set<String> = [
+        "readyAfterMs", "neverReady", "busyWrites", "hangWriteMs", "vanishOnReset",
+    ]
 
     static func register(in router: inout Router, simulator: SimulatedKernel) {
         router.get("/simulator/devices/{bdf}/faults") { _, parameters in
@@ -35,7 +37,8 @@ enum SimulatorRoutes {
                 return .problem(
                     status: 404, slug: "simulated-device-not-found", title: "No such simulated device",
                     detail: "The simulated host has no device at \(bdf) (\(error.name)).",
-                    resolution: "Use the address of a device the simulator created; `GET /gpus` lists the GPUs.")
+                    resolution:
+                        "Use the address of a device the simulator created; `GET /gpus` lists the GPUs.")
             }
         }
     }
@@ -57,7 +60,8 @@ enum SimulatorRoutes {
             return invalid("A field has the wrong type.")
         }
         for (name, value) in [
-            ("readyAfterMs", faults.readyAfterMs), ("busyWrites", faults.busyWrites), ("hangWriteMs", faults.hangWriteMs),
+            ("readyAfterMs", faults.readyAfterMs), ("busyWrites", faults.busyWrites),
+            ("hangWriteMs", faults.hangWriteMs),
         ] {
             if let value, value < 0 { return invalid("\(name) must not be negative (got \(value)).") }
         }

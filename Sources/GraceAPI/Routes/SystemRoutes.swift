@@ -19,7 +19,8 @@ enum SystemRoutes {
         }
         let contract = Array(OpenAPIDocument.yaml.utf8)
         router.get("/openapi.yaml") { _, _ in
-            .respond(HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: contract))
+            .respond(
+                HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: contract))
         }
     }
 }

@@ -7,6 +7,8 @@ public final class Application: Sendable {
     public let inventory: InventoryService
     public let host: ServiceHost
     let server: HTTPServer
+    /// Every `(method, pattern)` served, for the contract test.
+    let routes: [(method: String, pattern: String)]
     let logger: Logger
     private let rescanner: PeriodicWorker?
 
@@ -17,7 +19,8 @@ public final class Application: Sendable {
         self.host = host
         self.logger = logger
         inventory = InventoryService(
-            inventory: HostInventory(root: host.root, selection: host.selection, firmwareMemory: host.firmwareMemory),
+            inventory: HostInventory(
+                root: host.root, selection: host.selection, firmwareMemory: host.firmwareMemory),
             store: store, logger: logger)
 
         var router = Router()
@@ -26,6 +29,7 @@ public final class Application: Sendable {
         if let simulator = host.simulator {
             SimulatorRoutes.register(in: &router, simulator: simulator)
         }
+        routes = router.registeredRoutes
         var configuration = HTTPServer.Configuration()
         configuration.host = listen.host
         configuration.port = listen.port

@@ -53,7 +53,9 @@ public struct HostInventory: Sendable {
             driver: root.linkName(base + "/driver"),
             driverOverride: driverOverride(bdf),
             iommuGroup: iommuGroup(bdf),
-            numaNode: root.readOptionalString(base + "/numa_node").flatMap { Int($0) }.flatMap { $0 < 0 ? nil : $0 },
+            numaNode: root.readOptionalString(base + "/numa_node").flatMap { Int($0) }.flatMap {
+                $0 < 0 ? nil : $0
+            },
             parentBridge: parentBridge(bdf),
             link: PCILink(
                 currentSpeed: root.readOptionalString(base + "/current_link_speed").flatMap(LinkSpeed.parse),
@@ -76,11 +78,15 @@ public struct HostInventory: Sendable {
     }
 
     public func iommuGroup(_ bdf: BDF) -> IOMMUGroup? {
-        guard let name = root.linkName(root.device(bdf) + "/iommu_group"), let id = Int(name) else { return nil }
+        guard let name = root.linkName(root.device(bdf) + "/iommu_group"), let id = Int(name) else {
+            return nil
+        }
         let members = root.list("kernel/iommu_groups/\(name)/devices").compactMap { BDF($0) }.sorted()
         return IOMMUGroup(
             id: id,
-            members: members.map { .init(bdf: $0.description, driver: root.linkName(root.device($0) + "/driver")) })
+            members: members.map {
+                .init(bdf: $0.description, driver: root.linkName(root.device($0) + "/driver"))
+            })
     }
 
     /// In sysfs a function's folder sits inside its upstream bridge's folder.

@@ -47,13 +47,17 @@ public enum PCIScanner {
                     }
                 }
                 if count < 0 {
-                    throw PCIScanError(message: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+                    throw PCIScanError(
+                        message: String(
+                            decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
                 }
                 if Int(count) > capacity {
                     capacity = Int(count)
                     continue
                 }
-                return buffer.prefix(Int(count)).compactMap(PCIFunction.init(entry:)).sorted { $0.bdf < $1.bdf }
+                return buffer.prefix(Int(count)).compactMap(PCIFunction.init(entry:)).sorted {
+                    $0.bdf < $1.bdf
+                }
             }
         }
     }
@@ -61,7 +65,9 @@ public enum PCIScanner {
 
 extension PCIFunction {
     fileprivate init?(entry: grace_pci_function) {
-        guard let bdf = BDF(domain: entry.domain, bus: entry.bus, device: entry.device, function: entry.function)
+        guard
+            let bdf = BDF(
+                domain: entry.domain, bus: entry.bus, device: entry.device, function: entry.function)
         else { return nil }
         self.init(
             bdf: bdf, vendorID: entry.vendor_id, deviceID: entry.device_id,

@@ -1,0 +1,64 @@
+import Passthrough
+import Testing
+
+@testable import GraceAPI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// openapi.yaml is the truth: the routes the server registers and the operations the document
+/// describes must be the same set, and the document served must be the file.
+@Suite("Contract")
+struct ContractTests {
+    static let repositoryRoot: String = {
+        var path = #filePath
+        for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+        return path
+    }()
+
+    static func openAPIFile() throws -> String {
+        String(decoding: try SysfsRoot(path: repositoryRoot).readBytes("openapi.yaml"), as: UTF8.self)
+    }
+
+    /// `(METHOD, /path)` for every operation: path keys at two spaces under `paths:`, methods at four.
+    static func documentedOperations(_ yaml: String) -> Set<String> {
+        var operations: Set<String> = []
+        var inPaths = false
+        var currentPath: String?
+        for line in yaml.split(separator: "\n", omittingEmptySubsequences: false) {
+            if !line.hasPrefix(" ") && !line.isEmpty { inPaths = line == "paths:" }
+            guard inPaths else { continue }
+            if line.hasPrefix("  /") && line.hasSuffix(":") && !line.hasPrefix("   ") {
+                currentPath = String(line.dropFirst(2).dropLast())
+            } else if let currentPath, line.hasPrefix("    ") && !line.hasPrefix("     ") {
+                let key = line.dropFirst(4).prefix { $0 != ":" }
+                if ["get", "put", "post", "delete", "patch"].contains(key) {
+                    operations.insert(key.uppercased() + " " + currentPath)
+                }
+            }
+        }
+        return operations
+    }
+
+    @Test("the routes a simulated server registers are exactly the documented operations")
+    func routesMatchDocument() throws {
+        let service = try RunningService()
+        let served = Set(service.application.routes.map { "\($0.method) \($0.pattern)" })
+        let documented = Self.documentedOperations(try Self.openAPIFile())
+        #expect(!documented.isEmpty)
+        #expect(served.subtracting(documented).isEmpty, "served but not documented")
+        #expect(documented.subtracting(served).isEmpty, "documented but not served")
+    }
+
+    @Test("the embedded document is the file (run scripts/embed-openapi.sh after editing openapi.yaml)")
+    func embeddedDocumentIsCurrent() throws {
+        let file = try Self.openAPIFile()
+        let normalise = { (text: String) in
+            text.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.reversed().drop { $0 == " " }.reversed() }.map { String($0) }
+                .joined(separator: "\n").trimmingCharacters(in: "\n")
+        }
+        #expect(normalise(OpenAPIDocument.yaml) == normalise(file))
+    }
+}

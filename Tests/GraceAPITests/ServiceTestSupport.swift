@@ -1,0 +1,77 @@
+import FoundationEssentials
+import Logging
+import Passthrough
+import Store
+import Testing
+
+@testable import GraceAPI
+
+/// A running service on an ephemeral port over a fresh simulated host and a fresh database.
+final class RunningService: @unchecked Sendable {
+    let simulated: SimulatedHost
+    let application: Application
+    let client: RawHTTPClient
+    let databasePath: String
+
+    init(simulate: Bool = true, firmware: FirmwareMemoryTable? = nil, databasePath: String? = nil) throws {
+        simulated = try SimulatedHost.createTemporary(prefix: "graceapi-svctest")
+        self.databasePath = databasePath ?? simulated.folder + "/graced.sqlite"
+        let host = ServiceHost(
+            root: simulated.root, writer: simulated.kernel,
+            firmwareMemory: firmware
+                ?? FirmwareMemoryTable(source: "simulator", entries: simulated.firmwareMemory),
+            simulator: simulate ? simulated.kernel : nil)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        application = try Application(
+            host: host, store: try GraceStore(path: self.databasePath), listen: ListenAddress("127.0.0.1:0")!,
+            rescanIntervalSeconds: 0, logger: logger)
+        try application.start()
+        client = RawHTTPClient(port: try #require(application.port))
+    }
+
+    func get(_ target: String, headers: [(String, String)] = []) async throws -> RawHTTPClient.Response {
+        let client = client
+        return try await offPool { try client.request("GET", target, headers: headers) }
+    }
+
+    func send(_ method: String, _ target: String, body: [UInt8]? = nil) async throws -> RawHTTPClient.Response
+    {
+        let client = client
+        return try await offPool {
+            try client.request(method, target, headers: [("Content-Type", "application/json")], body: body)
+        }
+    }
+
+    deinit {
+        application.stop()
+        try? simulated.removeFiles()
+    }
+}
+
+extension RawHTTPClient.Response {
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(type, from: Data(body))
+    }
+
+    /// The body as an RFC 9457 problem, checking the media type and the members every problem has.
+    func problem() throws -> ProblemBody {
+        #expect(header("Content-Type") == "application/problem+json")
+        let problem = try decode(ProblemBody.self)
+        #expect(problem.status == status)
+        #expect(!problem.resolution.isEmpty && !problem.detail.isEmpty && !problem.title.isEmpty)
+        return problem
+    }
+}
+
+struct ProblemBody: Decodable {
+    var type: String
+    var title: String
+    var status: Int
+    var detail: String
+    var resolution: String
+}
+
+struct GPUListBody: Decodable {
+    var items: [GPUDevice]
+}

@@ -9,7 +9,7 @@ packages=(
     libpci-dev pci.ids  # PCI enumeration and device names
     libsqlite3-dev      # storage
     pciutils            # lspci, for operators and for checking generated trees
-    curl                # the README's examples and the end-to-end scripts
+    curl jq             # the README's examples and the end-to-end scripts
 )
 
 missing=()

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import GraceAPI
 import Logging
 import Passthrough
@@ -63,6 +62,8 @@ struct Graced: ParsableCommand {
     }
 
     func run() throws {
+        // Before any thread exists, so that every thread inherits the mask.
+        blockTerminationSignals()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .trace
@@ -109,25 +110,37 @@ struct Graced: ParsableCommand {
         logger.notice(
             "graced listening on http://\(listen) with \(application.inventory.snapshot.gpus.count) GPUs")
 
-        waitForTerminationSignal()
-        logger.notice("shutting down")
+        let signal = waitForTerminationSignal()
+        logger.notice("signal \(signal): shutting down")
         application.stop()
     }
 }
 
-/// Blocks the main thread until SIGTERM or SIGINT arrives.
-private func waitForTerminationSignal() {
-    let done = DispatchSemaphore(value: 0)
-    var sources: [DispatchSourceSignal] = []
-    for signalNumber in [SIGTERM, SIGINT] {
-        signal(signalNumber, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-        source.setEventHandler { done.signal() }
-        source.resume()
-        sources.append(source)
-    }
-    done.wait()
-    sources.forEach { $0.cancel() }
+/// SIGTERM and SIGINT, blocked in every thread (the mask is inherited by threads created later) so
+/// that only `waitForTerminationSignal` receives them.
+private func terminationSignals() -> sigset_t {
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    sigaddset(&signals, SIGTERM)
+    sigaddset(&signals, SIGINT)
+    return signals
+}
+
+private func blockTerminationSignals() {
+    // A signal ignored at exec (SIGINT in a shell's background job) would be discarded, never waited for.
+    signal(SIGTERM, SIG_DFL)
+    signal(SIGINT, SIG_DFL)
+    var signals = terminationSignals()
+    pthread_sigmask(SIG_BLOCK, &signals, nil)
+}
+
+/// Blocks the calling thread until SIGTERM or SIGINT arrives; returns its number.
+@discardableResult
+private func waitForTerminationSignal() -> Int32 {
+    var signals = terminationSignals()
+    var received: Int32 = 0
+    while sigwait(&signals, &received) != 0 {}
+    return received
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}

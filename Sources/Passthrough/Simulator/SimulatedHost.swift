@@ -46,11 +46,11 @@ public struct SimulatedHost: Sendable {
         return try create(in: folder)
     }
 
-    /// Deletes the tree and then the folder if that leaves it empty. Pending readiness timers find
+    /// Deletes the folder with the tree and anything kept beside it. Pending readiness timers find
     /// their files gone and do nothing.
     public func removeFiles() throws(KernelError) {
-        try TreeFiles(root: SysfsRoot(path: folder)).removeTree("sys")
-        rmdir(folder)
+        // Everything in the folder goes: the tree and whatever the caller kept beside it (a database).
+        try TreeFiles(root: SysfsRoot(path: folder)).removeTree("")
     }
 
     // MARK: The demo layout

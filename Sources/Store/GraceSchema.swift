@@ -1,6 +1,6 @@
 /// The service's schema as an append-only list of migrations; see `Database.migrate`.
 public enum GraceSchema {
-    public static let migrations: [String] = [version1]
+    public static let migrations: [String] = [version1, version2]
 
     /// Version 1: devices, their layout history, and the tables the jobs engine writes to.
     static let version1 = """
@@ -73,5 +73,12 @@ public enum GraceSchema {
             target TEXT NOT NULL,
             detail_json TEXT NOT NULL
         );
+        """
+
+    /// Lookups the job engine makes on every submission: a repeated Idempotency-Key, and a GPU's
+    /// reset history.
+    static let version2 = """
+        CREATE INDEX jobs_by_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+        CREATE INDEX jobs_by_bdf_kind ON jobs (bdf, kind, created_at_ms);
         """
 }

@@ -97,30 +97,84 @@ extension GraceStore {
         }
     }
 
-    /// Jobs newest first, optionally filtered by BDF and state, and paged by creation time.
-    public func jobs(bdf: String? = nil, state: String? = nil, limit: Int, beforeCreatedAtMs: Int64? = nil)
-        throws -> [JobRecord]
-    {
+    /// A position in the newest-first job list: the creation time and id of the last job seen.
+    /// Ties in creation time are broken by id, so paging never skips or repeats a job.
+    public struct JobCursor: Hashable, Sendable {
+        public var createdAtMs: Int64
+        public var id: String
+        public init(createdAtMs: Int64, id: String) {
+            self.createdAtMs = createdAtMs
+            self.id = id
+        }
+    }
+
+    /// Jobs newest first, optionally filtered by BDF, kind and state, after a cursor.
+    public func jobs(
+        bdf: String? = nil, kind: String? = nil, state: String? = nil, limit: Int, after cursor: JobCursor? = nil
+    ) throws -> [JobRecord] {
         // Only the filters in use go into the SQL, so SQLite can pick the (bdf, created_at_ms) index.
         var conditions: [String] = []
         var values: [SQLValue] = []
-        if let bdf {
-            conditions.append("bdf = ?")
-            values.append(.text(bdf))
+        for (column, value) in [("bdf", bdf), ("kind", kind), ("state", state)] {
+            if let value {
+                conditions.append("\(column) = ?")
+                values.append(.text(value))
+            }
         }
-        if let state {
-            conditions.append("state = ?")
-            values.append(.text(state))
-        }
-        if let beforeCreatedAtMs {
-            conditions.append("created_at_ms < ?")
-            values.append(.integer(beforeCreatedAtMs))
+        if let cursor {
+            conditions.append("(created_at_ms < ? OR (created_at_ms = ? AND id < ?))")
+            values += [.integer(cursor.createdAtMs), .integer(cursor.createdAtMs), .text(cursor.id)]
         }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         values.append(SQLValue(limit))
         let sql = "SELECT \(Self.jobColumns) FROM jobs \(filter) ORDER BY created_at_ms DESC, id DESC LIMIT ?"
         return try database.withConnection { connection in
             try Self.withSteps(connection, connection.query(sql, values, row: Self.jobRow))
+        }
+    }
+
+    /// Jobs newest first, paged by creation time alone.
+    public func jobs(bdf: String? = nil, state: String? = nil, limit: Int, beforeCreatedAtMs: Int64?)
+        throws -> [JobRecord]
+    {
+        try jobs(
+            bdf: bdf, state: state, limit: limit,
+            after: beforeCreatedAtMs.map { JobCursor(createdAtMs: $0, id: "") })
+    }
+
+    /// The job created with this idempotency key, if any.
+    public func job(idempotencyKey: String) throws -> JobRecord? {
+        try database.withConnection { connection in
+            let rows = try connection.query(
+                "SELECT \(Self.jobColumns) FROM jobs WHERE idempotency_key = ? ORDER BY created_at_ms DESC LIMIT 1",
+                [.text(idempotencyKey)], row: Self.jobRow)
+            return try Self.withSteps(connection, rows).first
+        }
+    }
+
+    /// Writes a job as it now is, with all its phases and attempts, in one transaction: the engine
+    /// keeps a running job in memory and persists it at the edges, never while it holds device locks.
+    public func saveJob(_ job: JobRecord) throws {
+        try database.transaction { connection in
+            try connection.run(
+                """
+                UPDATE jobs SET state = ?, phase = ?, method_used = ?, result_json = ?, error_json = ?,
+                    finished_at_ms = ?
+                WHERE id = ?
+                """,
+                [
+                    .text(job.state), .text(job.phase), SQLValue(job.methodUsed), SQLValue(job.resultJSON),
+                    SQLValue(job.errorJSON), SQLValue(job.finishedAtMs), .text(job.id),
+                ])
+            guard connection.changes > 0 else { throw GraceStoreError.jobNotFound(id: job.id) }
+            try connection.run("DELETE FROM job_phases WHERE job_id = ?", [.text(job.id)])
+            try connection.run("DELETE FROM job_attempts WHERE job_id = ?", [.text(job.id)])
+            for phase in job.phases {
+                try Self.insertPhase(connection, jobId: job.id, phase)
+            }
+            for attempt in job.attempts {
+                try Self.insertAttempt(connection, jobId: job.id, attempt)
+            }
         }
     }
 

@@ -20,6 +20,12 @@ public final class InventoryService: Sendable {
         /// Device row and last recorded layout text per BDF, so that an unchanged host costs no writes.
         var known: [String: (identity: DeviceIdentity, deviceId: Int64, layoutJSON: String)] = [:]
         var history: [String: [LayoutSnapshot]] = [:]
+        /// Every GPU seen since the start, as last seen: one that disappears stays listed as missing.
+        var lastSeen: [String: GPUDevice] = [:]
+        var present: Set<String> = []
+        /// States jobs impose (resetting, not_ready, wedged) over what a scan says.
+        var overlay: [String: DeviceState] = [:]
+        var takenAtMs: Int64 = 0
     }
 
     static let historyLimit = 50
@@ -38,16 +44,45 @@ public final class InventoryService: Sendable {
     public func refresh() throws(PCIScanError) -> InventorySnapshot {
         let gpus = try inventory.scan()
         let now = Timestamp.nowMs()
-        let snapshot = refreshing.withLock { state in
+        return refreshing.withLock { state in
             for gpu in gpus {
                 do {
                     try record(gpu, at: now, into: &state)
                 } catch {
                     logger.error("could not record the layout of \(gpu.bdf): \(error)")
                 }
+                state.lastSeen[gpu.bdf] = gpu
             }
-            return InventorySnapshot(gpus: gpus, layoutHistory: state.history, takenAtMs: now)
+            state.present = Set(gpus.map(\.bdf))
+            state.takenAtMs = now
+            return publish(state)
         }
+    }
+
+    /// Sets (or with nil clears) the state a job imposes on a GPU, and republishes at once without
+    /// rescanning the host.
+    public func setState(_ bdf: String, _ deviceState: DeviceState?) {
+        refreshing.withLock { state in
+            state.overlay[bdf] = deviceState
+            _ = publish(state)
+        }
+    }
+
+    /// The scanned GPUs, the vanished ones as missing, and the jobs' states over them.
+    private func publish(_ state: RefreshState) -> InventorySnapshot {
+        // BDF strings are fixed-width lowercase hex, so their text order is their numeric order.
+        let gpus = state.lastSeen.values.sorted { $0.bdf < $1.bdf }
+            .map { gpu in
+                var gpu = gpu
+                if !state.present.contains(gpu.bdf) {
+                    gpu.state = .missing
+                }
+                if let imposed = state.overlay[gpu.bdf], imposed == .wedged || state.present.contains(gpu.bdf) {
+                    gpu.state = imposed
+                }
+                return gpu
+            }
+        let snapshot = InventorySnapshot(gpus: gpus, layoutHistory: state.history, takenAtMs: state.takenAtMs)
         published.withLock { $0 = snapshot }
         return snapshot
     }

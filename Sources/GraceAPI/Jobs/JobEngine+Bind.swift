@@ -1,0 +1,77 @@
+import Passthrough
+
+extension JobEngine {
+    /// The run stage of a bind: the plan's writes (driver_override, unbind, drivers_probe per
+    /// function), then the `driver` links checked (probing succeeds even when nothing bound), then
+    /// readiness. Any failure reverts what was done.
+    func runBind(_ id: String, plan: BindPlan, probe kind: ReadinessProbeKind, expected: PCIExpectation) {
+        guard live(id) != nil else { return }
+        update(id) {
+            $0.enter(.binding)
+            $0.methodUsed = plan.driver
+            $0.details.originalDriver = plan.originalDriver
+        }
+        guard perform(plan.writes, expecting: plan.expectedDrivers, revert: plan.revertWrites, for: id, what: "bind")
+        else { return }
+        guard waitUntilReady(id, kind: kind, expected: expected) else { return }
+        finish(id, .succeeded, nil)
+    }
+
+    /// The run stage of an unbind: clear or set the override, unbind, probe, check the links.
+    func runUnbind(_ id: String, plan: UnbindPlan) {
+        guard live(id) != nil else { return }
+        update(id) {
+            $0.enter(.unbinding)
+            $0.methodUsed = plan.driver ?? "none"
+        }
+        guard perform(plan.writes, expecting: plan.expectedDrivers, revert: [], for: id, what: "unbind") else { return }
+        finish(id, .succeeded, nil)
+    }
+
+    /// Runs `writes` in order; stops at the first failure, reverts, and finishes the job. Then checks
+    /// that every function ended on the driver expected. Returns true when all went as planned.
+    private func perform(
+        _ writes: [SysfsWrite], expecting expected: [BDF: String?], revert: [SysfsWrite], for id: String,
+        what: String
+    ) -> Bool {
+        for write in writes {
+            switch self.write(write, for: id, recordAttempts: true) {
+            case .done:
+                continue
+            case .stuck:
+                if let device = write.device { inventory.setState(device.description, .wedged) }
+                finish(id, .timedOut, Self.wedgedFailure(write))
+                return false
+            case .failed(let error):
+                restore(revert, for: id)
+                finish(id, .failed, Self.kernelFailure(error, during: what))
+                return false
+            case .cancelled(let reason):
+                restore(revert, for: id)
+                finish(id, .cancelled, Self.cancelledFailure(reason))
+                return false
+            case .deadlinePassed:
+                restore(revert, for: id)
+                finish(id, .timedOut, Self.deadlineFailure("The deadline passed during the \(what)."))
+                return false
+            }
+        }
+        let wrong = expected.keys.sorted().compactMap { device -> String? in
+            let actual = host.root.linkName(host.root.device(device) + "/driver")
+            let wanted = expected[device] ?? nil
+            return actual == wanted ? nil : "\(device) is on \(actual ?? "no driver"), expected \(wanted ?? "no driver")"
+        }
+        guard wrong.isEmpty else {
+            restore(revert, for: id)
+            finish(
+                id, .failed,
+                Self.failure(
+                    "driver-not-bound", "The driver did not bind", status: 502,
+                    detail: "After the \(what): " + wrong.joined(separator: "; ")
+                        + ". The kernel accepted the writes but the driver's probe did not take the device.",
+                    resolution: "Check that the driver's module is loaded (modprobe) and the host's kernel log for its probe error."))
+            return false
+        }
+        return true
+    }
+}

@@ -1,0 +1,134 @@
+import Passthrough
+
+extension JobEngine {
+    /// The run stage of a reset, under the locks of the affected set: hold the device in D0, select
+    /// the method, write `reset`, wait for readiness, verify the layout, put things back.
+    func runReset(_ id: String, plan: ResetPlan, probe kind: ReadinessProbeKind, expected: PCIExpectation) {
+        guard let live = live(id), let method = plan.method else { return }
+        let target = live.job.gpu
+        let root = host.root
+        var restores: [SysfsWrite] = []
+        defer { restore(restores.reversed(), for: id) }
+
+        // Quiescing: a vfio device nobody holds sits in D3hot, where its BARs read all-ones; keep it
+        // in D0 for the job, and make the kernel use the chosen method.
+        update(id) { $0.enter(.quiescing) }
+        inventory.setState(target.description, .resetting)
+        let power = PowerState.read(bdf: target, root: root)
+        if let control = power.control, control != "on" {
+            if write(.powerControl(target, "on"), for: id, recordAttempts: false) == .done {
+                restores.append(.powerControl(target, control))
+            } else {
+                update(id) { $0.note("could not hold the device in D0 (power/control)") }
+            }
+        }
+        let methods = ResetMethods.parse(root.readOptionalString(root.device(target) + "/reset_method") ?? "")
+        if methods.first != method {
+            switch write(.resetMethod(target, method), for: id, recordAttempts: false) {
+            case .done:
+                restores.append(.resetMethod(target, ResetMethods.format(methods)))
+            case .failed(let error):
+                return finish(id, .failed, Self.kernelFailure(error, during: "selection of the \(method) method"))
+            default:
+                break
+            }
+        }
+        update(id) { $0.methodUsed = method }
+        if let reason = live.token.reason {
+            return finish(id, .cancelled, Self.cancelledFailure(reason))
+        }
+
+        // Resetting.
+        update(id) { $0.enter(.resetting) }
+        switch write(.reset(target), for: id, recordAttempts: true) {
+        case .done:
+            break
+        case .stuck:
+            restores.removeAll()
+            inventory.setState(target.description, .wedged)
+            return finish(id, .timedOut, Self.wedgedFailure(.reset(target)))
+        case .failed(let error):
+            return finish(id, .failed, Self.kernelFailure(error, during: "reset"))
+        case .cancelled(let reason):
+            return finish(id, .cancelled, Self.cancelledFailure(reason))
+        case .deadlinePassed:
+            return finish(id, .timedOut, Self.deadlineFailure("The deadline passed before the reset could be written."))
+        }
+
+        // Waiting for readiness.
+        guard waitUntilReady(id, kind: kind, expected: expected) else { return }
+
+        // Verifying: the BARs must be those recorded before the reset.
+        update(id) { $0.enter(.verifying) }
+        let differences = ReadinessProbe.make(kind: kind, bdf: target, root: root, expected: expected).verifyLayout()
+        if !differences.isEmpty {
+            return finish(
+                id, .failed,
+                Self.failure(
+                    "layout-drift", "Layout changed by the reset", status: 502,
+                    detail: "After the reset: " + differences.joined(separator: "; ") + ".",
+                    resolution:
+                        "Do not give this GPU to a VM: compare GET /gpus/\(target)/layout with its history, and reset it again or reboot the host."
+                ))
+        }
+        finish(id, .succeeded, nil)
+    }
+
+    /// Polls the device's readiness probe until ready, the deadline or a cancel; records the outcome
+    /// on the job. Returns true when the device is ready; otherwise the job has been finished.
+    func waitUntilReady(_ id: String, kind: ReadinessProbeKind, expected: PCIExpectation) -> Bool {
+        guard let live = live(id) else { return false }
+        let target = live.job.gpu
+        update(id) { $0.enter(.waitingReady) }
+        inventory.setState(target.description, .notReady)
+        let probe = ReadinessProbe.make(kind: kind, bdf: target, root: host.root, expected: expected)
+        let outcome = ReadinessWaiter.wait(
+            for: probe, deadline: live.deadline, token: live.token, policy: configuration.pollPolicy)
+        update(id) { job in
+            job.details.readiness = Job.Readiness(
+                probe: kind.rawValue, result: outcome.result.label, waitedMs: outcome.waitedMs, polls: outcome.polls)
+            job.details.notes += outcome.notes
+        }
+        switch outcome.result {
+        case .ready:
+            return true
+        case .timedOut(let last):
+            finish(id, .timedOut, Self.deadlineFailure("The device was not ready at the deadline: \(last)."))
+        case .failed(let reason):
+            finish(id, .timedOut, Self.deadlineFailure("\(reason)."))
+        case .gone(let reason):
+            finish(
+                id, .failed,
+                Self.kernelFailure(KernelError(code: KernelError.enodev, path: host.root.device(target)), during: "readiness check")
+                    .with(detail: "The device stopped answering: \(reason)."))
+        case .cancelled(let reason):
+            finish(id, .cancelled, Self.cancelledFailure(reason))
+        }
+        return false
+    }
+
+    func finish(_ id: String, _ state: JobState, _ failure: Job.Failure?) {
+        update(id) { $0.finish(state, failure: failure) }
+    }
+}
+
+extension Job.Failure {
+    func with(detail: String) -> Job.Failure {
+        var copy = self
+        copy.detail = detail
+        return copy
+    }
+}
+
+extension ReadinessOutcome.Result {
+    /// One word for the job's `readiness.result`.
+    var label: String {
+        switch self {
+        case .ready: "ready"
+        case .timedOut: "timed_out"
+        case .failed: "failed"
+        case .gone: "gone"
+        case .cancelled: "cancelled"
+        }
+    }
+}

@@ -1,0 +1,310 @@
+import FoundationEssentials
+import Logging
+import Passthrough
+import Store
+
+/// Runs reset, bind and unbind jobs in three stages (DESIGN.md, "Jobs"):
+/// - submit, on the caller's thread: validate, plan, refuse, persist the job row; all the I/O that
+///   may block happens here, before any lock is taken;
+/// - run, on a worker thread: take the locks of the whole affected set at once, then only kernel
+///   writes (through the watchdog) and readiness polls; no database, no client, no other job;
+/// - cleanup: release the locks, persist the outcome with its phases and attempts, rescan.
+public final class JobEngine: Sendable {
+    public struct Configuration: Sendable {
+        /// Worker threads: jobs beyond this many wait in the queue.
+        public var workers: Int
+        /// Added to the probe's own ceiling for the default deadline.
+        public var deadlineMarginSeconds: Double = 5
+        public var maximumDeadlineSeconds: Double = 3600
+        public var maximumStuckWrites: Int = 8
+        public var pollPolicy: PollPolicy = .adaptive
+        var retry: RetryPolicy = .standard
+
+        public init(workers: Int = max(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))) {
+            self.workers = max(1, workers)
+        }
+    }
+
+    /// A live job and what the engine needs to run and cancel it.
+    struct Live: Sendable {
+        var job: Job
+        var lifecycle: JobLifecycle
+        let token: CancellationToken
+        let work: JobWork
+        let devices: Set<BDF>
+        let deadline: ContinuousClock.Instant
+    }
+
+    /// What a job will do, computed at submit.
+    enum JobWork: Sendable {
+        case reset(ResetPlan, probe: ReadinessProbeKind, expected: PCIExpectation)
+        case bind(BindPlan, probe: ReadinessProbeKind, expected: PCIExpectation)
+        case unbind(UnbindPlan)
+    }
+
+    struct State {
+        var live: [String: Live] = [:]
+        var queue: [String] = []
+        /// Every device a queued or running job will touch, and that job.
+        var busy: [BDF: String] = [:]
+        var stopping = false
+        var runningWorkers = 0
+    }
+
+    let host: ServiceHost
+    let store: GraceStore
+    let inventory: InventoryService
+    let configuration: Configuration
+    let logger: Logger
+    let locks = DeviceLockTable()
+    let executor: KernelWriteExecutor
+    let wedged: WedgedDevices
+    let processes: ProcessTable
+    let aliases: ModulesAlias?
+    let monitor = Monitor()
+    nonisolated(unsafe) var state = State()
+
+    public init(
+        host: ServiceHost, store: GraceStore, inventory: InventoryService, configuration: Configuration,
+        logger: Logger
+    ) {
+        self.host = host
+        self.store = store
+        self.inventory = inventory
+        self.configuration = configuration
+        self.logger = logger
+        processes = ProcessTable(procRoot: host.procRoot)
+        aliases = host.modulesAliasPath.flatMap { ModulesAlias.load(path: $0) }
+        let wedged = WedgedDevices()
+        self.wedged = wedged
+        // A write the watchdog gave up on has finally returned: the device is no longer wedged.
+        executor = KernelWriteExecutor(writer: host.writer, maximumStuck: configuration.maximumStuckWrites) {
+            write in
+            guard let bdf = write.device else { return }
+            logger.notice("the kernel returned from \(write) after the job gave up on it")
+            wedged.remove(bdf)
+            inventory.setState(bdf.description, nil)
+        }
+    }
+
+    // MARK: Lifecycle
+
+    /// Marks jobs a dead daemon left behind as interrupted, then starts the workers.
+    public func start() {
+        do {
+            let interrupted = try store.markRunningJobsInterrupted(atMs: Timestamp.nowMs())
+            for job in interrupted {
+                logger.warning("job \(job.id) (\(job.kind) of \(job.bdf)) was interrupted by a restart")
+            }
+        } catch {
+            logger.error("could not mark interrupted jobs: \(error)")
+        }
+        for _ in 0..<configuration.workers {
+            monitor.withLock { state.runningWorkers += 1 }
+            startDedicatedThread { [self] in workerLoop() }
+        }
+    }
+
+    /// Cancels every job (reason: shutdown) and waits up to `grace` for the workers to finish; kernel
+    /// writes still in flight are left to the kernel.
+    public func shutdown(grace: Duration = .seconds(10)) {
+        let tokens = monitor.withLock { () -> [CancellationToken] in
+            state.stopping = true
+            monitor.broadcast()
+            return state.live.values.map(\.token)
+        }
+        for id in monitor.withLock({ state.live.keys.sorted() }) {
+            _ = cancel(id, reason: "shutdown")
+        }
+        tokens.forEach { $0.cancel(reason: "shutdown") }
+        let finished = monitor.wait(until: .now + grace) { state.runningWorkers == 0 }
+        if !finished {
+            logger.warning("shutdown: workers still blocked in kernel writes: \(executor.stuckWrites)")
+        }
+    }
+
+    // MARK: Queries
+
+    /// A job by id: the live one if it is running, else the stored one.
+    func job(_ id: String) -> Job? {
+        if let live = monitor.withLock({ state.live[id] }) { return live.job }
+        return (try? store.job(id: id)).flatMap { $0.flatMap(Job.init(record:)) }
+    }
+
+    /// Stored jobs newest first, with live ones shown as they are now.
+    func jobs(
+        gpu: BDF?, kind: JobKind? = nil, state jobState: JobState?, limit: Int, after cursor: GraceStore.JobCursor?
+    ) throws -> [Job] {
+        let records = try store.jobs(
+            bdf: gpu?.description, kind: kind?.rawValue, state: jobState?.rawValue, limit: limit, after: cursor)
+        let live = monitor.withLock { state.live }
+        return records.compactMap { record in live[record.id]?.job ?? Job(record: record) }
+    }
+
+    var stuckWrites: [SysfsWrite] { executor.stuckWrites }
+    var queueLength: Int { monitor.withLock { state.queue.count } }
+
+    // MARK: Cancel
+
+    enum CancelResult {
+        case notFound
+        case accepted(Job)
+        case alreadyFinished(Job)
+    }
+
+    func cancel(_ id: String, reason: String) -> CancelResult {
+        let (action, live) = monitor.withLock { () -> (JobLifecycle.CancelAction?, Live?) in
+            guard var live = state.live[id] else { return (nil, nil) }
+            let action = live.lifecycle.cancel(reason: reason)
+            if case .finishNow = action {
+                state.queue.removeAll { $0 == id }
+                live.job.finish(.cancelled, failure: Self.cancelledFailure(reason))
+            }
+            state.live[id] = live
+            return (action, live)
+        }
+        guard let action, let live else {
+            guard let stored = job(id) else { return .notFound }
+            return .alreadyFinished(stored)
+        }
+        switch action {
+        case .finishNow:
+            live.token.cancel(reason: reason)
+            complete(live)
+            return .accepted(live.job)
+        case .signalWorker(let reason):
+            live.token.cancel(reason: reason)
+            return .accepted(live.job)
+        case .alreadyRequested:
+            return .accepted(live.job)
+        case .alreadyFinished:
+            return .alreadyFinished(live.job)
+        }
+    }
+
+    static func cancelledFailure(_ reason: String) -> Job.Failure {
+        Job.Failure(
+            type: Problem.typeBase + "job-cancelled", title: "Job cancelled", status: 409,
+            detail: "The job was cancelled (\(reason)).",
+            resolution: "Submit it again when you want it to run.", errno: nil, errnoName: nil)
+    }
+
+    // MARK: Workers
+
+    private func workerLoop() {
+        defer {
+            monitor.withLock {
+                state.runningWorkers -= 1
+                monitor.broadcast()
+            }
+        }
+        while true {
+            var next: String?
+            _ = monitor.wait(until: nil) { state.stopping || !state.queue.isEmpty }
+            let stop = monitor.withLock { () -> Bool in
+                if state.stopping { return true }
+                guard !state.queue.isEmpty else { return false }
+                let id = state.queue.removeFirst()
+                if var live = state.live[id], live.lifecycle.start() == .run {
+                    live.job.state = .running
+                    state.live[id] = live
+                    next = id
+                }
+                return false
+            }
+            if stop { return }
+            if let next { run(next) }
+        }
+    }
+
+    /// Changes the live job under the engine's lock, so readers see its progress.
+    func update(_ id: String, _ change: (inout Job) -> Void) {
+        monitor.withLock {
+            if var live = state.live[id] {
+                change(&live.job)
+                state.live[id] = live
+            }
+        }
+    }
+
+    func live(_ id: String) -> Live? { monitor.withLock { state.live[id] } }
+
+    private func run(_ id: String) {
+        guard let live = live(id) else { return }
+        // Persist "running" before touching the device, so a crash from here on is found at startup.
+        persist(live.job)
+        logger.info("job \(id): \(live.job.kind.rawValue) of \(live.job.gpu) started")
+
+        let acquired = locks.acquire(live.devices, deadline: live.deadline) { live.token.isCancelled }
+        if acquired {
+            defer { locks.release(live.devices) }
+            switch live.work {
+            case .reset(let plan, let probe, let expected):
+                runReset(id, plan: plan, probe: probe, expected: expected)
+            case .bind(let plan, let probe, let expected):
+                runBind(id, plan: plan, probe: probe, expected: expected)
+            case .unbind(let plan):
+                runUnbind(id, plan: plan)
+            }
+        } else if let reason = live.token.reason {
+            update(id) { $0.finish(.cancelled, failure: Self.cancelledFailure(reason)) }
+        } else {
+            update(id) {
+                $0.finish(
+                    .timedOut,
+                    failure: Self.failure(
+                        "deadline", "Deadline passed", status: 504,
+                        detail: "Another job held an affected device until the deadline.",
+                        resolution: "Retry with a longer deadlineSeconds, or when the other job has finished."))
+            }
+        }
+        if let finished = self.live(id) { complete(finished) }
+    }
+
+    /// Cleanup: the job leaves the live set, its outcome is stored, the host rescanned.
+    private func complete(_ live: Live) {
+        let job = monitor.withLock { () -> Job in
+            var finished = state.live.removeValue(forKey: live.job.id) ?? live
+            finished.lifecycle.finish()
+            for device in live.devices where state.busy[device] == live.job.id {
+                state.busy.removeValue(forKey: device)
+            }
+            return finished.job
+        }
+        persist(job)
+        do {
+            try store.appendAudit(
+                atMs: job.finishedAtMs ?? Timestamp.nowMs(), actor: "graced", action: "job.\(job.kind.rawValue)",
+                target: job.gpu.description, detailJSON: JSON.encodeString(JobView(job)))
+        } catch {
+            logger.error("could not write the audit entry of job \(job.id): \(error)")
+        }
+        for device in live.devices where !wedged.contains(device) {
+            inventory.setState(device.description, nil)
+        }
+        do {
+            try inventory.refresh()
+        } catch {
+            logger.error("rescan after job \(job.id) failed: \(error)")
+        }
+        logger.info(
+            "job \(job.id): \(job.kind.rawValue) of \(job.gpu) \(job.state.rawValue)"
+                + (job.failure.map { ": \($0.detail)" } ?? ""))
+    }
+
+    func persist(_ job: Job) {
+        do {
+            try store.saveJob(job.record)
+        } catch {
+            logger.error("could not store job \(job.id): \(error)")
+        }
+    }
+
+    static func failure(
+        _ slug: String, _ title: String, status: Int, detail: String, resolution: String, errno: Int32? = nil
+    ) -> Job.Failure {
+        Job.Failure(
+            type: Problem.typeBase + slug, title: title, status: status, detail: detail, resolution: resolution,
+            errno: errno, errnoName: errno.map { KernelError(code: $0, path: "").name })
+    }
+}

@@ -1,0 +1,69 @@
+import Passthrough
+
+/// `POST /gpus/{bdf}/reset` body. Every field is optional; unknown fields are refused.
+struct ResetRequest: Codable, Sendable {
+    var method: ResetMethod?
+    var deadlineSeconds: Double?
+    var dryRun: Bool?
+
+    static let fields: Set<String> = ["method", "deadlineSeconds", "dryRun"]
+}
+
+/// `POST /gpus/{bdf}/bind` body.
+struct BindRequest: Codable, Sendable {
+    /// `auto` (the VFIO variant driver from modules.alias, else vfio-pci), `vfio-pci`, or a driver name.
+    var driver: String?
+    /// Bind the other functions of the IOMMU group too.
+    var group: Bool?
+    var deadlineSeconds: Double?
+
+    static let fields: Set<String> = ["driver", "group", "deadlineSeconds"]
+}
+
+/// `POST /gpus/{bdf}/unbind` body.
+struct UnbindRequest: Codable, Sendable {
+    /// `original` (the driver recorded when the service bound it), a driver name, or `none`.
+    var driver: String?
+    var deadlineSeconds: Double?
+
+    static let fields: Set<String> = ["driver", "deadlineSeconds"]
+}
+
+/// Decodes a JSON object body strictly: an empty body is `{}`, unknown fields and wrong types are
+/// errors that say which field is wrong.
+enum RequestBody {
+    static func decode<T: Decodable>(_ type: T.Type, from body: [UInt8], fields: Set<String>) -> Result<T, ProblemResponse> {
+        let bytes = body.allSatisfy { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 } ? Array("{}".utf8) : body
+        let resolution = "Send a JSON object with only these fields: \(fields.sorted().joined(separator: ", "))."
+        guard let keys = try? JSON.decode([String: AnyJSON].self, from: bytes) else {
+            return .failure(ProblemResponse(response: CommonProblems.invalidBody("The body is not a JSON object.", resolution: resolution)))
+        }
+        if let unknown = keys.keys.sorted().first(where: { !fields.contains($0) }) {
+            return .failure(ProblemResponse(response: CommonProblems.invalidBody("Unknown field '\(unknown)'.", resolution: resolution)))
+        }
+        do {
+            return .success(try JSON.decode(type, from: bytes))
+        } catch {
+            return .failure(
+                ProblemResponse(
+                    response: CommonProblems.invalidBody("A field has the wrong type or value: \(describe(error)).", resolution: resolution)))
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        switch error {
+        case .dataCorrupted(let context), .typeMismatch(_, let context), .valueNotFound(_, let context),
+            .keyNotFound(_, let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    /// Any JSON value; only used to read an object's keys.
+    private struct AnyJSON: Decodable {
+        init(from decoder: any Decoder) throws {}
+    }
+}

@@ -1,0 +1,163 @@
+import Passthrough
+import Store
+
+/// `POST /gpus/{bdf}/reset|bind|unbind`, `GET /jobs`, `GET|DELETE /jobs/{id}`, `GET /gpus/{bdf}/resets`.
+enum JobRoutes {
+    static let defaultLimit = 50
+    static let maximumLimit = 500
+
+    static func register(in router: inout Router, engine: JobEngine) {
+        router.post("/gpus/{bdf}/reset") { request, parameters in
+            .respond(
+                mutation(request, parameters, ResetRequest.self, fields: ResetRequest.fields) { bdf, body, key in
+                    engine.submitReset(bdf, body, idempotencyKey: key)
+                })
+        }
+        router.post("/gpus/{bdf}/bind") { request, parameters in
+            .respond(
+                mutation(request, parameters, BindRequest.self, fields: BindRequest.fields) { bdf, body, key in
+                    engine.submitBind(bdf, body, idempotencyKey: key)
+                })
+        }
+        router.post("/gpus/{bdf}/unbind") { request, parameters in
+            .respond(
+                mutation(request, parameters, UnbindRequest.self, fields: UnbindRequest.fields) { bdf, body, key in
+                    engine.submitUnbind(bdf, body, idempotencyKey: key)
+                })
+        }
+        router.get("/jobs/{id}") { _, parameters in
+            let id = parameters["id"] ?? ""
+            guard let job = engine.job(id) else { return .respond(jobNotFound(id)) }
+            return .respond(.json(JobView(job)))
+        }
+        router.delete("/jobs/{id}") { _, parameters in
+            let id = parameters["id"] ?? ""
+            switch engine.cancel(id, reason: "cancelled by a client") {
+            case .notFound:
+                return .respond(jobNotFound(id))
+            case .accepted(let job):
+                return .respond(.json(JobView(job), status: 202, headers: [("Location", "/jobs/\(job.id)")]))
+            case .alreadyFinished(let job):
+                return .respond(
+                    .problem(
+                        status: 409, slug: "job-finished", title: "Job already finished",
+                        detail: "Job \(job.id) ended \(job.state.rawValue); there is nothing to cancel.",
+                        resolution: "Read its outcome with GET /jobs/\(job.id).",
+                        extensions: ["state": job.state.rawValue]))
+            }
+        }
+        router.get("/jobs") { request, _ in
+            var gpu: BDF?
+            if let text = request.query["gpu"] {
+                guard let parsed = BDF(text) else { return .respond(CommonProblems.invalidBDF(text)) }
+                gpu = parsed
+            }
+            var state: JobState?
+            if let text = request.query["state"] {
+                guard let parsed = JobState(rawValue: text) else {
+                    return .respond(
+                        .problem(
+                            status: 400, slug: "invalid-query", title: "Invalid state filter",
+                            detail: "'\(text.prefix(40))' is not a job state.",
+                            resolution: "Use one of: " + JobState.allCases.map(\.rawValue).joined(separator: ", ") + "."))
+                }
+                state = parsed
+            }
+            return .respond(list(request, engine: engine, gpu: gpu, kind: nil, state: state))
+        }
+        router.get("/gpus/{bdf}/resets") { request, parameters in
+            switch CommonProblems.parseBDF(parameters) {
+            case .failure(let problem): return .respond(problem.response)
+            case .success(let bdf):
+                return .respond(list(request, engine: engine, gpu: bdf, kind: .reset, state: nil))
+            }
+        }
+    }
+
+    /// The shared edge of every mutation: the BDF, the body, the `Idempotency-Key`, then the engine's
+    /// answer as 202 with `Location`, 200 for a dry run, or the problem.
+    private static func mutation<Body: Decodable>(
+        _ request: HTTPRequest, _ parameters: [String: String], _ type: Body.Type, fields: Set<String>,
+        submit: (BDF, Body, String?) -> JobEngine.Submission
+    ) -> HTTPResponse {
+        let bdf: BDF
+        switch CommonProblems.parseBDF(parameters) {
+        case .failure(let problem): return problem.response
+        case .success(let parsed): bdf = parsed
+        }
+        let body: Body
+        switch RequestBody.decode(type, from: request.body, fields: fields) {
+        case .failure(let problem): return problem.response
+        case .success(let decoded): body = decoded
+        }
+        let key = request.headers["Idempotency-Key"]
+        if let key, key.isEmpty || key.utf8.count > 200 {
+            return CommonProblems.invalidBody(
+                "The Idempotency-Key header must have 1 to 200 characters.",
+                resolution: "Send a unique key per request, e.g. a UUID.")
+        }
+        switch submit(bdf, body, key) {
+        case .accepted(let job), .repeated(let job):
+            return .json(JobView(job), status: 202, headers: [("Location", "/jobs/\(job.id)")])
+        case .dryRun(let plan):
+            return .json(plan)
+        case .refused(let response):
+            return response
+        }
+    }
+
+    struct Page: Encodable {
+        var items: [JobView]
+        /// Pass as `before` for the next page; absent on the last one.
+        var next: String?
+    }
+
+    private static func list(
+        _ request: HTTPRequest, engine: JobEngine, gpu: BDF?, kind: JobKind?, state: JobState?
+    ) -> HTTPResponse {
+        var limit = defaultLimit
+        if let text = request.query["limit"] {
+            guard let parsed = Int(text), (1...maximumLimit).contains(parsed) else {
+                return .problem(
+                    status: 400, slug: "invalid-query", title: "Invalid limit",
+                    detail: "limit must be a whole number from 1 to \(maximumLimit).",
+                    resolution: "Send a smaller limit and follow `next` for more.")
+            }
+            limit = parsed
+        }
+        var cursor: GraceStore.JobCursor?
+        if let text = request.query["before"] {
+            guard let parsed = parseCursor(text) else {
+                return .problem(
+                    status: 400, slug: "invalid-query", title: "Invalid cursor",
+                    detail: "before must be a `next` value from an earlier page.",
+                    resolution: "Start from the first page (no `before`) and follow `next`.")
+            }
+            cursor = parsed
+        }
+        do {
+            let jobs = try engine.jobs(gpu: gpu, kind: kind, state: state, limit: limit, after: cursor)
+            let next = jobs.count == limit ? jobs.last.map { "\($0.createdAtMs)_\($0.id)" } : nil
+            return .json(Page(items: jobs.map(JobView.init), next: next))
+        } catch {
+            return .problem(
+                status: 503, slug: "store-unavailable", title: "Could not read the jobs",
+                detail: "The job history could not be read: \(error).", resolution: "Retry shortly; check the database's disk.")
+        }
+    }
+
+    /// `<createdAtMs>_<id>`.
+    static func parseCursor(_ text: String) -> GraceStore.JobCursor? {
+        guard let separator = text.firstIndex(of: "_"), let ms = Int64(text[..<separator]) else { return nil }
+        let id = String(text[text.index(after: separator)...])
+        guard !id.isEmpty, id.count <= 64 else { return nil }
+        return GraceStore.JobCursor(createdAtMs: ms, id: id)
+    }
+
+    static func jobNotFound(_ id: String) -> HTTPResponse {
+        .problem(
+            status: 404, slug: "job-not-found", title: "No such job",
+            detail: "No job has the id '\(PercentDecoding.decode(id).prefix(64))'.",
+            resolution: "List jobs with GET /jobs; ids are UUIDs.")
+    }
+}

@@ -11,7 +11,11 @@ extension JobEngine {
             $0.methodUsed = plan.driver
             $0.details.originalDriver = plan.originalDriver
         }
-        guard perform(plan.writes, expecting: plan.expectedDrivers, revert: plan.revertWrites, for: id, what: "bind")
+        let root = host.root
+        guard
+            perform(
+                plan.writes, expecting: plan.expectedDrivers.mapValues { Optional($0) },
+                revert: { plan.revertWrites(reading: root) }, for: id, what: "bind")
         else { return }
         guard waitUntilReady(id, kind: kind, expected: expected) else { return }
         finish(id, .succeeded, nil)
@@ -22,16 +26,17 @@ extension JobEngine {
         guard live(id) != nil else { return }
         update(id) {
             $0.enter(.unbinding)
-            $0.methodUsed = plan.driver ?? "none"
+            $0.methodUsed = plan.expectedDriver ?? "none"
         }
-        guard perform(plan.writes, expecting: plan.expectedDrivers, revert: [], for: id, what: "unbind") else { return }
+        guard perform(plan.writes, expecting: [plan.target: plan.expectedDriver], revert: { [] }, for: id, what: "unbind")
+        else { return }
         finish(id, .succeeded, nil)
     }
 
     /// Runs `writes` in order; stops at the first failure, reverts, and finishes the job. Then checks
     /// that every function ended on the driver expected. Returns true when all went as planned.
     private func perform(
-        _ writes: [SysfsWrite], expecting expected: [BDF: String?], revert: [SysfsWrite], for id: String,
+        _ writes: [SysfsWrite], expecting expected: [BDF: String?], revert: () -> [SysfsWrite], for id: String,
         what: String
     ) -> Bool {
         for write in writes {
@@ -43,15 +48,15 @@ extension JobEngine {
                 finish(id, .timedOut, Self.wedgedFailure(write))
                 return false
             case .failed(let error):
-                restore(revert, for: id)
+                restore(revert(), for: id)
                 finish(id, .failed, Self.kernelFailure(error, during: what))
                 return false
             case .cancelled(let reason):
-                restore(revert, for: id)
+                restore(revert(), for: id)
                 finish(id, .cancelled, Self.cancelledFailure(reason))
                 return false
             case .deadlinePassed:
-                restore(revert, for: id)
+                restore(revert(), for: id)
                 finish(id, .timedOut, Self.deadlineFailure("The deadline passed during the \(what)."))
                 return false
             }
@@ -62,7 +67,7 @@ extension JobEngine {
             return actual == wanted ? nil : "\(device) is on \(actual ?? "no driver"), expected \(wanted ?? "no driver")"
         }
         guard wrong.isEmpty else {
-            restore(revert, for: id)
+            restore(revert(), for: id)
             finish(
                 id, .failed,
                 Self.failure(

@@ -22,37 +22,32 @@ extension JobEngine {
                 update(id) { $0.note("could not hold the device in D0 (power/control)") }
             }
         }
-        let methods = ResetMethods.parse(root.readOptionalString(root.device(target) + "/reset_method") ?? "")
-        if methods.first != method {
-            switch write(.resetMethod(target, method), for: id, recordAttempts: false) {
-            case .done:
-                restores.append(.resetMethod(target, ResetMethods.format(methods)))
-            case .failed(let error):
-                return finish(id, .failed, Self.kernelFailure(error, during: "selection of the \(method) method"))
-            default:
-                break
-            }
-        }
         update(id) { $0.methodUsed = method }
         if let reason = live.token.reason {
             return finish(id, .cancelled, Self.cancelledFailure(reason))
         }
 
-        // Resetting.
+        // Resetting: the plan narrows reset_method to the chosen method when it is not the first, and
+        // puts the list back afterwards, whatever happens.
         update(id) { $0.enter(.resetting) }
-        switch write(.reset(target), for: id, recordAttempts: true) {
-        case .done:
-            break
-        case .stuck:
-            restores.removeAll()
-            inventory.setState(target.description, .wedged)
-            return finish(id, .timedOut, Self.wedgedFailure(.reset(target)))
-        case .failed(let error):
-            return finish(id, .failed, Self.kernelFailure(error, during: "reset"))
-        case .cancelled(let reason):
-            return finish(id, .cancelled, Self.cancelledFailure(reason))
-        case .deadlinePassed:
-            return finish(id, .timedOut, Self.deadlineFailure("The deadline passed before the reset could be written."))
+        restores += plan.restoreWrites
+        for write in plan.writes {
+            let isReset = write == .reset(target)
+            switch self.write(write, for: id, recordAttempts: isReset) {
+            case .done:
+                continue
+            case .stuck:
+                restores.removeAll()
+                inventory.setState(target.description, .wedged)
+                return finish(id, .timedOut, Self.wedgedFailure(write))
+            case .failed(let error):
+                return finish(
+                    id, .failed, Self.kernelFailure(error, during: isReset ? "reset" : "selection of the \(method) method"))
+            case .cancelled(let reason):
+                return finish(id, .cancelled, Self.cancelledFailure(reason))
+            case .deadlinePassed:
+                return finish(id, .timedOut, Self.deadlineFailure("The deadline passed before the reset could be written."))
+            }
         }
 
         // Waiting for readiness.

@@ -28,11 +28,10 @@ extension JobEngine {
             bdf, kind: .reset, methodRequested: requested.rawValue, deadlineSeconds: request.deadlineSeconds,
             requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, dryRun: request.dryRun == true
         ) { gpu in
-            let plan = ResetPlanner.plan(
-                target: bdf, requested: requested, root: host.root, processes: processes)
+            let plan = ResetPlanner(root: host.root, processes: processes).plan(bdf, method: requested)
             return (
-                plan.refusal, plan.affected.compactMap { BDF($0.bdf) },
-                .reset(plan, probe: gpu.readinessProbe, expected: PCIExpectation(gpu) ?? .unknown(gpu)),
+                plan.refusal, plan.affected.map(\.bdf),
+                .reset(plan, probe: gpu.readinessProbe, expected: PCIExpectation(gpu) ?? PCIExpectation(vendorID: 0xffff, deviceID: 0xffff, linkSpeed: nil, linkWidth: nil, bars: [])),
                 dryRun: { deadline in
                     DryRun(
                         gpu: bdf.description, plan: plan, probe: gpu.readinessProbe.rawValue,
@@ -48,12 +47,11 @@ extension JobEngine {
             bdf, kind: .bind, methodRequested: driver, deadlineSeconds: request.deadlineSeconds,
             requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, dryRun: false
         ) { gpu in
-            let plan = BindPlanner.plan(
-                target: bdf, driver: driver, includeGroup: request.group ?? false, root: host.root,
-                processes: processes, aliases: aliases)
+            let plan = BindPlanner(root: host.root, processes: processes, aliases: aliases)
+                .plan(bdf, driver: driver, includeGroup: request.group ?? false)
             return (
-                plan.refusal, plan.affected,
-                .bind(plan, probe: gpu.readinessProbe, expected: PCIExpectation(gpu) ?? .unknown(gpu)), dryRun: nil
+                plan.refusal, plan.steps.map(\.bdf),
+                .bind(plan, probe: gpu.readinessProbe, expected: PCIExpectation(gpu) ?? PCIExpectation(vendorID: 0xffff, deviceID: 0xffff, linkSpeed: nil, linkWidth: nil, bars: [])), dryRun: nil
             )
         }
     }
@@ -64,10 +62,9 @@ extension JobEngine {
             bdf, kind: .unbind, methodRequested: driver, deadlineSeconds: request.deadlineSeconds,
             requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, dryRun: false
         ) { _ in
-            let plan = UnbindPlanner.plan(
-                target: bdf, driver: driver, recordedOriginal: recordedOriginalDriver(bdf), root: host.root,
-                processes: processes)
-            return (plan.refusal, plan.affected, .unbind(plan), dryRun: nil)
+            let plan = UnbindPlanner(root: host.root, processes: processes)
+                .plan(bdf, to: UnbindPlan.Destination(driver), recordedOriginal: recordedOriginalDriver(bdf))
+            return (plan.refusal, [bdf], .unbind(plan), dryRun: nil)
         }
     }
 
@@ -209,7 +206,8 @@ extension JobEngine {
 
     static func problem(for refusal: Refusal, bdf: BDF) -> HTTPResponse {
         .problem(
-            status: refusal.httpStatus, slug: refusal.code, title: "Refused: \(refusal.code.replacingDashes())",
+            status: refusal.httpStatus, slug: refusal.code.rawValue,
+            title: "Refused: \(refusal.code.rawValue.replacingDashes())",
             detail: refusal.message, resolution: refusal.resolution,
             extensions: refusal.holders.isEmpty ? [:] : ["holders": refusal.holders])
     }

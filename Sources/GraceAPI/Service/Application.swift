@@ -5,6 +5,7 @@ import Store
 /// The service assembled: inventory, store, HTTP server, and the timer that rescans the host.
 public final class Application: Sendable {
     public let inventory: InventoryService
+    public let engine: JobEngine
     public let host: ServiceHost
     let server: HTTPServer
     /// Every `(method, pattern)` served, for the contract test.
@@ -14,7 +15,7 @@ public final class Application: Sendable {
 
     public init(
         host: ServiceHost, store: GraceStore, listen: ListenAddress, rescanIntervalSeconds: Double = 5,
-        maxBodyBytes: Int = 64 << 10, logger: Logger
+        maxBodyBytes: Int = 64 << 10, jobs: JobEngine.Configuration = .init(), logger: Logger
     ) throws {
         self.host = host
         self.logger = logger
@@ -22,9 +23,11 @@ public final class Application: Sendable {
             inventory: HostInventory(
                 root: host.root, selection: host.selection, firmwareMemory: host.firmwareMemory),
             store: store, logger: logger)
+        engine = JobEngine(host: host, store: store, inventory: inventory, configuration: jobs, logger: logger)
 
         var router = Router()
         GPURoutes.register(in: &router, inventory: inventory)
+        JobRoutes.register(in: &router, engine: engine)
         SystemRoutes.register(in: &router, inventory: inventory, simulated: host.simulator != nil)
         if let simulator = host.simulator {
             SimulatorRoutes.register(in: &router, simulator: simulator)
@@ -59,13 +62,16 @@ public final class Application: Sendable {
     /// Scans the host once (so the first request already sees it), then starts serving.
     public func start() throws {
         try inventory.refresh()
+        engine.start()
         try server.start()
         rescanner?.start()
     }
 
-    /// Stops rescanning, then stops the HTTP server (answering suspended requests first).
+    /// Stops rescanning, cancels jobs (reason: shutdown) and waits a bounded time for kernel writes in
+    /// flight, then stops the HTTP server (answering suspended requests first).
     public func stop() {
         rescanner?.stop()
+        engine.shutdown()
         server.stop()
     }
 }

@@ -129,6 +129,36 @@ struct ReadinessProbeTests {
         }
     }
 
+    @Test func cxlWithoutTheDVSECNeverSeesValid() throws {
+        try withReadinessTree { tree in
+            let probe = tree.probe(.cxlDVSEC)
+            #expect(
+                probe.observe(elapsedMs: 0).description.hasPrefix("not ready: waiting for Memory_Info_Valid"))
+            #expect(
+                probe.observe(elapsedMs: 1001)
+                    == .failed(
+                        "Memory_Info_Valid not set within 1 s (CXL device DVSEC (1e98:0) not found in config space)"
+                    ))
+        }
+    }
+
+    @Test func cxlFollowsTheDVSECWhenItMoves() throws {
+        try withReadinessTree { tree in
+            let probe = tree.probe(.cxlDVSEC)
+            try tree.write(config: ReadinessTree.config(cxl: Self.register(valid: true, active: false)))
+            #expect(probe.observe(elapsedMs: 0).description.hasPrefix("not ready: Memory_Info_Valid seen"))
+            // Another layout after the reset: a serial number capability first, the DVSEC at 0x110.
+            var fixture = ConfigSpaceFixture()
+            fixture.bytes = ReadinessTree.config()
+            fixture.extendedCapability(ExtendedCapability.deviceSerialNumber, at: 0x100, next: 0x110)
+            fixture.dvsec(at: 0x110, next: 0, vendor: CXLRange1SizeLow.dvsecVendorID, id: 0)
+            fixture.put32(
+                Self.register(valid: true, active: true).raw, at: 0x110 + CXLRange1SizeLow.offsetInDVSEC)
+            try tree.write(config: fixture.bytes)
+            #expect(probe.observe(elapsedMs: 5) == .ready)
+        }
+    }
+
     @Test func cxlActiveMissingPastItsTimeoutFails() throws {
         try withReadinessTree { tree in
             let probe = tree.probe(.cxlDVSEC)

@@ -24,6 +24,9 @@ public struct CXLDVSECCheck: Sendable {
     /// its deadline once, from the value it saw with valid).
     private var validSeen: (atMs: Int, register: CXLRange1SizeLow)?
     private var lastElapsedMs = Int.min
+    /// Where the DVSEC was found. Walking the extended chain needs all 4 KiB of config space; after
+    /// the first walk one poll reads just the DVSEC's 0x20 bytes, checking its header is still there.
+    private var dvsecOffset: Int?
 
     init(pci: PCIConfigCheck) {
         self.pci = pci
@@ -46,11 +49,10 @@ public struct CXLDVSECCheck: Sendable {
         let answeredAt = answeredAtMs ?? elapsedMs
         answeredAtMs = answeredAt
 
-        let located = config.cxlRange1SizeLow()
-        let register = located?.register
+        let register = readRegister()
         let registerText =
-            located.map { "Range 1 Size Low 0x\(hex($0.register.raw, width: 8))" }
-            ?? "CXL device DVSEC (1e98:0) not found in \(config.count) bytes of config space"
+            register.map { "Range 1 Size Low 0x\(hex($0.raw, width: 8))" }
+            ?? "CXL device DVSEC (1e98:0) not found in config space"
 
         if let register, register.isAllOnes {
             // All-ones has both readiness bits set, so it must never be read as valid or active.
@@ -73,6 +75,36 @@ public struct CXLDVSECCheck: Sendable {
         }
         return activePhase(
             register, validAtMs: valid.atMs, timeout: valid.register, elapsedMs: elapsedMs, config)
+    }
+
+    /// Range 1 Size Low, or nil when the function has no CXL device DVSEC (or it cannot be read).
+    private mutating func readRegister() -> CXLRange1SizeLow? {
+        let path = pci.root.device(pci.bdf) + "/config"
+        if let offset = dvsecOffset {
+            let length = CXLRange1SizeLow.offsetInDVSEC + 4
+            if let bytes = try? pci.root.readBytes(path, offset: offset, count: length), bytes.count == length
+            {
+                // Offsets relative to the DVSEC, so ConfigSpace's little-endian readers apply.
+                let dvsec = ConfigSpace(bytes)
+                let header = dvsec.read32(at: 0)
+                if header.map({ UInt16(truncatingIfNeeded: $0) })
+                    == ExtendedCapability.designatedVendorSpecific,
+                    dvsec.read16(at: 4) == CXLRange1SizeLow.dvsecVendorID,
+                    dvsec.read16(at: 8) == CXLRange1SizeLow.dvsecID,
+                    let raw = dvsec.read32(at: CXLRange1SizeLow.offsetInDVSEC)
+                {
+                    return CXLRange1SizeLow(raw: raw)
+                }
+                // All-ones here is the register of a function that stopped answering mid-poll.
+                if header == 0xFFFF_FFFF { return CXLRange1SizeLow(raw: 0xFFFF_FFFF) }
+            }
+            dvsecOffset = nil
+        }
+        guard let bytes = try? pci.root.readBytes(path, offset: 0, count: ConfigSpace.extendedSize),
+            let located = ConfigSpace(bytes).cxlRange1SizeLow()
+        else { return nil }
+        dvsecOffset = located.dvsecOffset
+        return located.register
     }
 
     private func activePhase(

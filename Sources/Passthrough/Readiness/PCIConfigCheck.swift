@@ -9,8 +9,9 @@ public struct PCIConfigCheck: Sendable {
     /// The vendor ID a root port synthesises for a Configuration Request Retry Status completion
     /// when CRS Software Visibility is on: "ask again later".
     public static let crsVendorID: UInt16 = 0x0001
-    /// Enough for the header and the standard capabilities, and the extended ones for CXL.
-    static let configReadLimit = ConfigSpace.extendedSize
+    /// The header and the standard capabilities (the PCI Express one holds Link Status). Reading
+    /// all 4 KiB would cost a config read per dword on every poll, hundreds of times a second.
+    static let configReadLength = ConfigSpace.conventionalSize
 
     public let bdf: BDF
     public let root: SysfsRoot
@@ -38,12 +39,12 @@ public struct PCIConfigCheck: Sendable {
 
     /// Reads `config` and turns the reads that say nothing about fields (gone, all-ones, CRS, short)
     /// into a verdict.
-    func readConfig() -> ConfigRead {
+    func readConfig(length: Int = configReadLength) -> ConfigRead {
         let folder = root.device(bdf)
         guard root.exists(folder) else { return .verdict(.gone("device folder \(folder) is gone")) }
         let bytes: [UInt8]
         do {
-            bytes = try root.readBytes(folder + "/config", limit: Self.configReadLimit)
+            bytes = try root.readBytes(folder + "/config", offset: 0, count: length)
         } catch {
             if error.code == KernelError.enoent || error.code == KernelError.enodev {
                 return .verdict(.gone("config unreadable: \(error.name)"))

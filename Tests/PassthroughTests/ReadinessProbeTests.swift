@@ -230,6 +230,18 @@ struct ReadinessProbeTests {
         }
     }
 
+    @Test func nvgraceDoesNotTouchBAR0WithMemoryDecodingOff() throws {
+        try withReadinessTree { tree in
+            try tree.writeBAR0(words: NvgraceBAR0Check.readyValue)
+            var config = ReadinessTree.config()
+            config[0x04] = 0x04  // bus master only
+            try tree.write(config: config)
+            #expect(
+                tree.probe(.nvgraceBAR0).observe(elapsedMs: 0)
+                    == .notReady("BAR0 memory decoding is disabled (Command 0x0004)"))
+        }
+    }
+
     @Test func nvgraceNeedsTheGenericChecksFirst() throws {
         try withReadinessTree { tree in
             try tree.writeBAR0(words: NvgraceBAR0Check.readyValue)

@@ -98,6 +98,7 @@ struct ReadinessTree {
     ) -> [UInt8] {
         var fixture = ConfigSpaceFixture(vendor: vendor, device: device)
         fixture.capabilityList(first: 0x40)
+        fixture.put16(0x0006, at: 0x04)  // Command: memory space and bus master enabled
         fixture.capability(Capability.pciExpress, at: 0x40, next: 0)
         fixture.put16(linkStatus.raw, at: 0x40 + 0x12)
         if let cxl {

@@ -41,9 +41,22 @@ public struct NvgraceBAR0Check: Sendable {
         case failed(String)
     }
 
+    /// Command register bit 1, Memory Space Enable.
+    static let memorySpaceEnable: UInt16 = 1 << 1
+
     mutating func observe(notes: inout [String]) -> ProbeObservation {
-        let generic = pci.observe()
-        guard generic == .ready, !fellBack else { return generic }
+        let config: ConfigSpace
+        switch pci.readConfig() {
+        case .verdict(let observation): return observation
+        case .config(let read): config = read
+        }
+        if let generic = pci.identity(config) ?? pci.link(config) { return generic }
+        if fellBack { return .ready }
+        // The kernel refuses to poll BAR0 while memory decoding is off (EIO): the read would be an
+        // Unsupported Request, all-ones at best and an asynchronous abort on some arm64 hosts.
+        if let command = config.command, command & Self.memorySpaceEnable == 0 {
+            return .notReady("BAR0 memory decoding is disabled (Command 0x\(hex(command, width: 4)))")
+        }
         switch Self.readWords(pci.root.absolute(pci.root.device(pci.bdf) + "/resource0")) {
         case .unavailable(let why):
             fellBack = true

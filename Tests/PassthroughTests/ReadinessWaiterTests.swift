@@ -1,0 +1,249 @@
+import Synchronization
+import Testing
+
+@testable import Passthrough
+
+/// Waits on the demo host: a reset makes each kind of device not ready, and the simulated kernel
+/// brings it back after the window the test sets. Serialized: the windows are short and timed.
+@Suite(.serialized) struct ReadinessWaiterTests {
+    static let cxlGPU = bdf("0008:01:00.0")
+    static let gh200 = bdf("0009:01:00.0")
+    static let h100 = bdf("0000:c3:00.0")
+
+    /// The probe the engine would make from the inventory's record, taken before the reset.
+    func probe(_ host: SimulatedHost, _ device: BDF) throws -> ReadinessProbe {
+        let gpu = try #require(
+            try HostInventory(root: host.root).scan().first { $0.bdf == device.description })
+        let expected = try #require(PCIExpectation(gpu))
+        return ReadinessProbe.make(kind: gpu.readinessProbe, bdf: device, root: host.root, expected: expected)
+    }
+
+    /// Resets the device with the given window and waits for it on a thread of its own.
+    func resetAndWait(
+        _ host: SimulatedHost, _ device: BDF, readyAfterMs: Int, deadlineMs: Int = 3000,
+        faults: SimulatorFaults = SimulatorFaults()
+    ) async throws -> (ReadinessOutcome, ReadinessProbe) {
+        let probe = try probe(host, device)
+        // What the engine does first: keep runtime PM from putting an idle vfio device in D3hot,
+        // where its BARs would read all-ones.
+        try host.kernel.perform(.powerControl(device, "on"))
+        try host.kernel.setFaults(faults.merging(SimulatorFaults(readyAfterMs: readyAfterMs)), for: device)
+        try host.kernel.perform(.reset(device))
+        let outcome = await onOwnThread {
+            ReadinessWaiter.wait(
+                for: probe, deadline: deadline(inMs: deadlineMs), token: CancellationToken())
+        }
+        return (outcome, probe)
+    }
+
+    @Test(arguments: [cxlGPU, gh200, h100])
+    func readyAfterTheSimulatedWindow(device: BDF) async throws {
+        try await withDemoHostAsync { host in
+            let (outcome, probe) = try await resetAndWait(host, device, readyAfterMs: 150)
+            #expect(outcome.result == .ready, "\(device): \(outcome)")
+            #expect(
+                outcome.waitedMs >= 130 && outcome.waitedMs < 1000, "\(device) waited \(outcome.waitedMs) ms")
+            #expect(outcome.polls > 2 && outcome.polls < 1000, "\(outcome.polls) polls")
+            #expect(outcome.lastObservation == "ready")
+            #expect(probe.verifyLayout().isEmpty)
+            #expect(host.kernel.isReady(device) == true)
+        }
+    }
+
+    @Test func theProbeKindsOfTheDemoGPUs() throws {
+        try withDemoHost { host in
+            let kinds = try [Self.cxlGPU, Self.gh200, Self.h100].map { try probe(host, $0).kind }
+            #expect(kinds == [.cxlDVSEC, .nvgraceBAR0, .pci])
+        }
+    }
+
+    @Test func cxlNotesWhenValidCameBack() async throws {
+        try await withDemoHostAsync { host in
+            let (outcome, _) = try await resetAndWait(host, Self.cxlGPU, readyAfterMs: 200)
+            #expect(outcome.result == .ready)
+            #expect(outcome.notes.count == 1)
+            #expect(outcome.notes.first?.hasPrefix("Memory_Info_Valid seen after") == true)
+            #expect(outcome.notes.first?.hasSuffix("Memory_Active timeout 256 s (code 4)") == true)
+        }
+    }
+
+    @Test func neverReadyTimesOutAtTheDeadline() async throws {
+        try await withDemoHostAsync { host in
+            let (outcome, _) = try await resetAndWait(
+                host, Self.h100, readyAfterMs: 100, deadlineMs: 300, faults: SimulatorFaults(neverReady: true)
+            )
+            #expect(outcome.result == .timedOut(lastReason: "config space reads all-ones (power_state D0)"))
+            #expect(
+                outcome.waitedMs >= 299 && outcome.waitedMs <= 350, "timed out after \(outcome.waitedMs) ms")
+            #expect(outcome.lastObservation == "not ready: config space reads all-ones (power_state D0)")
+        }
+    }
+
+    @Test func nvgraceNeverReadyNamesTheRegisters() async throws {
+        try await withDemoHostAsync { host in
+            let (outcome, _) = try await resetAndWait(
+                host, Self.gh200, readyAfterMs: 100, deadlineMs: 300,
+                faults: SimulatorFaults(neverReady: true))
+            #expect(
+                outcome.result
+                    == .timedOut(lastReason: "BAR0 C2C link status 0x00, HBM training 0x00 (ready is 0xff)"))
+            #expect(outcome.waitedMs >= 299 && outcome.waitedMs <= 350)
+        }
+    }
+
+    @Test func cxlValidNeverSetFailsAfterOneSecond() async throws {
+        try await withDemoHostAsync { host in
+            let (outcome, _) = try await resetAndWait(
+                host, Self.cxlGPU, readyAfterMs: 100, deadlineMs: 5000,
+                faults: SimulatorFaults(neverReady: true))
+            guard case .failed(let why) = outcome.result else {
+                Issue.record("expected a failure, got \(outcome)")
+                return
+            }
+            #expect(why.hasPrefix("Memory_Info_Valid not set within 1 s"))
+            #expect(outcome.waitedMs > 1000 && outcome.waitedMs < 1100, "failed after \(outcome.waitedMs) ms")
+        }
+    }
+
+    @Test func cancelMidPollEndsTheWaitAtOnce() async throws {
+        try await withDemoHostAsync { host in
+            let probe = try probe(host, Self.h100)
+            try host.kernel.setFaults(SimulatorFaults(neverReady: true), for: Self.h100)
+            try host.kernel.perform(.reset(Self.h100))
+            let token = CancellationToken()
+            let cancelledAt = CancelTime()
+            startThread {
+                _ = CancellationToken().sleep(for: .milliseconds(120))
+                cancelledAt.mark()
+                token.cancel(reason: "job cancelled by the operator")
+            }
+            let (outcome, endedAt) = await onOwnThread {
+                (ReadinessWaiter.wait(for: probe, deadline: deadline(inMs: 5000), token: token), nowMs())
+            }
+            #expect(outcome.result == .cancelled("job cancelled by the operator"))
+            let latency = endedAt - cancelledAt.value
+            #expect(latency >= 0 && latency < 10, "ended \(latency) ms after the cancel")
+            #expect(outcome.waitedMs >= 110 && outcome.waitedMs < 200)
+        }
+    }
+
+    @Test func aCancelledTokenEndsTheWaitBeforeAnyPoll() throws {
+        try withDemoHost { host in
+            let token = CancellationToken()
+            token.cancel(reason: "shutting down")
+            let outcome = ReadinessWaiter.wait(
+                for: try probe(host, Self.h100), deadline: deadline(inMs: 1000), token: token)
+            #expect(
+                outcome
+                    == ReadinessOutcome(
+                        result: .cancelled("shutting down"), waitedMs: 0, polls: 0, notes: [],
+                        lastObservation: ""))
+        }
+    }
+
+    @Test func aReadyDeviceTakesOnePoll() throws {
+        try withDemoHost { host in
+            let outcome = ReadinessWaiter.wait(
+                for: try probe(host, Self.gh200), deadline: deadline(inMs: 1000), token: CancellationToken())
+            #expect(outcome.result == .ready)
+            #expect(outcome.polls == 1)
+            #expect(outcome.waitedMs < 50)
+        }
+    }
+
+    @Test func aVanishedDeviceIsGone() async throws {
+        try await withDemoHostAsync { host in
+            let probe = try probe(host, Self.h100)
+            try host.kernel.setFaults(SimulatorFaults(vanishOnReset: true), for: Self.h100)
+            #expect(throws: KernelError(code: KernelError.enodev, path: SysfsWrite.reset(Self.h100).path)) {
+                try host.kernel.perform(.reset(Self.h100))
+            }
+            let outcome = await onOwnThread {
+                ReadinessWaiter.wait(for: probe, deadline: deadline(inMs: 2000), token: CancellationToken())
+            }
+            #expect(outcome.result == .gone("device folder bus/pci/devices/0000:c3:00.0 is gone"))
+            #expect(outcome.polls == 1)
+            #expect(outcome.waitedMs < 50)
+        }
+    }
+
+    @Test func nvgraceWithoutResource0FallsBackAndStillWaitsForConfig() async throws {
+        try await withDemoHostAsync { host in
+            let probe = try probe(host, Self.gh200)
+            let files = TreeFiles(root: host.root)
+            let folder = host.root.device(Self.gh200)
+            files.remove(folder + "/resource0")
+            // The device in reset, as the generic checks see it: config reads all-ones for 100 ms.
+            let config = try host.root.readBytes(folder + "/config")
+            try files.replace(folder + "/config", [UInt8](repeating: 0xFF, count: config.count))
+            let outcome = await onOwnThread {
+                startThread {
+                    _ = CancellationToken().sleep(for: .milliseconds(100))
+                    try? files.replace(folder + "/config", config)
+                }
+                return ReadinessWaiter.wait(
+                    for: probe, deadline: deadline(inMs: 2000), token: CancellationToken())
+            }
+            #expect(outcome.result == .ready)
+            #expect(outcome.waitedMs >= 90 && outcome.waitedMs < 1000)
+            #expect(outcome.notes == ["BAR0 resource0 is missing; fell back to the generic PCI checks"])
+        }
+    }
+
+    @Test func changedIDsTimeOutNamingBoth() async throws {
+        try await withDemoHostAsync { host in
+            let probe = try probe(host, Self.h100)
+            let files = TreeFiles(root: host.root)
+            let path = host.root.device(Self.h100) + "/config"
+            // Back in recovery mode: 10de:2300 instead of 10de:2331.
+            try files.patch(path, offset: 2, [0x00, 0x23])
+            let outcome = await onOwnThread {
+                ReadinessWaiter.wait(for: probe, deadline: deadline(inMs: 100), token: CancellationToken())
+            }
+            #expect(outcome.result == .timedOut(lastReason: "IDs read 10de:2300, expected 10de:2331"))
+        }
+    }
+
+    @Test func pollIntervalsGrowToTheCapAndTheLastPollIsAtTheDeadline() async throws {
+        try await withDemoHostAsync { host in
+            let probe = try probe(host, Self.h100)
+            try host.kernel.setFaults(SimulatorFaults(neverReady: true), for: Self.h100)
+            try host.kernel.perform(.reset(Self.h100))
+            let policy = PollPolicy(initial: .milliseconds(1), cap: .milliseconds(20), multiplier: 2)
+            let outcome = await onOwnThread {
+                ReadinessWaiter.wait(
+                    for: probe, deadline: deadline(inMs: 200), token: CancellationToken(), policy: policy)
+            }
+            // 1+2+4+8+16 = 31 ms, then 20 ms steps to 200 ms: about 14 polls, never more than 20.
+            #expect(outcome.polls >= 10 && outcome.polls <= 20, "\(outcome.polls) polls")
+            #expect(outcome.waitedMs >= 199 && outcome.waitedMs <= 250)
+        }
+    }
+
+    @Test func pollPolicyClampsAndGrows() {
+        let policy = PollPolicy(initial: .zero, cap: .zero, multiplier: 0.5)
+        #expect(policy.initial == .microseconds(1))
+        #expect(policy.cap == .microseconds(1))
+        #expect(policy.multiplier == 1)
+        let adaptive = PollPolicy.adaptive
+        #expect(adaptive.next(after: .microseconds(250)) == .microseconds(500))
+        #expect(adaptive.next(after: .milliseconds(3)) == .milliseconds(4))
+    }
+
+    @Test func outcomeEncodesItsResultFlat() throws {
+        let results: [ReadinessResult] = [
+            .ready, .timedOut(lastReason: "link"), .gone("x"), .failed("y"), .cancelled("z"),
+        ]
+        for result in results {
+            #expect(ReadinessResult(kind: result.kind, reason: result.reason) == result)
+        }
+        #expect(ReadinessResult(kind: "sideways", reason: nil) == nil)
+    }
+}
+
+/// When a test thread cancelled, read by another.
+final class CancelTime: Sendable {
+    private let time = Mutex<Double>(0)
+    func mark() { time.withLock { $0 = nowMs() } }
+    var value: Double { time.withLock { $0 } }
+}

@@ -81,7 +81,7 @@ extension JobEngine {
             for: probe, deadline: live.deadline, token: live.token, policy: configuration.pollPolicy)
         update(id) { job in
             job.details.readiness = Job.Readiness(
-                probe: kind.rawValue, result: outcome.result.label, waitedMs: outcome.waitedMs, polls: outcome.polls)
+                probe: kind.rawValue, result: outcome.result.kind == "timedOut" ? "timed_out" : outcome.result.kind, waitedMs: outcome.waitedMs, polls: outcome.polls)
             job.details.notes += outcome.notes
         }
         switch outcome.result {
@@ -115,15 +115,3 @@ extension Job.Failure {
     }
 }
 
-extension ReadinessOutcome.Result {
-    /// One word for the job's `readiness.result`.
-    var label: String {
-        switch self {
-        case .ready: "ready"
-        case .timedOut: "timed_out"
-        case .failed: "failed"
-        case .gone: "gone"
-        case .cancelled: "cancelled"
-        }
-    }
-}

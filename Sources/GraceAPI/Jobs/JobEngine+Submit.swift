@@ -154,7 +154,7 @@ extension JobEngine {
 
         // Claim the devices and persist before queueing, so that a second request sees the first.
         let claimed = monitor.withLock { () -> String? in
-            if let other = devices.lazy.compactMap({ state.busy[$0] }).first { return other }
+            if let other = devices.lazy.compactMap({ self.state.busy[$0] }).first { return other }
             for device in devices { state.busy[device] = job.id }
             state.live[job.id] = live
             return nil
@@ -191,7 +191,7 @@ extension JobEngine {
     }
 
     private func busyJob(for devices: [BDF]) -> Job? {
-        let id = monitor.withLock { devices.lazy.compactMap { state.busy[$0] }.first }
+        let id = monitor.withLock { devices.lazy.compactMap { self.state.busy[$0] }.first }
         return id.flatMap(job)
     }
 

@@ -3,6 +3,10 @@ import Logging
 import Passthrough
 import Store
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Runs reset, bind and unbind jobs in three stages (DESIGN.md, "Jobs"):
 /// - submit, on the caller's thread: validate, plan, refuse, persist the job row; all the I/O that
 ///   may block happens here, before any lock is taken;
@@ -287,9 +291,8 @@ public final class JobEngine: Sendable {
         } catch {
             logger.error("rescan after job \(job.id) failed: \(error)")
         }
-        logger.info(
-            "job \(job.id): \(job.kind.rawValue) of \(job.gpu) \(job.state.rawValue)"
-                + (job.failure.map { ": \($0.detail)" } ?? ""))
+        let outcome = job.failure.map { ": \($0.detail)" } ?? ""
+        logger.info("job \(job.id): \(job.kind.rawValue) of \(job.gpu) \(job.state.rawValue)\(outcome)")
     }
 
     func persist(_ job: Job) {

@@ -82,6 +82,7 @@ struct Graced: ParsableCommand {
                 firmwareMemory: FirmwareMemoryTable(
                     source: "simulator",
                     entries: simulated.firmwareMemory),
+                procRoot: simulated.procRoot, modulesAliasPath: simulated.modulesAliasPath,
                 simulator: simulated.kernel)
             logger.info("simulated host in \(simulated.root.path)")
         } else {

@@ -20,6 +20,7 @@ final class RunningService: @unchecked Sendable {
             root: simulated.root, writer: simulated.kernel,
             firmwareMemory: firmware
                 ?? FirmwareMemoryTable(source: "simulator", entries: simulated.firmwareMemory),
+            procRoot: simulated.procRoot, modulesAliasPath: simulated.modulesAliasPath,
             simulator: simulate ? simulated.kernel : nil)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -35,12 +36,18 @@ final class RunningService: @unchecked Sendable {
         return try await offPool { try client.request("GET", target, headers: headers) }
     }
 
-    func send(_ method: String, _ target: String, body: [UInt8]? = nil) async throws -> RawHTTPClient.Response
-    {
+    func send(
+        _ method: String, _ target: String, body: [UInt8]? = nil, headers: [(String, String)] = []
+    ) async throws -> RawHTTPClient.Response {
         let client = client
-        return try await offPool {
-            try client.request(method, target, headers: [("Content-Type", "application/json")], body: body)
-        }
+        let all = [("Content-Type", "application/json")] + headers
+        return try await offPool { try client.request(method, target, headers: all, body: body ?? []) }
+    }
+
+    func send(
+        _ method: String, _ target: String, body: String, headers: [(String, String)] = []
+    ) async throws -> RawHTTPClient.Response {
+        try await send(method, target, body: Array(body.utf8), headers: headers)
     }
 
     deinit {

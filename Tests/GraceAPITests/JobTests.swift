@@ -1,0 +1,329 @@
+import FoundationEssentials
+import Passthrough
+import Testing
+
+@testable import GraceAPI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The job engine through the HTTP API, on the simulated host.
+@Suite("Jobs", .serialized)
+struct JobTests {
+    /// GPUs of the demo host that sit on VFIO drivers, one per probe kind.
+    static let cxl = "0008:01:00.0"
+    static let gh200 = "0009:01:00.0"
+    static let h100 = "0000:c3:00.0"
+
+    @Test(
+        "a reset succeeds for each probe kind, after the device's not-ready window",
+        arguments: [(cxl, "cxl-dvsec"), (gh200, "nvgrace-bar0"), (h100, "pci")])
+    func resetSucceeds(_ gpu: String, _ probe: String) async throws {
+        let service = try RunningService()
+        try await service.setFaults(gpu, #"{"readyAfterMs": 300}"#)
+        let job = try await service.submit(gpu, "reset")
+        let done = try await service.waitForJob(job.id)
+        #expect(done.state == "succeeded", "\(done.error?.detail ?? "")")
+        #expect(done.readiness?.probe == probe)
+        #expect((done.readiness?.waitedMs ?? 0) >= 280)
+        #expect(done.method.used != nil)
+        #expect(
+            done.phases.map(\.name) == ["queued", "quiescing", "resetting", "waiting_ready", "verifying", "succeeded"])
+        #expect(try await service.gpu(gpu).state == "ready")
+    }
+
+    @Test("a device that never becomes ready ends timed_out at the deadline, not before and not long after")
+    func neverReady() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.gh200, #"{"neverReady": true}"#)
+        let job = try await service.submit(Self.gh200, "reset", body: #"{"deadlineSeconds": 0.6}"#)
+        let done = try await service.waitForJob(job.id)
+        #expect(done.state == "timed_out")
+        #expect(done.error?.errnoName == "ETIME")
+        let waited = try #require(done.readiness?.waitedMs)
+        #expect(waited >= 500 && waited <= 700, "waited \(waited) ms for a 600 ms deadline")
+    }
+
+    @Test("DELETE stops a poll at once; a second DELETE is 409")
+    func cancelMidPoll() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.cxl, #"{"neverReady": true}"#)
+        let job = try await service.submit(Self.cxl, "reset")
+        _ = try await service.waitForJob(job.id) { $0.phase == "waiting_ready" }
+        let cancel = try await service.send("DELETE", "/jobs/\(job.id)")
+        #expect(cancel.status == 202)
+        let done = try await service.waitForJob(job.id)
+        #expect(done.state == "cancelled" && done.readiness?.result == "cancelled")
+        let again = try await service.send("DELETE", "/jobs/\(job.id)")
+        #expect(again.status == 409)
+        _ = try again.problem()
+    }
+
+    @Test("EBUSY twice, then success: three attempts recorded")
+    func busyWrites() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.h100, #"{"busyWrites": 2, "readyAfterMs": 20}"#)
+        let done = try await service.waitForJob(try await service.submit(Self.h100, "reset").id)
+        #expect(done.state == "succeeded")
+        #expect(done.attempts.map(\.errnoName) == ["EBUSY", "EBUSY", nil])
+    }
+
+    @Test("a reset write that hangs past the deadline: timed_out, GPU wedged, reads stay fast")
+    func hungWrite() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.cxl, #"{"hangWriteMs": 2500, "readyAfterMs": 10}"#)
+        let job = try await service.submit(Self.cxl, "reset", body: #"{"deadlineSeconds": 0.5}"#)
+        let start = ContinuousClock.now
+        let list = try await service.get("/gpus")
+        #expect(list.status == 200)
+        #expect(ContinuousClock.now - start < .milliseconds(200))
+        let done = try await service.waitForJob(job.id)
+        #expect(done.state == "timed_out" && done.error?.type.hasSuffix("/wedged") == true)
+        #expect(try await service.gpu(Self.cxl).state == "wedged")
+        let refused = try await service.send("POST", "/gpus/\(Self.cxl)/reset")
+        #expect(refused.status == 409)
+        // When the kernel finally returns, the GPU is no longer wedged.
+        try await waitUntil { try await service.gpu(Self.cxl).state != "wedged" }
+    }
+
+    @Test("a device that vanishes on reset: failed with ENODEV, GPU missing")
+    func vanishes() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.h100, #"{"vanishOnReset": true}"#)
+        let done = try await service.waitForJob(try await service.submit(Self.h100, "reset").id)
+        #expect(done.state == "failed" && done.error?.errnoName == "ENODEV")
+        #expect(try await service.gpu(Self.h100).state == "missing")
+        let again = try await service.send("POST", "/gpus/\(Self.h100)/reset")
+        #expect(again.status == 409)
+    }
+
+    @Test("two concurrent resets of one GPU: one 202, one 409 naming the first; the same Idempotency-Key gets the same job")
+    func concurrentResets() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.gh200, #"{"readyAfterMs": 400}"#)
+        let client = service.client
+        let target = "/gpus/\(Self.gh200)/reset"
+        async let first = offPool { try client.request("POST", target, body: Array("{}".utf8)) }
+        async let second = offPool { try client.request("POST", target, body: Array("{}".utf8)) }
+        let responses = try await [first, second]
+        #expect(responses.map(\.status).sorted() == [202, 409])
+        let accepted = try #require(responses.first { $0.status == 202 }).decode(JobBody.self)
+        let conflict = try #require(responses.first { $0.status == 409 })
+        #expect(try conflict.problem().detail.contains(accepted.id))
+
+        let keyed = try await service.send(
+            "POST", "/gpus/\(Self.h100)/reset", headers: [("Idempotency-Key", "k-1")])
+        let repeated = try await service.send(
+            "POST", "/gpus/\(Self.h100)/reset", headers: [("Idempotency-Key", "k-1")])
+        #expect(keyed.status == 202 && repeated.status == 202)
+        #expect(try keyed.decode(JobBody.self).id == repeated.decode(JobBody.self).id)
+        let misused = try await service.send(
+            "POST", "/gpus/\(Self.cxl)/reset", headers: [("Idempotency-Key", "k-1")])
+        #expect(misused.status == 422)
+    }
+
+    @Test("a reset of a GPU a VM holds is refused with 409 naming the holder; dryRun shows the refusal")
+    func heldByVM() async throws {
+        let service = try RunningService()
+        let group = try #require(try await service.gpu(Self.gh200).iommuGroup?.id)
+        try service.simulated.kernel.addHolder(pid: 4242, command: "qemu-system-aarch64", group: group)
+        let refused = try await service.send("POST", "/gpus/\(Self.gh200)/reset")
+        #expect(refused.status == 409)
+        #expect(try refused.problem().detail.contains("4242"))
+        let dryRun = try await service.send("POST", "/gpus/\(Self.gh200)/reset", body: #"{"dryRun": true}"#)
+        #expect(dryRun.status == 200 && dryRun.text.contains("\"wouldRun\":false"))
+    }
+
+    @Test("a bus reset whose affected set holds a sibling on a host driver is refused naming the sibling")
+    func busResetHitsHeldSibling() async throws {
+        let service = try RunningService()
+        let refused = try await service.send("POST", "/gpus/\(Self.h100)/reset", body: #"{"method": "bus"}"#)
+        #expect(refused.status == 409)
+        let problem = try refused.problem()
+        #expect(problem.detail.contains("0000:c3:00.1"))
+    }
+
+    @Test("guards: no bus reset for GH200, only listed methods, bad bodies are 400")
+    func guards() async throws {
+        let service = try RunningService()
+        let gh200Bus = try await service.send("POST", "/gpus/\(Self.gh200)/reset", body: #"{"method": "bus"}"#)
+        #expect(gh200Bus.status == 422)
+        #expect(try gh200Bus.problem().type.hasSuffix("/bus-reset-forbidden"))
+        let unlisted = try await service.send("POST", "/gpus/\(Self.gh200)/reset", body: #"{"method": "pm"}"#)
+        #expect(unlisted.status == 422)
+        for body in [#"{"method": "warm"}"#, #"{"deadlineSeconds": -1}"#, #"{"bogus": 1}"#, "[1]"] {
+            let response = try await service.send("POST", "/gpus/\(Self.gh200)/reset", body: body)
+            #expect(response.status == 400, "\(body)")
+            _ = try response.problem()
+        }
+        #expect(try await service.send("POST", "/gpus/0000:01:00.0/reset").status == 404)
+        #expect(try await service.send("POST", "/gpus/..%2Fx/reset").status == 400)
+    }
+
+    @Test("50 concurrent jobs across the GPUs all finish, without deadlock")
+    func fiftyJobs() async throws {
+        let service = try RunningService()
+        let gpus = [Self.cxl, Self.gh200, Self.h100, "0029:01:00.0"]
+        for gpu in gpus { try await service.setFaults(gpu, #"{"readyAfterMs": 5}"#) }
+        var ids: [String] = []
+        var attempts = 0
+        while ids.count < 50 && attempts < 5000 {
+            attempts += 1
+            let gpu = gpus[attempts % gpus.count]
+            let response = try await service.send("POST", "/gpus/\(gpu)/reset")
+            if response.status == 202 { ids.append(try response.decode(JobBody.self).id) }
+        }
+        #expect(ids.count == 50)
+        for id in ids {
+            let done = try await service.waitForJob(id, timeout: .seconds(30))
+            #expect(done.state == "succeeded", "\(id): \(done.state)")
+        }
+    }
+
+    @Test("bind with group moves the H100's group to vfio-pci; unbind gives the original drivers back")
+    func bindAndUnbind() async throws {
+        let service = try RunningService()
+        let kernel = service.simulated.kernel
+        // Start from the H100 on its native driver.
+        try kernel.perform(.driverOverride(BDF(Self.h100)!, ""))
+        try kernel.perform(.unbind(BDF(Self.h100)!, driver: "vfio-pci"))
+        try kernel.perform(.driversProbe(BDF(Self.h100)!))
+        try await service.refresh()
+        #expect(try await service.gpu(Self.h100).driver == "nvidia")
+
+        let notViable = try await service.send("POST", "/gpus/\(Self.h100)/bind", body: #"{"driver": "vfio-pci"}"#)
+        #expect(notViable.status == 409)
+        let bind = try await service.submit(Self.h100, "bind", body: #"{"driver": "vfio-pci", "group": true}"#)
+        let bound = try await service.waitForJob(bind.id)
+        #expect(bound.state == "succeeded", "\(bound.error?.detail ?? "")")
+        let gpu = try await service.gpu(Self.h100)
+        #expect(gpu.driver == "vfio-pci")
+        #expect(gpu.iommuGroup?.members.allSatisfy { $0.driver == "vfio-pci" } == true)
+
+        let unbind = try await service.submit(Self.h100, "unbind", body: #"{"driver": "original"}"#)
+        let unbound = try await service.waitForJob(unbind.id)
+        #expect(unbound.state == "succeeded", "\(unbound.error?.detail ?? "")")
+        #expect(try await service.gpu(Self.h100).driver == "nvidia")
+    }
+
+    @Test("bind auto picks the VFIO variant driver from modules.alias")
+    func bindAuto() async throws {
+        let service = try RunningService()
+        let gpu = "0019:01:00.0"
+        #expect(try await service.gpu(gpu).driver == "nvidia")
+        let done = try await service.waitForJob(try await service.submit(gpu, "bind").id)
+        #expect(done.state == "succeeded", "\(done.error?.detail ?? "")")
+        #expect(done.method.used == "nvgrace_gpu_vfio_pci")
+        #expect(try await service.gpu(gpu).driver == "nvgrace_gpu_vfio_pci")
+    }
+}
+
+/// `GET /jobs/{id}` as the tests read it.
+struct JobBody: Decodable {
+    struct Phase: Decodable {
+        var name: String
+        var startedAt: String
+        var endedAt: String?
+    }
+    struct Method: Decodable {
+        var requested: String
+        var used: String?
+    }
+    struct Attempt: Decodable {
+        var at: String
+        var errno: Int32?
+        var errnoName: String?
+        var message: String
+    }
+    struct Readiness: Decodable {
+        var probe: String
+        var result: String
+        var waitedMs: Int
+        var polls: Int
+    }
+    struct Failure: Decodable {
+        var type: String
+        var detail: String
+        var errnoName: String?
+    }
+    var id: String
+    var kind: String
+    var gpu: String
+    var state: String
+    var phase: String
+    var phases: [Phase]
+    var method: Method
+    var attempts: [Attempt]
+    var readiness: Readiness?
+    var error: Failure?
+    var createdAt: String
+    var finishedAt: String?
+}
+
+struct GPUBody: Decodable {
+    struct Group: Decodable {
+        struct Member: Decodable {
+            var bdf: String
+            var driver: String?
+        }
+        var id: Int
+        var members: [Member]
+    }
+    var bdf: String
+    var driver: String?
+    var state: String
+    var iommuGroup: Group?
+}
+
+extension RunningService {
+    func setFaults(_ gpu: String, _ json: String) async throws {
+        let response = try await send("PUT", "/simulator/devices/\(gpu)/faults", body: json)
+        #expect(response.status == 200)
+    }
+
+    func submit(_ gpu: String, _ kind: String, body: String = "{}") async throws -> JobBody {
+        let response = try await send("POST", "/gpus/\(gpu)/\(kind)", body: body)
+        #expect(response.status == 202, "\(response.text)")
+        #expect(response.header("Location")?.hasPrefix("/jobs/") == true)
+        return try response.decode(JobBody.self)
+    }
+
+    func gpu(_ bdf: String) async throws -> GPUBody {
+        try await get("/gpus/\(bdf)").decode(GPUBody.self)
+    }
+
+    /// Polls the job until `done` holds (by default: a terminal state).
+    func waitForJob(
+        _ id: String, timeout: Duration = .seconds(15),
+        until done: (JobBody) -> Bool = { !["queued", "running"].contains($0.state) }
+    ) async throws -> JobBody {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let job = try await get("/jobs/\(id)").decode(JobBody.self)
+            if done(job) { return job }
+            guard ContinuousClock.now < deadline else {
+                Issue.record("job \(id) still \(job.state)/\(job.phase) after \(timeout)")
+                return job
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    func refresh() async throws {
+        let application = application
+        try await offPool { try application.inventory.refresh() }
+    }
+}
+
+/// Polls a condition for up to 10 s.
+func waitUntil(_ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("condition not met within 10 s")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}

@@ -1,0 +1,148 @@
+import FoundationEssentials
+import Testing
+
+@testable import Passthrough
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The daemon as a separate process, so a test can kill it the hard way.
+final class GracedProcess: @unchecked Sendable {
+    static let binary: String = ContractTests.repositoryRoot + "/.build/debug/graced"
+
+    let pid: pid_t
+    let port: UInt16
+    let logPath: String
+    let client: RawHTTPClient
+
+    init(database: String, logPath: String) throws {
+        port = try Self.freePort()
+        self.logPath = logPath
+        let arguments = [
+            Self.binary, "--simulate", "--db", database, "--listen", "127.0.0.1:\(port)", "--rescan-interval", "0",
+        ]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child = pid_t()
+        let spawned = posix_spawn(&child, Self.binary, &actions, nil, &argv, environ)
+        guard spawned == 0 else { throw KernelError(code: spawned, path: Self.binary) }
+        pid = child
+        client = RawHTTPClient(port: port)
+    }
+
+    /// Waits until the daemon answers `/healthz`.
+    func waitUntilServing() async throws {
+        let client = client
+        for _ in 0..<300 {
+            let response = await offPool { try? client.request("GET", "/healthz") }
+            if response?.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("graced did not start serving; its log: \(log)")
+    }
+
+    var log: String {
+        String(decoding: (try? SysfsRoot(path: "/").readBytes(String(logPath.dropFirst()))) ?? [], as: UTF8.self)
+    }
+
+    /// The folder of the simulated host, from the log line that announces it.
+    var simulatorFolder: String? {
+        guard let line = log.split(separator: "\n").first(where: { $0.contains("simulated host in ") }),
+            let range = line.range(of: "simulated host in ")
+        else { return nil }
+        let path = line[range.upperBound...]
+        return path.hasSuffix("/sys") ? String(path.dropLast(4)) : String(path)
+    }
+
+    func kill(_ signal: Int32) {
+        Glibc.kill(pid, signal)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+
+    func request(_ method: String, _ target: String, body: String? = nil) async throws -> RawHTTPClient.Response {
+        let client = client
+        return try await offPool { try client.request(method, target, body: body.map { Array($0.utf8) }) }
+    }
+
+    private static func freePort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw KernelError(code: errno, path: "socket") }
+        return UInt16(bigEndian: address.sin_port)
+    }
+}
+
+@Suite("Restart", .serialized)
+struct RestartTests {
+    @Test("a daemon killed mid-job leaves the job interrupted; the history survives the restart")
+    func killedMidJob() async throws {
+        let folder = try SimulatedHost.createTemporary(prefix: "graceapi-restart")
+        defer { try? folder.removeFiles() }
+        let database = folder.folder + "/graced.sqlite"
+        let gpu = "0009:01:00.0"
+
+        let first = try GracedProcess(database: database, logPath: folder.folder + "/first.log")
+        defer { first.simulatorFolder.map { try? TreeFilesCleanup.remove($0) } }
+        try await first.waitUntilServing()
+        // One reset that finishes, then one that never will.
+        _ = try await first.request("PUT", "/simulator/devices/\(gpu)/faults", body: #"{"readyAfterMs": 10}"#)
+        let finished = try await first.request("POST", "/gpus/\(gpu)/reset").decode(JobBody.self)
+        var job = finished
+        for _ in 0..<500 where !["succeeded", "failed", "timed_out"].contains(job.state) {
+            try await Task.sleep(for: .milliseconds(10))
+            job = try await first.request("GET", "/jobs/\(finished.id)").decode(JobBody.self)
+        }
+        #expect(job.state == "succeeded")
+        _ = try await first.request("PUT", "/simulator/devices/\(gpu)/faults", body: #"{"neverReady": true}"#)
+        let running = try await first.request("POST", "/gpus/\(gpu)/reset").decode(JobBody.self)
+        for _ in 0..<500 {
+            let now = try await first.request("GET", "/jobs/\(running.id)").decode(JobBody.self)
+            if now.phase == "waiting_ready" { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        first.kill(SIGKILL)
+
+        let second = try GracedProcess(database: database, logPath: folder.folder + "/second.log")
+        defer {
+            second.kill(SIGTERM)
+            second.simulatorFolder.map { try? TreeFilesCleanup.remove($0) }
+        }
+        try await second.waitUntilServing()
+        let interrupted = try await second.request("GET", "/jobs/\(running.id)").decode(JobBody.self)
+        #expect(interrupted.state == "interrupted")
+        let history = try await second.request("GET", "/gpus/\(gpu)/resets").decode(JobPage.self)
+        #expect(history.items.map(\.id) == [running.id, finished.id])
+        #expect(history.items.map(\.state) == ["interrupted", "succeeded"])
+        // The GPU was re-probed at startup and can be reset again.
+        let again = try await second.request("POST", "/gpus/\(gpu)/reset")
+        #expect(again.status == 202)
+    }
+}
+
+struct JobPage: Decodable {
+    var items: [JobBody]
+    var next: String?
+}
+
+/// Removes a simulated host's folder left by a daemon that was killed.
+enum TreeFilesCleanup {
+    static func remove(_ folder: String) throws {
+        try TreeFiles(root: SysfsRoot(path: folder)).removeTree("")
+    }
+}

@@ -55,7 +55,7 @@ struct HostInventoryTests {
         }
     }
 
-    @Test("the CXL GPU uses the CXL probe, the H100 shares its group with the NIC")
+    @Test("the CXL GPU uses the CXL probe, the H100 shares its group with its audio function and the NIC")
     func otherGPUs() throws {
         try withDemoHost { host in
             let gpus = try HostInventory(root: host.root).scan()
@@ -67,6 +67,7 @@ struct HostInventoryTests {
             #expect(
                 h100.iommuGroup?.members == [
                     .init(bdf: "0000:c3:00.0", driver: "vfio-pci"),
+                    .init(bdf: "0000:c3:00.1", driver: "snd_hda_intel"),
                     .init(bdf: "0000:c4:00.0", driver: "mlx5_core"),
                 ])
             #expect(h100.bars.first { $0.index == 1 }?.size == 128 << 30)

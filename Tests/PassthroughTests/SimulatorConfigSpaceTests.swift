@@ -27,7 +27,7 @@ extension SimulatorTests {
                 #expect(config.u32(0x20) & 0xF == 0xC)
 
                 let pm = try #require(config.capability(0x01))
-                #expect(config.u16(pm + 4) & 0x3 == 0)  // D0
+                #expect(config.u16(pm + 4) & 0x3 == 3)  // D3hot: idle on nvgrace_gpu_vfio_pci
                 let express = try #require(config.capability(0x10))
                 #expect(config.u16(express + 2) & 0xF == 2)
                 #expect(config.u16(express + 2) >> 4 & 0xF == 0)

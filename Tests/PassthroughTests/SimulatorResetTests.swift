@@ -47,6 +47,8 @@ extension SimulatorTests {
         @Test func nvgraceBAR0WordsReadZeroThenFF() async throws {
             try await withDemoHostAsync { host in
                 try host.kernel.setFaults(SimulatorFaults(readyAfterMs: 100), for: Self.gh200)
+                // Awake, or the words read all-ones whatever the GPU's state (see the Power suite).
+                try host.kernel.perform(.powerControl(Self.gh200, "on"))
                 let file = host.root.device(Self.gh200) + "/resource0"
                 func words() throws -> [[UInt8]] {
                     try SysfsTreeBuilder.nvgraceReadyOffsets.map {
@@ -128,7 +130,8 @@ extension SimulatorTests {
                 #expect(throws: KernelError.self) { try root.readString(root.device(Self.h100) + "/vendor") }
                 #expect(!root.exists("bus/pci/drivers/vfio-pci/0000:c3:00.0"))
                 let group = root.linkName("bus/pci/devices/0000:c4:00.0/iommu_group")!
-                #expect(root.list("kernel/iommu_groups/\(group)/devices") == ["0000:c4:00.0"])
+                #expect(
+                    root.list("kernel/iommu_groups/\(group)/devices") == ["0000:c3:00.1", "0000:c4:00.0"])
                 #expect(kernel.isReady(Self.h100) == nil)
                 #expect(throws: KernelError.self) { try kernel.perform(.reset(Self.h100)) }
                 // Faults stay reachable for a vanished device; the vanish itself was used up.
@@ -137,7 +140,9 @@ extension SimulatorTests {
                 try kernel.perform(.rescan)
                 #expect(root.linkName(root.device(Self.h100) + "/driver") == "nvidia")
                 #expect(
-                    root.list("kernel/iommu_groups/\(group)/devices") == ["0000:c3:00.0", "0000:c4:00.0"])
+                    root.list("kernel/iommu_groups/\(group)/devices") == [
+                        "0000:c3:00.0", "0000:c3:00.1", "0000:c4:00.0",
+                    ])
             }
         }
 
@@ -155,6 +160,59 @@ extension SimulatorTests {
                 #expect(nowMs() - start < 100)
                 #expect(try kernel.faults(for: Self.h100).hangWriteMs == nil)
             }
+        }
+
+        @Test func resetWriteMsBlocksEveryResetWriteUntilCleared() throws {
+            try withDemoHost { host in
+                let kernel = host.kernel
+                #expect(try kernel.resetWriteMs(for: Self.h100) == 0)
+                try kernel.setFaults(SimulatorFaults(readyAfterMs: 0, resetWriteMs: 120), for: Self.h100)
+                #expect(try kernel.resetWriteMs(for: Self.h100) == 120)
+                for _ in 0..<2 {
+                    let start = nowMs()
+                    try kernel.perform(.reset(Self.h100))
+                    let took = nowMs() - start
+                    #expect(took >= 115, "the write returned after \(took) ms")
+                    #expect(took < 1500)
+                }
+                // Persistent, unlike a hang; 0 clears it.
+                #expect(
+                    try kernel.faults(for: Self.h100) == SimulatorFaults(readyAfterMs: 0, resetWriteMs: 120))
+                try kernel.setFaults(SimulatorFaults(resetWriteMs: 0), for: Self.h100)
+                #expect(try kernel.faults(for: Self.h100) == SimulatorFaults(readyAfterMs: 0))
+                let start = nowMs()
+                try kernel.perform(.reset(Self.h100))
+                #expect(nowMs() - start < 100)
+                #expect(kernel.writes.count == 3 && kernel.writes.allSatisfy { $0.error == nil })
+            }
+        }
+
+        @Test func aDeviceCanHaveItsOwnResetWriteDuration() throws {
+            let folder = try TestFolder()
+            let root = SysfsRoot(path: folder.path + "/sys")
+            let port = bdf("0000:00:01.0")
+            let nvme = bdf("0000:01:00.0")
+            let functions = [
+                SimulatedFunction(
+                    bdf: port, parent: nil, vendor: 0x1b36, device: 0x000c, classCode: 0x06_0400,
+                    portType: .rootPort, driver: "pcieport", iommuGroup: 0),
+                SimulatedFunction(
+                    bdf: nvme, parent: port, vendor: 0x1b36, device: 0x0010, classCode: 0x01_0802,
+                    resetMethods: ["flr", "bus"], driver: "vfio-pci", nativeDriver: "nvme",
+                    driverOverride: "vfio-pci",
+                    iommuGroup: 1, readyAfterMs: 0, resetWriteMs: 110),
+            ]
+            let drivers = ["pcieport", "nvme", "vfio-pci"].map { SimulatedDriver(name: $0) }
+            let tree = try SysfsTreeBuilder(root: root, functions: functions, drivers: drivers)
+            try tree.build()
+            let kernel = try SimulatedKernel(tree: tree)
+            #expect(kernel.procRoot == folder.path + "/proc" && kernel.devRoot == folder.path + "/dev")
+            #expect(try kernel.resetWriteMs(for: nvme) == 110)
+            #expect(kernel.runtimePower(nvme) == .suspended)
+            let start = nowMs()
+            try kernel.perform(.reset(nvme))
+            #expect(nowMs() - start >= 105)
+            #expect(kernel.runtimePower(nvme) == .suspended)
         }
 
         @Test func faultsMerge() throws {

@@ -15,7 +15,7 @@ import Testing
         "0000:00:01.0", "0000:c0:01.0", "0000:c1:00.0", "0000:c2:00.0", "0000:c2:01.0", "0008:00:00.0",
         "0009:00:00.0", "0019:00:00.0", "0029:00:00.0", "0039:00:00.0",
     ]
-    static let others = ["0000:01:00.0", "0000:c4:00.0"]
+    static let others = ["0000:01:00.0", "0000:c3:00.1", "0000:c4:00.0"]
 
     @Test func treeListsEveryFunction() throws {
         try withDemoHost { host in
@@ -46,9 +46,10 @@ import Testing
             #expect(try read("max_link_width") == "16")
             #expect(try read("reset_method") == "flr")
             #expect(try read("driver_override") == "nvgrace_gpu_vfio_pci")
-            #expect(try read("power_state") == "D0")
+            // Bound to the VFIO variant driver, idle, control auto: runtime suspended.
+            #expect(try read("power_state") == "D3hot")
             #expect(try read("power/control") == "auto")
-            #expect(try read("power/runtime_status") == "active")
+            #expect(try read("power/runtime_status") == "suspended")
             #expect(root.exists(device + "/reset"))
             #expect(root.linkName(device + "/driver") == "nvgrace_gpu_vfio_pci")
             #expect(try root.readString(root.device(bdf("0019:01:00.0")) + "/driver_override") == "(null)")
@@ -61,13 +62,20 @@ import Testing
             #expect(lines[2].hasSuffix(" 0x000000000014220c"))
             #expect(lines[1] == "0x0000000000000000 0x0000000000000000 0x0000000000000000")
 
-            // BAR0 as a sparse file with the nvgrace readiness words reading 0xFF.
+            // BAR0 as a sparse file; in D3hot the nvgrace readiness words read all-ones, while the GPU
+            // on the native driver stays in D0 and reads 0xFF (ready).
             var status = stat()
             #expect(stat(root.absolute(device + "/resource0"), &status) == 0)
             #expect(status.st_size == 16 << 20)
+            let native = root.device(bdf("0019:01:00.0"))
+            #expect(try root.readString(native + "/power_state") == "D0")
             for offset in SysfsTreeBuilder.nvgraceReadyOffsets {
                 #expect(
-                    try root.readBytes(device + "/resource0", offset: offset, count: 4) == [0xFF, 0, 0, 0])
+                    try root.readBytes(device + "/resource0", offset: offset, count: 4) == [
+                        0xFF, 0xFF, 0xFF, 0xFF,
+                    ])
+                #expect(
+                    try root.readBytes(native + "/resource0", offset: offset, count: 4) == [0xFF, 0, 0, 0])
             }
         }
     }
@@ -143,9 +151,53 @@ import Testing
                 groups[root.linkName("bus/pci/devices/\(name)/iommu_group")!, default: []].append(name)
             }
             let shared = groups.values.filter { $0.count > 1 }
-            #expect(shared.map { $0.sorted() } == [["0000:c3:00.0", "0000:c4:00.0"]])
+            let members = ["0000:c3:00.0", "0000:c3:00.1", "0000:c4:00.0"]
+            #expect(shared.map { $0.sorted() } == [members])
             let group = root.linkName("bus/pci/devices/0000:c3:00.0/iommu_group")!
-            #expect(root.list("kernel/iommu_groups/\(group)/devices") == ["0000:c3:00.0", "0000:c4:00.0"])
+            #expect(root.list("kernel/iommu_groups/\(group)/devices") == members)
+        }
+    }
+
+    @Test func theH100HasAnAudioSiblingInItsGroup() throws {
+        try withDemoHost { host in
+            let root = host.root
+            let audio = root.device(bdf("0000:c3:00.1"))
+            #expect(try root.readString(audio + "/class") == "0x040300")
+            #expect(try root.readString(audio + "/vendor") == "0x10de")
+            #expect(try root.readString(audio + "/device") == "0x22a3")
+            #expect(root.linkName(audio + "/driver") == "snd_hda_intel")
+            #expect(root.exists("bus/pci/drivers/snd_hda_intel/0000:c3:00.1"))
+            #expect(root.resolve(audio)?.split(separator: "/").dropLast().last == "0000:c2:00.0")
+            #expect(root.linkName(audio + "/iommu_group") == "6")
+            #expect(try root.readString(root.device(bdf("0000:c3:00.0")) + "/reset_method") == "flr bus")
+            // Header type bit 7 on both functions of the slot, not on a single-function GPU.
+            for (device, multi) in [("0000:c3:00.0", true), ("0000:c3:00.1", true), ("0009:01:00.0", false)] {
+                let header = try ConfigReader(root, bdf(device)).u8(0x0E)
+                #expect((header & 0x80 != 0) == multi, "\(device)")
+                #expect(header & 0x7F == 0)
+            }
+        }
+    }
+
+    @Test func modulesAliasNamesTheVariantDriver() throws {
+        try withDemoHost { host in
+            #expect(host.modulesAliasPath == host.folder + "/modules.alias")
+            let bytes = try SysfsRoot(path: host.folder).readBytes("modules.alias")
+            let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+            #expect(lines.first?.hasPrefix("# ") == true)
+            for id in ["2342", "2345", "2348", "2941", "31C2", "3182"] {
+                #expect(
+                    lines.contains("alias vfio_pci:v000010DEd0000\(id)sv*sd*bc*sc*i* nvgrace_gpu_vfio_pci"))
+            }
+            #expect(lines.filter { $0.hasSuffix(" nvgrace_gpu_vfio_pci") }.count == 6)
+            #expect(lines.contains("alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci"))
+            for module in ["nvme", "mlx5_core", "nvidia"] {
+                #expect(
+                    lines.contains { $0.hasPrefix("alias pci:v") && $0.hasSuffix(" " + module) }, "\(module)")
+            }
+            #expect(
+                lines.dropFirst().allSatisfy { $0.hasPrefix("alias ") && $0.split(separator: " ").count == 3 }
+            )
         }
     }
 
@@ -187,6 +239,11 @@ import Testing
             #expect(output.contains("Speed 32GT/s, Width x16"))
             #expect(output.contains("(64-bit, prefetchable) [size=128G]"))
             #expect(output.contains("Device Serial Number"))
+            // The H100's audio function, and the H100 itself flagged multi-function.
+            #expect(output.contains("0000:c3:00.1 Audio device [0403]: NVIDIA Corporation"))
+            #expect(output.contains("[10de:22a3] (rev a1)"))
+            #expect(output.contains("Kernel driver in use: snd_hda_intel"))
+            #expect(output.contains("Status: D3 NoSoftRst+"), "the idle VFIO GPUs read D3hot in PMCSR")
         }
     }
 }

@@ -450,5 +450,11 @@ enum OpenAPIDocument {
                 vanishOnReset:
                   type: boolean
                   description: The device disappears from the bus when reset (the write fails with ENODEV).
+                resetWriteMs:
+                  type: integer
+                  minimum: 0
+                  description: |
+                    How long every `reset` write blocks while the device is in reset (awake, reading not
+                    ready), like the real FLR's 100 to 120 ms. Applies to every reset until set to 0.
         """##
 }

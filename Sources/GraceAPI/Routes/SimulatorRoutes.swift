@@ -4,7 +4,7 @@ import Passthrough
 /// host (everywhere else the paths are 404 like any unknown path).
 enum SimulatorRoutes {
     static let knownFields: Set<String> = [
-        "readyAfterMs", "neverReady", "busyWrites", "hangWriteMs", "vanishOnReset",
+        "readyAfterMs", "neverReady", "busyWrites", "hangWriteMs", "vanishOnReset", "resetWriteMs",
     ]
 
     static func register(in router: inout Router, simulator: SimulatedKernel) {
@@ -46,7 +46,7 @@ enum SimulatorRoutes {
     /// A fault patch: a JSON object with only the known fields, integers not negative.
     static func parseFaults(_ body: [UInt8]) -> Result<SimulatorFaults, ProblemResponse> {
         let resolution =
-            "Send a JSON object with any of readyAfterMs, busyWrites, hangWriteMs (integers >= 0), neverReady, vanishOnReset (booleans)."
+            "Send a JSON object with any of readyAfterMs, busyWrites, hangWriteMs, resetWriteMs (integers >= 0), neverReady, vanishOnReset (booleans)."
         func invalid(_ detail: String) -> Result<SimulatorFaults, ProblemResponse> {
             .failure(ProblemResponse(response: CommonProblems.invalidBody(detail, resolution: resolution)))
         }
@@ -61,7 +61,7 @@ enum SimulatorRoutes {
         }
         for (name, value) in [
             ("readyAfterMs", faults.readyAfterMs), ("busyWrites", faults.busyWrites),
-            ("hangWriteMs", faults.hangWriteMs),
+            ("hangWriteMs", faults.hangWriteMs), ("resetWriteMs", faults.resetWriteMs),
         ] {
             if let value, value < 0 { return invalid("\(name) must not be negative (got \(value)).") }
         }

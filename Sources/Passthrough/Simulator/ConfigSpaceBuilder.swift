@@ -301,13 +301,16 @@ public struct ConfigSpaceBuilder: Sendable {
 
     // MARK: Whole functions
 
-    /// The config space of a simulated function. Bridges need their bus numbers.
+    /// The config space of a simulated function. Bridges need their bus numbers; every function of
+    /// a multi-function device sets header type bit 7, which is how enumeration knows to probe
+    /// functions 1 to 7.
     public static func configSpace(
-        for function: SimulatedFunction, secondaryBus: UInt8 = 0, subordinateBus: UInt8 = 0
+        for function: SimulatedFunction, secondaryBus: UInt8 = 0, subordinateBus: UInt8 = 0,
+        multiFunction: Bool = false
     ) -> ConfigSpaceBuilder {
         var builder = ConfigSpaceBuilder(
             vendor: function.vendor, device: function.device, classCode: function.classCode,
-            revision: function.revision, headerType: function.isBridge ? 1 : 0,
+            revision: function.revision, headerType: (function.isBridge ? 1 : 0) | (multiFunction ? 0x80 : 0),
             subsystemVendor: function.subsystemVendor, subsystemDevice: function.subsystemDevice)
         for bar in function.bars { builder.setBAR(bar) }
         if function.isBridge {

@@ -6,9 +6,13 @@
 /// service runs (`graced --simulate`, the tests) without hardware.
 ///
 /// Four GH200 on Grace root ports (one with device memory not 512 MiB aligned), one Blackwell-Next GPU
-/// with the CXL device DVSEC, a discrete H100 behind a PCIe switch without ACS that shares its IOMMU
-/// group with a NIC, and an NVMe drive: GPUs bound to nvgrace, nvidia and vfio-pci, and devices that
-/// must never be listed as GPUs.
+/// with the CXL device DVSEC, a discrete H100 with an HDMI audio function beside it behind a PCIe
+/// switch without ACS (so GPU, audio function and a NIC share one IOMMU group), and an NVMe drive:
+/// GPUs bound to nvgrace, nvidia and vfio-pci, and devices that must never be listed as GPUs. The
+/// VFIO-bound GPUs start idle, so runtime suspended in D3hot, as a real host leaves them.
+///
+/// Beside `sys` the folder holds `proc` (simulated processes; pid 1 holds nothing), `dev/vfio` and
+/// `modules.alias`.
 public struct SimulatedHost: Sendable {
     /// The folder given to `create(in:)`; the tree is its `sys` folder.
     public let folder: String
@@ -26,10 +30,23 @@ public struct SimulatedHost: Sendable {
         }
         let tree = try SysfsTreeBuilder(root: root, functions: demoFunctions, drivers: demoDrivers)
         try tree.build()
-        return SimulatedHost(
-            folder: folder, root: root, kernel: SimulatedKernel(tree: tree),
-            firmwareMemory: demoFirmwareMemory)
+        let kernel = try SimulatedKernel(tree: tree, hostFolder: folder)
+        try kernel.addProcess(pid: 1, command: "systemd")
+        let host = SimulatedHost(
+            folder: folder, root: root, kernel: kernel, firmwareMemory: demoFirmwareMemory)
+        try TreeFiles(root: SysfsRoot(path: folder)).create(
+            "modules.alias", text: SimulatedModulesAlias.text(nvgraceDevices: nvgraceDeviceIDs.sorted()))
+        return host
     }
+
+    /// The fake `/proc` where simulated holders appear (`<pid>/comm`, `<pid>/fd/<n>`).
+    public var procRoot: String { kernel.procRoot }
+
+    /// The fake `/dev`, with `vfio/vfio` and a `vfio/<group>` node per group with a VFIO-bound member.
+    public var devRoot: String { kernel.devRoot }
+
+    /// The host's `modules.alias`, with nvgrace_gpu_vfio_pci's device IDs.
+    public var modulesAliasPath: String { folder + "/modules.alias" }
 
     /// Builds the demo host in a new folder under `$TMPDIR`, else `/dev/shm`, else `/tmp`.
     ///
@@ -60,16 +77,20 @@ public struct SimulatedHost: Sendable {
     public static let gh200IDs: Set<UInt16> = [0x2342, 0x2345, 0x2348]
     /// A made-up Blackwell-Next device ID.
     public static let blackwellNextID: UInt16 = 0x3182
+    /// What nvgrace_gpu_vfio_pci claims: the GH200 family, GB200 (0x2941), 0x31C2 and Blackwell-Next.
+    public static let nvgraceDeviceIDs: Set<UInt16> = gh200IDs.union([0x2941, 0x31C2, blackwellNextID])
+    /// A made-up ID for the H100's HDMI audio function.
+    public static let h100AudioID: UInt16 = 0x22a3
 
     public static let demoDrivers: [SimulatedDriver] = [
         SimulatedDriver(name: "nvidia", vendor: 0x10de, classCode: 0x03_0000, classMask: 0xff_0000),
         SimulatedDriver(
-            name: "nvgrace_gpu_vfio_pci", overrideOnly: true, vendor: 0x10de,
-            devices: gh200IDs.union([0x2941, 0x31C2, blackwellNextID])),
+            name: "nvgrace_gpu_vfio_pci", overrideOnly: true, vendor: 0x10de, devices: nvgraceDeviceIDs),
         SimulatedDriver(name: "vfio-pci", overrideOnly: true),
         SimulatedDriver(name: "mlx5_core", vendor: 0x15b3),
         SimulatedDriver(name: "nvme", classCode: 0x01_0802),
         SimulatedDriver(name: "pcieport", classCode: 0x06_0400),
+        SimulatedDriver(name: "snd_hda_intel", classCode: 0x04_0300, classMask: 0xff_ff00),
     ]
 
     /// GH200 number n (0...3) sits in PCI domain 0x0009 + 0x10n.
@@ -179,6 +200,17 @@ public struct SimulatedHost: Sendable {
                 driverOverride: "vfio-pci", iommuGroup: 6, serialNumber: 0x48b0_2d03_0031_0000,
                 msixTableSize: 6,
                 irq: 50))
+        // Its HDMI audio function: same slot, so the H100 is multi-function and a bus reset would hit
+        // both (the reason the service refuses one while the audio function is in use).
+        functions.append(
+            SimulatedFunction(
+                bdf: at("0000:c3:00.1"), parent: at("0000:c2:00.0"), vendor: 0x10de, device: h100AudioID,
+                subsystemVendor: 0x10de, subsystemDevice: 0x1626, classCode: 0x04_0300, revision: 0xa1,
+                bars: [
+                    BAR(index: 0, start: 0x9b08_0000, size: 16 << 10, is64Bit: false, prefetchable: false)
+                ],
+                numaNode: 0, link: gen5, resetMethods: ["flr"], driver: "snd_hda_intel",
+                nativeDriver: "snd_hda_intel", iommuGroup: 6, irq: 52))
         functions.append(
             SimulatedFunction(
                 bdf: at("0000:c4:00.0"), parent: at("0000:c2:01.0"), vendor: 0x15b3, device: 0x1021,

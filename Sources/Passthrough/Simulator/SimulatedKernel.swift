@@ -10,10 +10,19 @@ import Synchronization
 /// Readers keep reading files: binding moves `driver` links, a reset makes the device's registers read
 /// "not ready" and a timer makes them read "ready" again later, exactly where the real kernel and
 /// device would show it (CXL Range 1 Size Low in `config`, nvgrace's BAR0 words in `resource0`, or an
-/// all-ones `config`). Nothing above the seam can tell it from the real one.
+/// all-ones `config`). Runtime power management is modelled too: an idle VFIO-bound function sits in
+/// D3hot and its BAR0 reads all-ones (see `RuntimePower`). Nothing above the seam can tell it from the
+/// real one.
+///
+/// Each device keeps its logical state (ready, power control, reset writes in progress) apart from
+/// what its files show; every change ends in `render`, which derives the files from the state, so the
+/// two cannot disagree whichever write or timer came last.
+///
+/// Beside the sysfs tree the kernel keeps a fake procfs (processes holding `/dev/vfio/<group>`, which
+/// keep their devices awake) and the `/dev/vfio` nodes of groups with a VFIO-bound member.
 ///
 /// One lock guards the state and the tree's files; it is never held while sleeping (an injected hang
-/// blocks only the writer, as a slow kernel write would).
+/// or a slow reset blocks only the writer, as a slow kernel write would).
 public final class SimulatedKernel: KernelWriter, Sendable {
     /// One write and what the kernel answered; `error` is nil for success.
     public struct WriteRecord: Sendable, Hashable {
@@ -30,12 +39,25 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         /// `driver` and `driverOverride` say what is bound and set now.
         var function: SimulatedFunction
         var enabledResetMethods: [String]
-        /// The config space when the device is ready.
+        /// The config space when the device is ready and awake.
         var config: [UInt8]
         var layout: ConfigSpaceBuilder.Layout
+        /// Whether the device is back from its last reset, whatever its files show: a suspended
+        /// nvgrace GPU is ready yet its BAR0 words read all-ones.
         var ready = true
+        /// CXL Memory_Info_Valid, which comes back before Memory_Active (`ready`) after a reset.
+        var memoryInfoValid = true
         /// Which reset the pending readiness timers belong to; a newer reset or a removal voids them.
         var generation = 0
+        /// Which enumeration of the device this is, so a reset write that outlives a removal and
+        /// rescan does not touch the new device.
+        var incarnation = 0
+        /// `power/control`.
+        var powerControl = "auto"
+        /// Reset writes in progress; each keeps the device awake until it returns.
+        var resetWrites = 0
+        /// What the files show now; nil until first rendered.
+        var shown: DeviceView?
     }
 
     struct State {
@@ -44,29 +66,66 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         var faults: [BDF: SimulatorFaults] = [:]
         var log: [WriteRecord] = []
         var nextGeneration = 1
+        var processes: [Int32: SimulatedProcess] = [:]
+        /// Groups whose `/dev/vfio/<group>` node exists.
+        var vfioNodes: Set<Int> = []
+    }
+
+    /// A reset write the kernel has started and that returns to its writer later.
+    struct PendingResetWrite {
+        var bdf: BDF
+        var incarnation: Int
+        var milliseconds: Int
     }
 
     public let root: SysfsRoot
+    /// The fake `/proc`: `<pid>/comm` and `<pid>/fd/<n>` of the simulated processes.
+    public let procRoot: String
+    /// The fake `/dev`, holding `vfio/vfio` and `vfio/<group>`.
+    public let devRoot: String
     let tree: SysfsTreeBuilder
-    private let state: Mutex<State>
+    let state: Mutex<State>
 
-    /// A kernel over a tree that `tree.build()` has written.
-    public init(tree: SysfsTreeBuilder) {
+    /// A kernel over a tree that `tree.build()` has written. The procfs and `/dev` go in `hostFolder`
+    /// (default: the folder holding the sysfs root); the devices' power files are brought in line with
+    /// runtime power management, so idle VFIO-bound functions start in D3hot.
+    public init(tree: SysfsTreeBuilder, hostFolder: String? = nil) throws(KernelError) {
         root = tree.root
         self.tree = tree
+        let folder = hostFolder ?? Self.parentFolder(of: tree.root.path)
+        procRoot = folder + "/proc"
+        devRoot = folder + "/dev"
         var initial = State()
-        for function in tree.functions.values { initial.devices[function.bdf] = Self.device(function, tree) }
+        for function in tree.functions.values {
+            initial.devices[function.bdf] = Self.device(function, tree, incarnation: initial.nextGeneration)
+            initial.nextGeneration += 1
+        }
         state = Mutex(initial)
+        try procfs.makeRoot()
+        try TreeFiles(root: SysfsRoot(path: devRoot)).makeFolders("vfio")
+        // The container node exists whenever the vfio module is loaded.
+        try TreeFiles(root: SysfsRoot(path: devRoot)).create("vfio/vfio", [], mode: 0o666)
+        try state.withLock { (state: inout State) throws(KernelError) -> Void in
+            for bdf in state.devices.keys.sorted() { try render(bdf, &state) }
+            try syncVFIONodes(&state)
+        }
     }
 
-    private static func device(_ function: SimulatedFunction, _ tree: SysfsTreeBuilder) -> Device {
+    private static func device(_ function: SimulatedFunction, _ tree: SysfsTreeBuilder, incarnation: Int)
+        -> Device
+    {
         let config = tree.configSpace(for: function)
         return Device(
             function: function, enabledResetMethods: function.resetMethods, config: config.bytes,
-            layout: config.layout)
+            layout: config.layout, incarnation: incarnation)
     }
 
-    private var files: TreeFiles { TreeFiles(root: root) }
+    private static func parentFolder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    var files: TreeFiles { TreeFiles(root: root) }
 
     // MARK: KernelWriter
 
@@ -79,14 +138,15 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             }
             if hang > 0 { Self.sleep(milliseconds: hang) }
         }
-        try state.withLock { (state: inout State) throws(KernelError) -> Void in
-            do throws(KernelError) {
+        do throws(KernelError) {
+            let pending = try state.withLock { (state: inout State) throws(KernelError) in
                 try apply(write, &state)
-                state.log.append(WriteRecord(write: write, error: nil))
-            } catch {
-                state.log.append(WriteRecord(write: write, error: error))
-                throw error
             }
+            if let pending { try finishResetWrite(pending) }
+            state.withLock { $0.log.append(WriteRecord(write: write, error: nil)) }
+        } catch {
+            state.withLock { $0.log.append(WriteRecord(write: write, error: error)) }
+            throw error
         }
     }
 
@@ -135,6 +195,17 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         return state.withLock { $0.faults[bdf]?.readyAfterMs } ?? tree.functions[bdf]!.readyAfterMs
     }
 
+    /// How long a reset write blocks now: the fault's, else the device's own.
+    public func resetWriteMs(for bdf: BDF) throws(KernelError) -> Int {
+        try knownDevice(bdf)
+        return state.withLock { $0.faults[bdf]?.resetWriteMs } ?? tree.functions[bdf]!.resetWriteMs
+    }
+
+    /// The device's runtime power state now; nil when it is not present.
+    public func runtimePower(_ bdf: BDF) -> RuntimePower? {
+        state.withLock { state in state.devices[bdf].map { power(of: $0, state) } }
+    }
+
     private func knownDevice(_ bdf: BDF) throws(KernelError) {
         guard tree.functions[bdf] != nil else {
             throw KernelError(code: KernelError.enodev, path: root.device(bdf))
@@ -143,7 +214,9 @@ public final class SimulatedKernel: KernelWriter, Sendable {
 
     // MARK: The writes' meaning
 
-    private func apply(_ write: SysfsWrite, _ state: inout State) throws(KernelError) {
+    /// Gives the write its meaning under the lock. A reset write returns what is left of it: the
+    /// writer waits out the reset with the lock released, then the device may suspend again.
+    private func apply(_ write: SysfsWrite, _ state: inout State) throws(KernelError) -> PendingResetWrite? {
         let path = write.path
         // sysfs stores see the bytes as written; attributes that take a word drop one trailing newline.
         let value = write.value.hasSuffix("\n") ? String(write.value.dropLast()) : write.value
@@ -171,6 +244,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             tree.unlinkDriver(driver, from: bdf)
             device.function.driver = nil
             state.devices[bdf] = device
+            try driverChanged(bdf, &state)
 
         case .bind(_, let driver):
             guard let candidate = tree.drivers[driver] else { throw fail(KernelError.enoent) }
@@ -181,19 +255,21 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             try tree.linkDriver(driver, to: bdf)
             device.function.driver = driver
             state.devices[bdf] = device
+            try driverChanged(bdf, &state)
 
         case .driversProbe:
             guard let bdf = BDF(value), var device = state.devices[bdf] else {
                 throw fail(KernelError.enodev)
             }
-            guard device.function.driver == nil else { return }
+            guard device.function.driver == nil else { return nil }
             // An override rules out every other driver; without one the boot-time driver comes back.
             // Nothing binding is still success, as in the kernel: callers must check the link.
             let name = device.function.driverOverride ?? device.function.nativeDriver
-            guard let name, tree.drivers[name] != nil else { return }
+            guard let name, tree.drivers[name] != nil else { return nil }
             try tree.linkDriver(name, to: bdf)
             device.function.driver = name
             state.devices[bdf] = device
+            try driverChanged(bdf, &state)
 
         case .reset(let bdf):
             let device = try present(bdf)
@@ -213,6 +289,9 @@ public final class SimulatedKernel: KernelWriter, Sendable {
                 throw fail(KernelError.enodev)
             }
             try beginReset(bdf, faults: faults, &state)
+            return PendingResetWrite(
+                bdf: bdf, incarnation: device.incarnation,
+                milliseconds: faults.resetWriteMs ?? device.function.resetWriteMs)
 
         case .resetMethod(let bdf, _):
             var device = try present(bdf)
@@ -233,14 +312,11 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             state.devices[bdf] = device
 
         case .powerControl(let bdf, _):
-            _ = try present(bdf)
-            guard value == "on" || value == "auto" else { throw fail(KernelError.einval) }
-            let folder = tree.devicePath(bdf)
-            try files.replace(folder + "/power/control", text: value + "\n")
-            if value == "on" {
-                try files.replace(folder + "/power_state", text: "D0\n")
-                try files.replace(folder + "/power/runtime_status", text: "active\n")
-            }
+            var device = try present(bdf)
+            guard RuntimePower.controlValues.contains(value) else { throw fail(KernelError.einval) }
+            device.powerControl = value
+            state.devices[bdf] = device
+            try render(bdf, &state)
 
         case .remove(let bdf):
             _ = try present(bdf)
@@ -251,17 +327,29 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             guard let number = Self.unsigned(value) else { throw fail(KernelError.einval) }
             if number != 0 { try rescan(&state) }
         }
+        return nil
+    }
+
+    /// A driver came or went: the device may suspend or wake, and its group's `/dev/vfio` node may
+    /// appear or go.
+    private func driverChanged(_ bdf: BDF, _ state: inout State) throws(KernelError) {
+        try render(bdf, &state)
+        try syncVFIONodes(&state)
     }
 
     // MARK: Reset and readiness
 
+    /// The device wakes for the write (`pm_runtime_get_sync()`), goes into reset and reads "not
+    /// ready"; timers bring it back later.
     private func beginReset(_ bdf: BDF, faults: SimulatorFaults, _ state: inout State) throws(KernelError) {
         guard var device = state.devices[bdf] else { return }
         device.ready = false
+        device.memoryInfoValid = false
+        device.resetWrites += 1
         device.generation = state.nextGeneration
         state.nextGeneration += 1
         state.devices[bdf] = device
-        try show(device, valid: false, active: false)
+        try render(bdf, &state)
 
         if faults.neverReady == true { return }
         let delay = faults.readyAfterMs ?? device.function.readyAfterMs
@@ -273,8 +361,10 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         if Self.kind(device) == .cxlDVSEC {
             // Memory_Info_Valid returns first; Memory_Active only when the memory is usable.
             schedule(after: delay / 4) { (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
-                guard let device = state.devices[bdf], device.generation == generation else { return }
-                try kernel.show(device, valid: true, active: false)
+                guard var device = state.devices[bdf], device.generation == generation else { return }
+                device.memoryInfoValid = true
+                state.devices[bdf] = device
+                try kernel.render(bdf, &state)
             }
         }
         schedule(after: delay) { (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
@@ -285,8 +375,23 @@ public final class SimulatedKernel: KernelWriter, Sendable {
     private func finishReset(_ bdf: BDF, generation: Int, _ state: inout State) throws(KernelError) {
         guard var device = state.devices[bdf], device.generation == generation else { return }
         device.ready = true
+        device.memoryInfoValid = true
         state.devices[bdf] = device
-        try show(device, valid: true, active: true)
+        try render(bdf, &state)
+    }
+
+    /// The rest of a reset write: the kernel resets the device while the writer waits, then drops its
+    /// runtime PM reference (`pm_runtime_put()`), so an idle VFIO device suspends again.
+    private func finishResetWrite(_ pending: PendingResetWrite) throws(KernelError) {
+        if pending.milliseconds > 0 { Self.sleep(milliseconds: pending.milliseconds) }
+        try state.withLock { (state: inout State) throws(KernelError) -> Void in
+            guard var device = state.devices[pending.bdf], device.incarnation == pending.incarnation else {
+                return
+            }
+            device.resetWrites -= 1
+            state.devices[pending.bdf] = device
+            try render(pending.bdf, &state)
+        }
     }
 
     /// Runs a step later under the lock; a failure there (the tree deleted under us) has nobody to
@@ -297,33 +402,6 @@ public final class SimulatedKernel: KernelWriter, Sendable {
     ) {
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(max(milliseconds, 0))) {
             self.state.withLock { state in try? step(self, &state) }
-        }
-    }
-
-    /// A device with CXL readiness but no DVSEC to show it in falls back to the generic way.
-    private static func kind(_ device: Device) -> ReadinessProbeKind {
-        device.function.readiness == .cxlDVSEC && device.layout.cxlRange1SizeLow == nil
-            ? .pci : device.function.readiness
-    }
-
-    /// Writes the device's readiness where its probe looks. Partial readiness (valid, not active)
-    /// only exists for CXL; the other kinds are ready only when both are set.
-    private func show(_ device: Device, valid: Bool, active: Bool) throws(KernelError) {
-        let bdf = device.function.bdf
-        let config = tree.devicePath(bdf) + "/config"
-        switch Self.kind(device) {
-        case .cxlDVSEC:
-            guard let offset = device.layout.cxlRange1SizeLow, let range = device.function.cxlRange1 else {
-                return
-            }
-            let value = ConfigSpaceBuilder.cxlRange1SizeLow(range, valid: valid, active: active)
-            try files.patch(config, offset: offset, ConfigSpaceBuilder.littleEndian(value))
-        case .nvgraceBAR0:
-            try tree.setNvgraceReady(bdf, ready: valid && active)
-        case .pci:
-            // A function in reset answers config reads with all ones (vendor 0xffff).
-            let bytes = valid && active ? device.config : [UInt8](repeating: 0xFF, count: device.config.count)
-            try files.replace(config, bytes)
         }
     }
 
@@ -344,6 +422,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             state.removed.insert(member)
         }
         try tree.removeFunction(bdf)
+        try syncVFIONodes(&state)
     }
 
     /// Re-enumerates removed devices as a fresh boot would find them: no override, the native driver.
@@ -356,9 +435,12 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             function.driverOverride = nil
             function.driver = function.nativeDriver.flatMap { tree.drivers[$0] == nil ? nil : $0 }
             try tree.writeFunction(function)
-            state.devices[function.bdf] = Self.device(function, tree)
+            state.devices[function.bdf] = Self.device(function, tree, incarnation: state.nextGeneration)
+            state.nextGeneration += 1
             state.removed.remove(function.bdf)
+            try render(function.bdf, &state)
         }
+        try syncVFIONodes(&state)
     }
 
     // MARK: Helpers

@@ -3,7 +3,8 @@
 ///
 /// "No fault" has one spelling: nil. Setting `false` or `0` clears a field, and so does using it up
 /// (busy writes counted down, a hang served). `readyAfterMs` is different: 0 means ready at once, and
-/// a negative value clears it back to the device's own delay.
+/// a negative value clears it back to the device's own delay. `resetWriteMs` is persistent: it applies
+/// to every reset write until cleared with 0.
 public struct SimulatorFaults: Codable, Hashable, Sendable {
     /// How long after a reset the device is ready again (overrides the device's default).
     public var readyAfterMs: Int?
@@ -16,16 +17,21 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
     /// The next reset removes the device: the write fails with ENODEV and the device is gone until
     /// a rescan.
     public var vanishOnReset: Bool?
+    /// How long every reset write takes while the kernel resets the device (the real FLR blocks its
+    /// writer about 100 to 120 ms); overrides the device's own duration. Unlike `hangWriteMs` the
+    /// device is awake and in reset meanwhile.
+    public var resetWriteMs: Int?
 
     public init(
         readyAfterMs: Int? = nil, neverReady: Bool? = nil, busyWrites: Int? = nil, hangWriteMs: Int? = nil,
-        vanishOnReset: Bool? = nil
+        vanishOnReset: Bool? = nil, resetWriteMs: Int? = nil
     ) {
         self.readyAfterMs = readyAfterMs
         self.neverReady = neverReady
         self.busyWrites = busyWrites
         self.hangWriteMs = hangWriteMs
         self.vanishOnReset = vanishOnReset
+        self.resetWriteMs = resetWriteMs
     }
 
     public var isEmpty: Bool { self == SimulatorFaults() }
@@ -37,7 +43,8 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
             neverReady: patch.neverReady ?? neverReady,
             busyWrites: patch.busyWrites ?? busyWrites,
             hangWriteMs: patch.hangWriteMs ?? hangWriteMs,
-            vanishOnReset: patch.vanishOnReset ?? vanishOnReset
+            vanishOnReset: patch.vanishOnReset ?? vanishOnReset,
+            resetWriteMs: patch.resetWriteMs ?? resetWriteMs
         ).normalized
     }
 
@@ -48,6 +55,7 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
         if let value = result.busyWrites, value <= 0 { result.busyWrites = nil }
         if let value = result.hangWriteMs, value <= 0 { result.hangWriteMs = nil }
         if result.vanishOnReset == false { result.vanishOnReset = nil }
+        if let value = result.resetWriteMs, value <= 0 { result.resetWriteMs = nil }
         return result
     }
 }

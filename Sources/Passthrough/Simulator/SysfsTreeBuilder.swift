@@ -107,10 +107,19 @@ public struct SysfsTreeBuilder: Sendable {
         return (secondary, subordinate)
     }
 
+    /// Whether another function shares the function's device number (a multi-function device).
+    func isMultiFunction(_ function: SimulatedFunction) -> Bool {
+        functions.values.contains { other in
+            other.bdf != function.bdf && other.bdf.domain == function.bdf.domain
+                && other.bdf.bus == function.bdf.bus && other.bdf.device == function.bdf.device
+        }
+    }
+
     public func configSpace(for function: SimulatedFunction) -> ConfigSpaceBuilder {
         let range = function.isBridge ? busRange(of: function) : (secondary: 0, subordinate: 0)
         return ConfigSpaceBuilder.configSpace(
-            for: function, secondaryBus: range.secondary, subordinateBus: range.subordinate)
+            for: function, secondaryBus: range.secondary, subordinateBus: range.subordinate,
+            multiFunction: isMultiFunction(function))
     }
 
     // MARK: One function
@@ -153,7 +162,9 @@ public struct SysfsTreeBuilder: Sendable {
         if !function.resetMethods.isEmpty { try files.create(folder + "/reset", [], mode: 0o200) }
         if let bar0 = function.bars.first(where: { $0.index == 0 }) {
             try files.createSparse(folder + "/resource0", size: bar0.size)
-            if function.readiness == .nvgraceBAR0 { try setNvgraceReady(function.bdf, ready: true) }
+            if function.readiness == .nvgraceBAR0 {
+                try setNvgraceWords(function.bdf, Self.nvgraceReadyValue)
+            }
         }
         try files.link("bus/pci/devices/\(function.bdf)", to: folder)
         if let driver = function.driver { try linkDriver(driver, to: function.bdf) }
@@ -204,10 +215,11 @@ public struct SysfsTreeBuilder: Sendable {
     public static let nvgraceReadyOffsets = [0x1498, 0x200BC]
     public static let nvgraceReadyValue: UInt32 = 0xFF
 
-    func setNvgraceReady(_ bdf: BDF, ready: Bool) throws(KernelError) {
-        let value = ConfigSpaceBuilder.littleEndian(ready ? Self.nvgraceReadyValue : 0)
+    /// Writes both words; the simulated kernel decides the value (ready, in reset, or all-ones in D3hot).
+    func setNvgraceWords(_ bdf: BDF, _ value: UInt32) throws(KernelError) {
         for offset in Self.nvgraceReadyOffsets {
-            try files.patch(devicePath(bdf) + "/resource0", offset: offset, value)
+            try files.patch(
+                devicePath(bdf) + "/resource0", offset: offset, ConfigSpaceBuilder.littleEndian(value))
         }
     }
 

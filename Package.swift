@@ -49,6 +49,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
+        // Benchmarks, with their figures in bench/RESULTS.md.
+        .executableTarget(
+            name: "grace-bench",
+            dependencies: [
+                "GraceAPI", "Passthrough", "Store",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/Sources/grace-bench"),
+
         .testTarget(name: "PassthroughTests", dependencies: ["Passthrough"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "GraceAPITests", dependencies: ["GraceAPI", "Passthrough", "Store"]),

@@ -110,7 +110,8 @@ extension GraceStore {
 
     /// Jobs newest first, optionally filtered by BDF, kind and state, after a cursor.
     public func jobs(
-        bdf: String? = nil, kind: String? = nil, state: String? = nil, limit: Int, after cursor: JobCursor? = nil
+        bdf: String? = nil, kind: String? = nil, state: String? = nil, limit: Int,
+        after cursor: JobCursor? = nil
     ) throws -> [JobRecord] {
         // Only the filters in use go into the SQL, so SQLite can pick the (bdf, created_at_ms) index.
         var conditions: [String] = []

@@ -20,7 +20,8 @@ final class GracedProcess: @unchecked Sendable {
         port = try Self.freePort()
         self.logPath = logPath
         let arguments = [
-            Self.binary, "--simulate", "--db", database, "--listen", "127.0.0.1:\(port)", "--rescan-interval", "0",
+            Self.binary, "--simulate", "--db", database, "--listen", "127.0.0.1:\(port)", "--rescan-interval",
+            "0",
         ]
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -48,16 +49,17 @@ final class GracedProcess: @unchecked Sendable {
     }
 
     var log: String {
-        String(decoding: (try? SysfsRoot(path: "/").readBytes(String(logPath.dropFirst()))) ?? [], as: UTF8.self)
+        String(
+            decoding: (try? SysfsRoot(path: "/").readBytes(String(logPath.dropFirst()))) ?? [], as: UTF8.self)
     }
 
     /// The folder of the simulated host, from the log line that announces it.
     var simulatorFolder: String? {
-        guard let line = log.split(separator: "\n").first(where: { $0.contains("simulated host in ") }),
-            let range = line.range(of: "simulated host in ")
+        let marker = "simulated host in "
+        guard let line = log.split(separator: "\n").first(where: { $0.contains(marker) }),
+            let path = line.split(separator: " ").last, path.hasSuffix("/sys")
         else { return nil }
-        let path = line[range.upperBound...]
-        return path.hasSuffix("/sys") ? String(path.dropLast(4)) : String(path)
+        return String(path.dropLast(4))
     }
 
     func kill(_ signal: Int32) {
@@ -66,7 +68,9 @@ final class GracedProcess: @unchecked Sendable {
         waitpid(pid, &status, 0)
     }
 
-    func request(_ method: String, _ target: String, body: String? = nil) async throws -> RawHTTPClient.Response {
+    func request(_ method: String, _ target: String, body: String? = nil) async throws
+        -> RawHTTPClient.Response
+    {
         let client = client
         return try await offPool { try client.request(method, target, body: body.map { Array($0.utf8) }) }
     }

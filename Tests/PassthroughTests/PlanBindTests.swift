@@ -5,6 +5,8 @@ import Testing
 struct PlanBindTests {
     let aliases = ModulesAlias(text: demoModulesAlias)
     let h100 = bdf("0000:c3:00.0")
+    /// The H100's HDMI audio function, on snd_hda_intel, in the same slot and IOMMU group.
+    let audio = bdf("0000:c3:00.1")
     let nic = bdf("0000:c4:00.0")
 
     /// Applies writes through the simulated kernel, as the engine would.
@@ -62,10 +64,12 @@ struct PlanBindTests {
         }
     }
 
-    @Test("the H100 shares group 6 with the NIC on mlx5_core: not viable alone, two steps with the group")
+    @Test(
+        "the H100 shares group 6 with its audio function and the NIC: not viable alone, three steps with the group"
+    )
     func groupViability() throws {
         try withDemoHost { host in
-            // Give the H100 back to its native driver first, so both functions have to move.
+            // Give the H100 back to its native driver first, so every function has to move.
             try apply(
                 [.driverOverride(h100, ""), .unbind(h100, driver: "vfio-pci"), .driversProbe(h100)], host)
             let planner = BindPlanner(root: host.root, processes: try FakeProc().table, aliases: aliases)
@@ -73,45 +77,72 @@ struct PlanBindTests {
             let alone = planner.plan(h100, driver: "vfio-pci")
             let refusal = try #require(alone.refusal)
             #expect(refusal.code == .groupNotViable && refusal.httpStatus == 409)
+            #expect(refusal.holders.map(\.bdf) == [audio, nic])
+            #expect(refusal.holders.map(\.heldBy) == ["driver snd_hda_intel", "driver mlx5_core"])
             #expect(
-                refusal.holders.map(\.bdf) == [nic] && refusal.holders.first?.heldBy == "driver mlx5_core")
+                refusal.message
+                    == "IOMMU group 6 of 0000:c3:00.0 is not viable: 0000:c3:00.1 is bound to snd_hda_intel, "
+                    + "0000:c4:00.0 is bound to mlx5_core")
             #expect(refusal.resolution == "bind them too with \"group\": true, or unbind them")
-            #expect(alone.writes.isEmpty && alone.groupMembers.map(\.bdf) == [h100, nic])
+            #expect(alone.writes.isEmpty && alone.groupMembers.map(\.bdf) == [h100, audio, nic])
 
             let whole = planner.plan(h100, driver: "vfio-pci", includeGroup: true)
             #expect(whole.refusal == nil)
+            // Target first, then the other members in BDF order.
             #expect(
                 whole.steps == [
                     BindStep(bdf: h100, fromDriver: "nvidia", toDriver: "vfio-pci"),
+                    BindStep(bdf: audio, fromDriver: "snd_hda_intel", toDriver: "vfio-pci"),
                     BindStep(bdf: nic, fromDriver: "mlx5_core", toDriver: "vfio-pci"),
                 ])
             #expect(
                 whole.writes == [
                     .driverOverride(h100, "vfio-pci"), .unbind(h100, driver: "nvidia"), .driversProbe(h100),
+                    .driverOverride(audio, "vfio-pci"), .unbind(audio, driver: "snd_hda_intel"),
+                    .driversProbe(audio),
                     .driverOverride(nic, "vfio-pci"), .unbind(nic, driver: "mlx5_core"), .driversProbe(nic),
                 ])
-            // auto gives the NIC its own variant only when that driver is loaded (it is not here).
-            #expect(planner.plan(h100, includeGroup: true).steps.map(\.toDriver) == ["vfio-pci", "vfio-pci"])
+            // auto gives the NIC its own variant only when that driver is loaded (it is not here), and
+            // modules.alias names no variant for the H100 or its audio function.
+            #expect(
+                planner.plan(h100, includeGroup: true).steps.map(\.toDriver) == [
+                    "vfio-pci", "vfio-pci", "vfio-pci",
+                ])
 
             try apply(whole.writes, host)
             let topology = HostTopology(root: host.root)
-            #expect(whole.expectedDrivers == [h100: "vfio-pci", nic: "vfio-pci"])
+            #expect(whole.expectedDrivers == [h100: "vfio-pci", audio: "vfio-pci", nic: "vfio-pci"])
             #expect(whole.expectedDrivers.allSatisfy { topology.driver($0.key) == $0.value })
 
-            // The revert puts both back where they were, override and driver.
+            // The revert puts all three back where they were, override and driver.
             try apply(whole.revertWrites(reading: host.root), host)
-            #expect(topology.driver(h100) == "nvidia" && topology.driver(nic) == "mlx5_core")
-            #expect(topology.driverOverride(h100) == nil && topology.driverOverride(nic) == nil)
+            #expect(
+                topology.driver(h100) == "nvidia" && topology.driver(audio) == "snd_hda_intel"
+                    && topology.driver(nic) == "mlx5_core")
+            #expect([h100, audio, nic].allSatisfy { topology.driverOverride($0) == nil })
         }
     }
 
-    @Test("the demo H100 already on vfio-pci: still not viable alone; with the group only the NIC moves")
+    @Test(
+        "the demo H100 already on vfio-pci: still not viable alone; with the group the audio function and NIC move"
+    )
     func groupWithTargetBound() throws {
         try withDemoHost { host in
             let planner = BindPlanner(root: host.root, processes: try FakeProc().table, aliases: aliases)
-            #expect(planner.plan(h100).refusal?.code == .groupNotViable)
+            let alone = try #require(planner.plan(h100).refusal)
+            #expect(alone.code == .groupNotViable && alone.holders.map(\.bdf) == [audio, nic])
             let whole = planner.plan(h100, includeGroup: true)
-            #expect(whole.refusal == nil && whole.steps.map(\.bdf) == [nic])
+            #expect(whole.refusal == nil && whole.originalDriver == "vfio-pci")
+            #expect(
+                whole.steps == [
+                    BindStep(bdf: audio, fromDriver: "snd_hda_intel", toDriver: "vfio-pci"),
+                    BindStep(bdf: nic, fromDriver: "mlx5_core", toDriver: "vfio-pci"),
+                ])
+
+            // With the whole group on VFIO the H100 alone is viable and already done.
+            try apply(whole.writes, host)
+            let after = planner.plan(h100)
+            #expect(after.isAlreadyDone && after.groupMembers.allSatisfy { !$0.isHeld })
         }
     }
 

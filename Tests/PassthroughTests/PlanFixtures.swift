@@ -98,6 +98,6 @@ struct TwoFunctionHost {
         }
         let tree = try SysfsTreeBuilder(root: root, functions: functions, drivers: drivers)
         try tree.build()
-        kernel = SimulatedKernel(tree: tree)
+        kernel = try SimulatedKernel(tree: tree)
     }
 }

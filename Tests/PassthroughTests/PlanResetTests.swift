@@ -21,13 +21,56 @@ struct PlanResetTests {
     @Test("a named method that is not first narrows reset_method for the reset and restores it after")
     func namedMethod() throws {
         try withDemoHost { host in
-            let h100 = bdf("0000:c3:00.0")
-            let plan = ResetPlanner(root: host.root, processes: try FakeProc().table).plan(h100, method: .bus)
+            // Blackwell-Next lists "flr bus", is on a VFIO variant driver and is alone behind its root
+            // port (on bus 01, not the root bus), so a bus reset is allowed and reaches only itself.
+            let cxl = bdf("0008:01:00.0")
+            let plan = ResetPlanner(root: host.root, processes: try FakeProc().table).plan(cxl, method: .bus)
             #expect(plan.refusal == nil && plan.method == "bus" && plan.reason == "requested")
-            // Behind its own switch port: the NIC on the other port is out of reach.
-            #expect(plan.affected.map(\.bdf) == [h100])
-            #expect(plan.writes == [.resetMethod(h100, "bus"), .reset(h100)])
-            #expect(plan.restoreWrites == [.resetMethod(h100, "flr bus")])
+            #expect(plan.availableMethods == ["flr", "bus"])
+            #expect(
+                plan.affected == [AffectedFunction(bdf: cxl, driver: "nvgrace_gpu_vfio_pci", role: .target)])
+            #expect(plan.writes == [.resetMethod(cxl, "bus"), .reset(cxl)])
+            #expect(plan.restoreWrites == [.resetMethod(cxl, "flr bus")])
+        }
+    }
+
+    @Test("a bus reset of the demo H100 hits its audio function too: held by snd_hda_intel until moved")
+    func h100BusSibling() throws {
+        try withDemoHost { host in
+            let h100 = bdf("0000:c3:00.0")
+            let audio = bdf("0000:c3:00.1")
+            let planner = ResetPlanner(root: host.root, processes: try FakeProc().table)
+            let plan = planner.plan(h100, method: .bus)
+            // Both functions of the slot are reached; the NIC behind the other switch port is not.
+            #expect(plan.affected.map(\.bdf) == [h100, audio])
+            #expect(plan.affected.map(\.role) == [.target, .sibling])
+            let refusal = try #require(plan.refusal)
+            #expect(refusal.code == .held && refusal.httpStatus == 409)
+            #expect(
+                refusal.holders.map(\.bdf) == [audio]
+                    && refusal.holders.first?.heldBy == "driver snd_hda_intel")
+            #expect(
+                refusal.message
+                    == "cannot reset 0000:c3:00.0 with bus: held by 0000:c3:00.1 (driver snd_hda_intel)")
+            #expect(refusal.resolution == "unbind 0000:c3:00.1 from snd_hda_intel (or bind it to vfio-pci)")
+            #expect(plan.method == "bus" && plan.writes.isEmpty && plan.restoreWrites.isEmpty)
+            // FLR touches only the H100 itself, so the audio function's driver does not matter.
+            let flr = planner.plan(h100, method: .flr)
+            #expect(flr.refusal == nil && flr.affected.map(\.bdf) == [h100] && flr.writes == [.reset(h100)])
+
+            // Following the resolution: with the audio function on vfio-pci the bus reset may go ahead,
+            // narrowing reset_method to bus and restoring it after.
+            for write in BindStep(bdf: audio, fromDriver: "snd_hda_intel", toDriver: "vfio-pci").writes {
+                try host.kernel.perform(write)
+            }
+            let free = planner.plan(h100, method: .bus)
+            #expect(free.refusal == nil && free.method == "bus")
+            #expect(free.affected.map(\.bdf) == [h100, audio])
+            #expect(
+                free.affected.map(\.driver) == ["vfio-pci", "vfio-pci"]
+                    && !free.affected.contains(where: \.isHeld))
+            #expect(free.writes == [.resetMethod(h100, "bus"), .reset(h100)])
+            #expect(free.restoreWrites == [.resetMethod(h100, "flr bus")])
         }
     }
 

@@ -143,6 +143,9 @@ import Testing
 
     @Test func aReadyDeviceTakesOnePoll() throws {
         try withDemoHost { host in
+            // Idle on a VFIO driver, the GH200 sits in D3hot with BAR0 reading all-ones; a job holds
+            // it in D0 before probing, and so does this test.
+            try host.kernel.perform(.powerControl(Self.gh200, "on"))
             let outcome = ReadinessWaiter.wait(
                 for: try probe(host, Self.gh200), deadline: deadline(inMs: 1000), token: CancellationToken())
             #expect(outcome.result == .ready)

@@ -97,6 +97,186 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/BadBDF'
                 '404':
                   $ref: '#/components/responses/NotFound'
+          /gpus/{bdf}/reset:
+            parameters:
+              - $ref: '#/components/parameters/BDF'
+            post:
+              operationId: resetGPU
+              summary: Reset a GPU as a job, then wait until it is ready and verify its layout
+              description: |
+                The job holds the GPU in D0, narrows `reset_method` to the chosen method (restoring it
+                afterwards), writes `reset` (EBUSY and EAGAIN are retried with backoff inside the deadline),
+                polls the readiness probe, and checks that the BARs are those recorded before. The default
+                deadline is the probe's own ceiling plus 5 s: CXL 1 s + the decoded Memory_Active timeout,
+                nvgrace BAR0 30 s, generic PCI 60 s. With `dryRun` nothing is touched and the plan is returned.
+              parameters:
+                - $ref: '#/components/parameters/IdempotencyKey'
+              requestBody:
+                required: false
+                content:
+                  application/json:
+                    schema:
+                      $ref: '#/components/schemas/ResetRequest'
+              responses:
+                '200':
+                  description: The plan (`dryRun`).
+                  content:
+                    application/json:
+                      schema:
+                        $ref: '#/components/schemas/ResetDryRun'
+                '202':
+                  $ref: '#/components/responses/JobAccepted'
+                '400':
+                  $ref: '#/components/responses/BadRequest'
+                '404':
+                  $ref: '#/components/responses/NotFound'
+                '409':
+                  $ref: '#/components/responses/Conflict'
+                '413':
+                  $ref: '#/components/responses/TooLarge'
+                '422':
+                  $ref: '#/components/responses/Refused'
+                '503':
+                  $ref: '#/components/responses/Unavailable'
+          /gpus/{bdf}/bind:
+            parameters:
+              - $ref: '#/components/parameters/BDF'
+            post:
+              operationId: bindGPU
+              summary: Bind a GPU to vfio-pci or its VFIO variant driver, as a job
+              description: |
+                `driver_override`, `unbind`, `drivers_probe`, then the `driver` link is checked (probing succeeds
+                even when nothing bound) and the readiness probe runs. Every other member of the IOMMU group must
+                be on a VFIO driver or none, or be bound too with `"group": true`; otherwise 409 lists them. A
+                failed bind is reverted. The driver the GPU had is recorded for `unbind`.
+              parameters:
+                - $ref: '#/components/parameters/IdempotencyKey'
+              requestBody:
+                required: false
+                content:
+                  application/json:
+                    schema:
+                      $ref: '#/components/schemas/BindRequest'
+              responses:
+                '202':
+                  $ref: '#/components/responses/JobAccepted'
+                '400':
+                  $ref: '#/components/responses/BadRequest'
+                '404':
+                  $ref: '#/components/responses/NotFound'
+                '409':
+                  $ref: '#/components/responses/Conflict'
+                '413':
+                  $ref: '#/components/responses/TooLarge'
+                '422':
+                  $ref: '#/components/responses/Refused'
+                '503':
+                  $ref: '#/components/responses/Unavailable'
+          /gpus/{bdf}/unbind:
+            parameters:
+              - $ref: '#/components/parameters/BDF'
+            post:
+              operationId: unbindGPU
+              summary: Give a GPU back to its original driver, another driver, or none, as a job
+              parameters:
+                - $ref: '#/components/parameters/IdempotencyKey'
+              requestBody:
+                required: false
+                content:
+                  application/json:
+                    schema:
+                      $ref: '#/components/schemas/UnbindRequest'
+              responses:
+                '202':
+                  $ref: '#/components/responses/JobAccepted'
+                '400':
+                  $ref: '#/components/responses/BadRequest'
+                '404':
+                  $ref: '#/components/responses/NotFound'
+                '409':
+                  $ref: '#/components/responses/Conflict'
+                '413':
+                  $ref: '#/components/responses/TooLarge'
+                '422':
+                  $ref: '#/components/responses/Refused'
+                '503':
+                  $ref: '#/components/responses/Unavailable'
+          /gpus/{bdf}/resets:
+            parameters:
+              - $ref: '#/components/parameters/BDF'
+            get:
+              operationId: listGPUResets
+              summary: The GPU's reset history, newest first
+              parameters:
+                - $ref: '#/components/parameters/Limit'
+                - $ref: '#/components/parameters/Before'
+              responses:
+                '200':
+                  $ref: '#/components/responses/JobPage'
+                '400':
+                  $ref: '#/components/responses/BadRequest'
+          /jobs:
+            get:
+              operationId: listJobs
+              summary: Jobs, newest first
+              parameters:
+                - name: gpu
+                  in: query
+                  required: false
+                  schema:
+                    type: string
+                - name: state
+                  in: query
+                  required: false
+                  schema:
+                    $ref: '#/components/schemas/JobState'
+                - $ref: '#/components/parameters/Limit'
+                - $ref: '#/components/parameters/Before'
+              responses:
+                '200':
+                  $ref: '#/components/responses/JobPage'
+                '400':
+                  $ref: '#/components/responses/BadRequest'
+          /jobs/{id}:
+            parameters:
+              - name: id
+                in: path
+                required: true
+                schema:
+                  type: string
+            get:
+              operationId: getJob
+              summary: One job
+              responses:
+                '200':
+                  description: The job.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: '#/components/schemas/Job'
+                '404':
+                  $ref: '#/components/responses/NotFound'
+            delete:
+              operationId: cancelJob
+              summary: Cancel a job
+              description: |
+                A queued job ends `cancelled` at once. A running job's poll stops within milliseconds; a kernel
+                write already in flight cannot be interrupted and is waited for (up to the deadline).
+              responses:
+                '202':
+                  description: Cancellation accepted; the job as it is now.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: '#/components/schemas/Job'
+                '404':
+                  $ref: '#/components/responses/NotFound'
+                '409':
+                  description: The job had already finished.
+                  content:
+                    application/problem+json:
+                      schema:
+                        $ref: '#/components/schemas/Problem'
           /healthz:
             get:
               operationId: health
@@ -182,6 +362,31 @@ enum OpenAPIDocument {
                 type: string
                 pattern: '^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[01][0-9a-fA-F]\.[0-7]$'
               example: '0009:01:00.0'
+            IdempotencyKey:
+              name: Idempotency-Key
+              in: header
+              required: false
+              description: Repeating a request with the same key returns the job it created instead of a 409.
+              schema:
+                type: string
+                minLength: 1
+                maxLength: 200
+            Limit:
+              name: limit
+              in: query
+              required: false
+              schema:
+                type: integer
+                minimum: 1
+                maximum: 500
+                default: 50
+            Before:
+              name: before
+              in: query
+              required: false
+              description: The `next` value of the previous page.
+              schema:
+                type: string
             IfNoneMatch:
               name: If-None-Match
               in: header
@@ -194,6 +399,54 @@ enum OpenAPIDocument {
               schema:
                 type: string
           responses:
+            JobAccepted:
+              description: The job was queued; follow `Location`.
+              headers:
+                Location:
+                  schema:
+                    type: string
+                  description: /jobs/{id}
+              content:
+                application/json:
+                  schema:
+                    $ref: '#/components/schemas/Job'
+            JobPage:
+              description: A page of jobs.
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [items]
+                    properties:
+                      items:
+                        type: array
+                        items:
+                          $ref: '#/components/schemas/Job'
+                      next:
+                        type: string
+                        description: Pass as `before` for the next page; absent on the last page.
+            Conflict:
+              description: |
+                Something holds the GPU: another pending job (named, with `Location`), a VM or a host driver
+                (`holders`), a GPU that is wedged or missing, or an IOMMU group that is not viable.
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
+            Refused:
+              description: |
+                The request cannot be done on this device: a method it does not list, a bus reset the kernel
+                forbids (GH200) or on a root bus, a bridge, an unknown driver, a reused Idempotency-Key.
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
+            Unavailable:
+              description: Too many kernel writes are stuck, or the database is unavailable; nothing was done.
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
             BadBDF:
               description: The path does not hold a valid PCI address.
               content:
@@ -429,6 +682,158 @@ enum OpenAPIDocument {
                         description: What changed, for a drift snapshot.
                       layout:
                         $ref: '#/components/schemas/Layout'
+            ResetRequest:
+              type: object
+              additionalProperties: false
+              properties:
+                method:
+                  type: string
+                  enum: [auto, flr, pm, bus, cxl_bus, acpi, device_specific, af_flr]
+                  default: auto
+                  description: '`auto` is the first method of the device''s `reset_method` list.'
+                deadlineSeconds:
+                  type: number
+                  exclusiveMinimum: 0
+                  maximum: 3600
+                dryRun:
+                  type: boolean
+                  default: false
+            BindRequest:
+              type: object
+              additionalProperties: false
+              properties:
+                driver:
+                  type: string
+                  default: auto
+                  description: '`auto` (the VFIO variant driver from modules.alias, else vfio-pci), `vfio-pci`, or a driver name.'
+                group:
+                  type: boolean
+                  default: false
+                  description: Bind the other members of the IOMMU group too.
+                deadlineSeconds:
+                  type: number
+                  exclusiveMinimum: 0
+                  maximum: 3600
+            UnbindRequest:
+              type: object
+              additionalProperties: false
+              properties:
+                driver:
+                  type: string
+                  default: original
+                  description: '`original` (recorded when the service bound it), a driver name, or `none`.'
+                deadlineSeconds:
+                  type: number
+                  exclusiveMinimum: 0
+                  maximum: 3600
+            ResetDryRun:
+              type: object
+              required: [gpu, plan, probe, deadlineSeconds, wouldRun]
+              properties:
+                gpu:
+                  type: string
+                plan:
+                  type: object
+                  description: The method and why, the affected functions with their drivers and holders, the writes, and any refusal.
+                  additionalProperties: true
+                probe:
+                  type: string
+                deadlineSeconds:
+                  type: number
+                wouldRun:
+                  type: boolean
+            JobState:
+              type: string
+              enum: [queued, running, succeeded, failed, timed_out, cancelled, interrupted]
+            Job:
+              type: object
+              required: [id, kind, gpu, state, phase, phases, method, deadline, attempts, affected, notes, createdAt]
+              properties:
+                id:
+                  type: string
+                kind:
+                  type: string
+                  enum: [reset, bind, unbind]
+                gpu:
+                  type: string
+                state:
+                  $ref: '#/components/schemas/JobState'
+                phase:
+                  type: string
+                  description: queued, quiescing, resetting, binding, unbinding, waiting_ready, verifying, then the final state.
+                phases:
+                  type: array
+                  items:
+                    type: object
+                    required: [name, startedAt]
+                    properties:
+                      name:
+                        type: string
+                      startedAt:
+                        type: string
+                        format: date-time
+                      endedAt:
+                        type: string
+                        format: date-time
+                method:
+                  type: object
+                  required: [requested]
+                  properties:
+                    requested:
+                      type: string
+                    used:
+                      type: string
+                deadline:
+                  type: string
+                  format: date-time
+                attempts:
+                  type: array
+                  description: Every write of the operation itself (reset, or each bind step), with the kernel's answer.
+                  items:
+                    type: object
+                    required: [at, message]
+                    properties:
+                      at:
+                        type: string
+                        format: date-time
+                      errno:
+                        type: integer
+                      errnoName:
+                        type: string
+                      message:
+                        type: string
+                readiness:
+                  type: object
+                  required: [probe, result, waitedMs, polls]
+                  properties:
+                    probe:
+                      type: string
+                    result:
+                      type: string
+                      enum: [ready, timed_out, gone, failed, cancelled]
+                    waitedMs:
+                      type: integer
+                    polls:
+                      type: integer
+                affected:
+                  type: array
+                  items:
+                    type: string
+                notes:
+                  type: array
+                  items:
+                    type: string
+                error:
+                  description: The job's failure as a problem, with `errno` when the kernel refused.
+                  oneOf:
+                    - type: 'null'
+                    - $ref: '#/components/schemas/Problem'
+                createdAt:
+                  type: string
+                  format: date-time
+                finishedAt:
+                  type: string
+                  format: date-time
             SimulatorFaults:
               type: object
               additionalProperties: false

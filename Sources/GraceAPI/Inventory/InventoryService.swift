@@ -23,6 +23,8 @@ public final class InventoryService: Sendable {
         /// Every GPU seen since the start, as last seen: one that disappears stays listed as missing.
         var lastSeen: [String: GPUDevice] = [:]
         var present: Set<String> = []
+        /// Identity and names from the last scan, to re-describe a device without rescanning the bus.
+        var functions: [String: PCIFunction] = [:]
         /// States jobs impose (resetting, not_ready, wedged) over what a scan says.
         var overlay: [String: DeviceState] = [:]
         var takenAtMs: Int64 = 0
@@ -42,9 +44,11 @@ public final class InventoryService: Sendable {
     /// failure is logged and the snapshot still published (reads must not depend on the disk).
     @discardableResult
     public func refresh() throws(PCIScanError) -> InventorySnapshot {
-        let gpus = try inventory.scan()
+        let functions = try inventory.managedFunctions()
+        let gpus = functions.map(inventory.describe)
         let now = Timestamp.nowMs()
         return refreshing.withLock { state in
+            for function in functions { state.functions[function.bdf.description] = function }
             for gpu in gpus {
                 do {
                     try record(gpu, at: now, into: &state)
@@ -56,6 +60,28 @@ public final class InventoryService: Sendable {
             state.present = Set(gpus.map(\.bdf))
             state.takenAtMs = now
             return publish(state)
+        }
+    }
+
+    /// Reads a few devices again (a job's affected set) and republishes, without rescanning the bus or
+    /// writing to the store: the fast path that lets a job's outcome and the GPU's new state appear
+    /// together. A full `refresh()` afterwards records layouts.
+    public func reprobe(_ devices: Set<BDF>, clearing states: Bool) {
+        let known = refreshing.withLock { state in devices.compactMap { state.functions[$0.description] } }
+        let described = known.map { function in
+            (function.bdf.description, inventory.isPresent(function.bdf) ? inventory.describe(function) : nil)
+        }
+        refreshing.withLock { state in
+            for (bdf, gpu) in described {
+                if states { state.overlay[bdf] = nil }
+                if let gpu {
+                    state.lastSeen[bdf] = gpu
+                    state.present.insert(bdf)
+                } else {
+                    state.present.remove(bdf)
+                }
+            }
+            _ = publish(state)
         }
     }
 
@@ -77,12 +103,14 @@ public final class InventoryService: Sendable {
                 if !state.present.contains(gpu.bdf) {
                     gpu.state = .missing
                 }
-                if let imposed = state.overlay[gpu.bdf], imposed == .wedged || state.present.contains(gpu.bdf) {
+                if let imposed = state.overlay[gpu.bdf], imposed == .wedged || state.present.contains(gpu.bdf)
+                {
                     gpu.state = imposed
                 }
                 return gpu
             }
-        let snapshot = InventorySnapshot(gpus: gpus, layoutHistory: state.history, takenAtMs: state.takenAtMs)
+        let snapshot = InventorySnapshot(
+            gpus: gpus, layoutHistory: state.history, takenAtMs: state.takenAtMs, reusing: self.snapshot)
         published.withLock { $0 = snapshot }
         return snapshot
     }

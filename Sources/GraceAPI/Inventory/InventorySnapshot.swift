@@ -8,30 +8,63 @@ public struct InventorySnapshot: Sendable {
         public let bytes: [UInt8]
         public let etag: String
         init(_ value: some Encodable) {
-            bytes = JSON.encode(value)
+            self.init(bytes: JSON.encode(value))
+        }
+        init(bytes: [UInt8]) {
+            self.bytes = bytes
             etag = ETag.of(bytes)
         }
+    }
+
+    /// A layout body and what it was built from, so an unchanged one is not encoded again.
+    struct LayoutBody: Sendable {
+        let layout: RecordedLayout
+        let snapshotIDs: [Int64]
+        let body: Body
     }
 
     public let gpus: [GPUDevice]
     public let takenAtMs: Int64
     let list: Body
     let details: [String: Body]
-    let layouts: [String: Body]
+    let layouts: [String: LayoutBody]
 
-    init(gpus: [GPUDevice], layoutHistory: [String: [LayoutSnapshot]], takenAtMs: Int64) {
+    /// Builds the bodies, reusing those of `previous` for every GPU that has not changed: a job that
+    /// touches one GPU re-encodes that GPU only.
+    init(
+        gpus: [GPUDevice], layoutHistory: [String: [LayoutSnapshot]], takenAtMs: Int64,
+        reusing previous: InventorySnapshot? = nil
+    ) {
         self.gpus = gpus
         self.takenAtMs = takenAtMs
-        list = Body(GPUList(items: gpus))
+        let before = Dictionary(
+            (previous?.gpus ?? []).map { ($0.bdf, $0) }, uniquingKeysWith: { first, _ in first })
         var details: [String: Body] = [:]
-        var layouts: [String: Body] = [:]
+        var layouts: [String: LayoutBody] = [:]
         for gpu in gpus {
-            details[gpu.bdf] = Body(gpu)
-            layouts[gpu.bdf] = Body(
-                LayoutView(
-                    bdf: gpu.bdf, current: RecordedLayout(gpu),
-                    snapshots: (layoutHistory[gpu.bdf] ?? []).map(LayoutView.Snapshot.init)))
+            details[gpu.bdf] =
+                before[gpu.bdf] == gpu ? previous?.details[gpu.bdf] ?? Body(gpu) : Body(gpu)
+            let layout = RecordedLayout(gpu)
+            let history = layoutHistory[gpu.bdf] ?? []
+            let ids = history.map(\.id)
+            if let reused = previous?.layouts[gpu.bdf], reused.layout == layout, reused.snapshotIDs == ids {
+                layouts[gpu.bdf] = reused
+            } else {
+                layouts[gpu.bdf] = LayoutBody(
+                    layout: layout, snapshotIDs: ids,
+                    body: Body(
+                        LayoutView(
+                            bdf: gpu.bdf, current: layout, snapshots: history.map(LayoutView.Snapshot.init))))
+            }
         }
+        // `{"items":[...]}` is the GPU bodies joined: the same bytes an encoder would give, for free.
+        var list = Array(#"{"items":["#.utf8)
+        for (index, gpu) in gpus.enumerated() {
+            if index > 0 { list.append(UInt8(ascii: ",")) }
+            list += details[gpu.bdf]?.bytes ?? []
+        }
+        list += Array("]}".utf8)
+        self.list = Body(bytes: list)
         self.details = details
         self.layouts = layouts
     }
@@ -39,10 +72,6 @@ public struct InventorySnapshot: Sendable {
     static let empty = InventorySnapshot(gpus: [], layoutHistory: [:], takenAtMs: 0)
 
     public func gpu(_ bdf: String) -> GPUDevice? { gpus.first { $0.bdf == bdf } }
-}
-
-struct GPUList: Encodable {
-    var items: [GPUDevice]
 }
 
 /// `GET /gpus/{bdf}/layout`: the layout now and the recorded snapshots, newest first.

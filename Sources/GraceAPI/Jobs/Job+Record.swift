@@ -11,7 +11,8 @@ extension Job {
             resultJSON: JSON.encodeString(details), errorJSON: failure.map(JSON.encodeString),
             createdAtMs: createdAtMs, finishedAtMs: finishedAtMs,
             phases: phases.enumerated().map { index, phase in
-                JobPhase(seq: index, name: phase.name, startedAtMs: phase.startedAtMs, endedAtMs: phase.endedAtMs)
+                JobPhase(
+                    seq: index, name: phase.name, startedAtMs: phase.startedAtMs, endedAtMs: phase.endedAtMs)
             },
             attempts: attempts.enumerated().map { index, attempt in
                 JobAttempt(seq: index, atMs: attempt.atMs, errno: attempt.errno, message: attempt.message)

@@ -12,6 +12,8 @@ extension JobEngine {
             $0.details.originalDriver = plan.originalDriver
         }
         let root = host.root
+        let restores = holdInD0(plan.target, for: id)
+        defer { restore(restores, for: id) }
         guard
             perform(
                 plan.writes, expecting: plan.expectedDrivers.mapValues { Optional($0) },
@@ -28,7 +30,10 @@ extension JobEngine {
             $0.enter(.unbinding)
             $0.methodUsed = plan.expectedDriver ?? "none"
         }
-        guard perform(plan.writes, expecting: [plan.target: plan.expectedDriver], revert: { [] }, for: id, what: "unbind")
+        guard
+            perform(
+                plan.writes, expecting: [plan.target: plan.expectedDriver], revert: { [] }, for: id,
+                what: "unbind")
         else { return }
         finish(id, .succeeded, nil)
     }
@@ -36,7 +41,8 @@ extension JobEngine {
     /// Runs `writes` in order; stops at the first failure, reverts, and finishes the job. Then checks
     /// that every function ended on the driver expected. Returns true when all went as planned.
     private func perform(
-        _ writes: [SysfsWrite], expecting expected: [BDF: String?], revert: () -> [SysfsWrite], for id: String,
+        _ writes: [SysfsWrite], expecting expected: [BDF: String?], revert: () -> [SysfsWrite],
+        for id: String,
         what: String
     ) -> Bool {
         for write in writes {
@@ -64,7 +70,8 @@ extension JobEngine {
         let wrong = expected.keys.sorted().compactMap { device -> String? in
             let actual = host.root.linkName(host.root.device(device) + "/driver")
             let wanted = expected[device] ?? nil
-            return actual == wanted ? nil : "\(device) is on \(actual ?? "no driver"), expected \(wanted ?? "no driver")"
+            return actual == wanted
+                ? nil : "\(device) is on \(actual ?? "no driver"), expected \(wanted ?? "no driver")"
         }
         guard wrong.isEmpty else {
             restore(revert(), for: id)
@@ -74,7 +81,9 @@ extension JobEngine {
                     "driver-not-bound", "The driver did not bind", status: 502,
                     detail: "After the \(what): " + wrong.joined(separator: "; ")
                         + ". The kernel accepted the writes but the driver's probe did not take the device.",
-                    resolution: "Check that the driver's module is loaded (modprobe) and the host's kernel log for its probe error."))
+                    resolution:
+                        "Check that the driver's module is loaded (modprobe) and the host's kernel log for its probe error."
+                ))
             return false
         }
         return true

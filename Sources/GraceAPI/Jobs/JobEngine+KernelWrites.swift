@@ -25,14 +25,18 @@ extension JobEngine {
             switch result {
             case .done:
                 if recordAttempts {
-                    update(id) { $0.attempts.append(.init(atMs: startedAtMs, errno: nil, message: "\(write): ok")) }
+                    update(id) {
+                        $0.attempts.append(.init(atMs: startedAtMs, errno: nil, message: "\(write): ok"))
+                    }
                 }
                 return .done
             case .stuck:
                 if recordAttempts {
                     update(id) {
                         $0.attempts.append(
-                            .init(atMs: startedAtMs, errno: nil, message: "\(write): still blocked in the kernel at the deadline"))
+                            .init(
+                                atMs: startedAtMs, errno: nil,
+                                message: "\(write): still blocked in the kernel at the deadline"))
                     }
                 }
                 if let device = write.device { wedged.insert(device) }
@@ -40,7 +44,9 @@ extension JobEngine {
             case .failed(let error):
                 if recordAttempts {
                     update(id) {
-                        $0.attempts.append(.init(atMs: startedAtMs, errno: error.code, message: "\(write): \(error.message)"))
+                        $0.attempts.append(
+                            .init(atMs: startedAtMs, errno: error.code, message: "\(write): \(error.message)")
+                        )
                     }
                 }
                 guard RetryPolicy.isRetryable(error) else { return .failed(error) }
@@ -94,7 +100,8 @@ extension JobEngine {
     static func deadlineFailure(_ detail: String) -> Job.Failure {
         failure(
             "deadline", "Deadline passed", status: 504, detail: detail,
-            resolution: "Retry with a longer deadlineSeconds if the device is known to be slow; check the host's logs otherwise.",
+            resolution:
+                "Retry with a longer deadlineSeconds if the device is known to be slow; check the host's logs otherwise.",
             errno: KernelError.etime)
     }
 
@@ -102,6 +109,8 @@ extension JobEngine {
         failure(
             "wedged", "Kernel write stuck", status: 504,
             detail: "\(write) had not returned at the deadline; the kernel still holds the device.",
-            resolution: "The device is wedged until the kernel returns: check the host's kernel log (a hung reset or a user holding the device); a reboot may be needed.")
+            resolution:
+                "The device is wedged until the kernel returns: check the host's kernel log (a hung reset or a user holding the device); a reboot may be needed."
+        )
     }
 }

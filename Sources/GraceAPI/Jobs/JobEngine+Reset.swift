@@ -10,18 +10,10 @@ extension JobEngine {
         var restores: [SysfsWrite] = []
         defer { restore(restores.reversed(), for: id) }
 
-        // Quiescing: a vfio device nobody holds sits in D3hot, where its BARs read all-ones; keep it
-        // in D0 for the job, and make the kernel use the chosen method.
+        // Quiescing.
         update(id) { $0.enter(.quiescing) }
         inventory.setState(target.description, .resetting)
-        let power = PowerState.read(bdf: target, root: root)
-        if let control = power.control, control != "on" {
-            if write(.powerControl(target, "on"), for: id, recordAttempts: false) == .done {
-                restores.append(.powerControl(target, control))
-            } else {
-                update(id) { $0.note("could not hold the device in D0 (power/control)") }
-            }
-        }
+        restores += holdInD0(target, for: id)
         update(id) { $0.methodUsed = method }
         if let reason = live.token.reason {
             return finish(id, .cancelled, Self.cancelledFailure(reason))
@@ -42,11 +34,15 @@ extension JobEngine {
                 return finish(id, .timedOut, Self.wedgedFailure(write))
             case .failed(let error):
                 return finish(
-                    id, .failed, Self.kernelFailure(error, during: isReset ? "reset" : "selection of the \(method) method"))
+                    id, .failed,
+                    Self.kernelFailure(error, during: isReset ? "reset" : "selection of the \(method) method")
+                )
             case .cancelled(let reason):
                 return finish(id, .cancelled, Self.cancelledFailure(reason))
             case .deadlinePassed:
-                return finish(id, .timedOut, Self.deadlineFailure("The deadline passed before the reset could be written."))
+                return finish(
+                    id, .timedOut,
+                    Self.deadlineFailure("The deadline passed before the reset could be written."))
             }
         }
 
@@ -55,7 +51,8 @@ extension JobEngine {
 
         // Verifying: the BARs must be those recorded before the reset.
         update(id) { $0.enter(.verifying) }
-        let differences = ReadinessProbe.make(kind: kind, bdf: target, root: root, expected: expected).verifyLayout()
+        let differences = ReadinessProbe.make(kind: kind, bdf: target, root: root, expected: expected)
+            .verifyLayout()
         if !differences.isEmpty {
             return finish(
                 id, .failed,
@@ -67,6 +64,19 @@ extension JobEngine {
                 ))
         }
         finish(id, .succeeded, nil)
+    }
+
+    /// A vfio device nobody holds sits in D3hot under runtime PM, where its BARs read all-ones: keep it
+    /// in D0 while the job works. Returns the write that gives control back.
+    func holdInD0(_ device: BDF, for id: String) -> [SysfsWrite] {
+        guard let control = PowerState.read(bdf: device, root: host.root).control, control != "on" else {
+            return []
+        }
+        guard write(.powerControl(device, "on"), for: id, recordAttempts: false) == .done else {
+            update(id) { $0.note("could not hold \(device) in D0 (power/control)") }
+            return []
+        }
+        return [.powerControl(device, control)]
     }
 
     /// Polls the device's readiness probe until ready, the deadline or a cancel; records the outcome
@@ -81,7 +91,9 @@ extension JobEngine {
             for: probe, deadline: live.deadline, token: live.token, policy: configuration.pollPolicy)
         update(id) { job in
             job.details.readiness = Job.Readiness(
-                probe: kind.rawValue, result: outcome.result.kind == "timedOut" ? "timed_out" : outcome.result.kind, waitedMs: outcome.waitedMs, polls: outcome.polls)
+                probe: kind.rawValue,
+                result: outcome.result.kind == "timedOut" ? "timed_out" : outcome.result.kind,
+                waitedMs: outcome.waitedMs, polls: outcome.polls)
             job.details.notes += outcome.notes
         }
         switch outcome.result {
@@ -94,17 +106,17 @@ extension JobEngine {
         case .gone(let reason):
             finish(
                 id, .failed,
-                Self.kernelFailure(KernelError(code: KernelError.enodev, path: host.root.device(target)), during: "readiness check")
-                    .with(detail: "The device stopped answering: \(reason)."))
+                Self.kernelFailure(
+                    KernelError(code: KernelError.enodev, path: host.root.device(target)),
+                    during: "readiness check"
+                )
+                .with(detail: "The device stopped answering: \(reason)."))
         case .cancelled(let reason):
             finish(id, .cancelled, Self.cancelledFailure(reason))
         }
         return false
     }
 
-    func finish(_ id: String, _ state: JobState, _ failure: Job.Failure?) {
-        update(id) { $0.finish(state, failure: failure) }
-    }
 }
 
 extension Job.Failure {
@@ -114,4 +126,3 @@ extension Job.Failure {
         return copy
     }
 }
-

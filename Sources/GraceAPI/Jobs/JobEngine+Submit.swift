@@ -26,12 +26,17 @@ extension JobEngine {
         let requested = request.method ?? .auto
         return submit(
             bdf, kind: .reset, methodRequested: requested.rawValue, deadlineSeconds: request.deadlineSeconds,
-            requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, dryRun: request.dryRun == true
+            requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey,
+            dryRun: request.dryRun == true
         ) { gpu in
             let plan = ResetPlanner(root: host.root, processes: processes).plan(bdf, method: requested)
             return (
                 plan.refusal, plan.affected.map(\.bdf),
-                .reset(plan, probe: gpu.readinessProbe, expected: PCIExpectation(gpu) ?? PCIExpectation(vendorID: 0xffff, deviceID: 0xffff, linkSpeed: nil, linkWidth: nil, bars: [])),
+                .reset(
+                    plan, probe: gpu.readinessProbe,
+                    expected: PCIExpectation(gpu)
+                        ?? PCIExpectation(
+                            vendorID: 0xffff, deviceID: 0xffff, linkSpeed: nil, linkWidth: nil, bars: [])),
                 dryRun: { deadline in
                     DryRun(
                         gpu: bdf.description, plan: plan, probe: gpu.readinessProbe.rawValue,
@@ -51,7 +56,12 @@ extension JobEngine {
                 .plan(bdf, driver: driver, includeGroup: request.group ?? false)
             return (
                 plan.refusal, plan.steps.map(\.bdf),
-                .bind(plan, probe: gpu.readinessProbe, expected: PCIExpectation(gpu) ?? PCIExpectation(vendorID: 0xffff, deviceID: 0xffff, linkSpeed: nil, linkWidth: nil, bars: [])), dryRun: nil
+                .bind(
+                    plan, probe: gpu.readinessProbe,
+                    expected: PCIExpectation(gpu)
+                        ?? PCIExpectation(
+                            vendorID: 0xffff, deviceID: 0xffff, linkSpeed: nil, linkWidth: nil, bars: [])),
+                dryRun: nil
             )
         }
     }
@@ -70,7 +80,9 @@ extension JobEngine {
 
     /// The driver a GPU had before the service last bound it (from the last successful bind job).
     func recordedOriginalDriver(_ bdf: BDF) -> String? {
-        let binds = (try? store.jobs(bdf: bdf.description, kind: JobKind.bind.rawValue, state: "succeeded", limit: 1)) ?? []
+        let binds =
+            (try? store.jobs(bdf: bdf.description, kind: JobKind.bind.rawValue, state: "succeeded", limit: 1))
+            ?? []
         return binds.first.flatMap(Job.init(record:))?.details.originalDriver
     }
 
@@ -83,11 +95,15 @@ extension JobEngine {
         _ bdf: BDF, kind: JobKind, methodRequested: String, deadlineSeconds: Double?, requestJSON: String,
         idempotencyKey: String?, dryRun: Bool, plan: (GPUDevice) -> Planning
     ) -> Submission {
-        if let deadlineSeconds, !(deadlineSeconds > 0 && deadlineSeconds <= configuration.maximumDeadlineSeconds) {
+        if let deadlineSeconds,
+            !(deadlineSeconds > 0 && deadlineSeconds <= configuration.maximumDeadlineSeconds)
+        {
             return .refused(
                 CommonProblems.invalidBody(
                     "deadlineSeconds must be more than 0 and at most \(Int(configuration.maximumDeadlineSeconds)).",
-                    resolution: "Send a deadline in seconds, or leave it out for the probe's own ceiling plus a margin."))
+                    resolution:
+                        "Send a deadline in seconds, or leave it out for the probe's own ceiling plus a margin."
+                ))
         }
         guard let gpu = inventory.snapshot.gpu(bdf.description) else {
             return .refused(CommonProblems.gpuNotFound(bdf))
@@ -97,7 +113,8 @@ extension JobEngine {
                 return .refused(
                     .problem(
                         status: 422, slug: "idempotency-key-reused", title: "Idempotency-Key already used",
-                        detail: "The key \(idempotencyKey) belongs to job \(earlier.id), a \(earlier.kind.rawValue) of \(earlier.gpu).",
+                        detail:
+                            "The key \(idempotencyKey) belongs to job \(earlier.id), a \(earlier.kind.rawValue) of \(earlier.gpu).",
                         resolution: "Use a new Idempotency-Key for a different request."))
             }
             return .repeated(earlier)
@@ -107,21 +124,28 @@ extension JobEngine {
                 .problem(
                     status: 409, slug: "gpu-missing", title: "GPU missing",
                     detail: "\(bdf) is no longer on the bus.",
-                    resolution: "Check the host (a rescan through /sys/bus/pci/rescan or a reboot may bring it back); GET /gpus shows when it returns."))
+                    resolution:
+                        "Check the host (a rescan through /sys/bus/pci/rescan or a reboot may bring it back); GET /gpus shows when it returns."
+                ))
         }
         if wedged.contains(bdf) {
             return .refused(
                 .problem(
                     status: 409, slug: "gpu-wedged", title: "GPU wedged",
-                    detail: "A kernel write to \(bdf) has not returned; nothing more is written to it until it does.",
-                    resolution: "Check the host's kernel log; GET /gpus shows the state change when the kernel returns."))
+                    detail:
+                        "A kernel write to \(bdf) has not returned; nothing more is written to it until it does.",
+                    resolution:
+                        "Check the host's kernel log; GET /gpus shows the state change when the kernel returns."
+                ))
         }
         guard executor.hasCapacity else {
             return .refused(
                 .problem(
                     status: 503, slug: "kernel-writes-stuck", title: "Too many stuck kernel writes",
-                    detail: "\(executor.stuckWrites.count) kernel writes are blocked in the kernel past their deadlines.",
-                    resolution: "Check the host's kernel log; the service accepts new jobs when those writes return.",
+                    detail:
+                        "\(executor.stuckWrites.count) kernel writes are blocked in the kernel past their deadlines.",
+                    resolution:
+                        "Check the host's kernel log; the service accepts new jobs when those writes return.",
                     headers: [("Retry-After", "30")]))
         }
         if let busy = busyJob(for: [bdf]) {
@@ -141,7 +165,8 @@ extension JobEngine {
         let devices = Set(planning.affected + [bdf])
         let deviceId = (try? store.device(bdf: bdf.description))??.id ?? 0
         var job = Job(
-            id: UUID().uuidString.lowercased(), kind: kind, gpu: bdf, deviceId: deviceId, state: .queued, phases: [],
+            id: UUID().uuidString.lowercased(), kind: kind, gpu: bdf, deviceId: deviceId, state: .queued,
+            phases: [],
             methodRequested: methodRequested,
             details: Job.Details(
                 affected: devices.sorted().map(\.description), notes: [],
@@ -167,7 +192,9 @@ extension JobEngine {
         } catch {
             monitor.withLock {
                 state.live.removeValue(forKey: job.id)
-                for device in devices where state.busy[device] == job.id { state.busy.removeValue(forKey: device) }
+                for device in devices where state.busy[device] == job.id {
+                    state.busy.removeValue(forKey: device)
+                }
             }
             return .refused(
                 .problem(
@@ -184,7 +211,8 @@ extension JobEngine {
     }
 
     private func existingJob(idempotencyKey: String) -> Job? {
-        if let live = monitor.withLock({ state.live.values.first { $0.job.idempotencyKey == idempotencyKey } }) {
+        if let live = monitor.withLock({ state.live.values.first { $0.job.idempotencyKey == idempotencyKey } }
+        ) {
             return live.job
         }
         return (try? store.job(idempotencyKey: idempotencyKey)).flatMap { $0.flatMap(Job.init(record:)) }
@@ -198,8 +226,10 @@ extension JobEngine {
     private func conflict(_ bdf: BDF, with other: Job) -> HTTPResponse {
         .problem(
             status: 409, slug: "job-pending", title: "Another job is pending on this GPU",
-            detail: "Job \(other.id) (\(other.kind.rawValue) of \(other.gpu), \(other.state.rawValue)) touches \(bdf).",
-            resolution: "Wait for job \(other.id) to finish (GET /jobs/\(other.id)) or cancel it (DELETE /jobs/\(other.id)); send the same Idempotency-Key to get the same job back.",
+            detail:
+                "Job \(other.id) (\(other.kind.rawValue) of \(other.gpu), \(other.state.rawValue)) touches \(bdf).",
+            resolution:
+                "Wait for job \(other.id) to finish (GET /jobs/\(other.id)) or cancel it (DELETE /jobs/\(other.id)); send the same Idempotency-Key to get the same job back.",
             extensions: ["job": other.id],
             headers: [("Location", "/jobs/\(other.id)")])
     }
@@ -218,7 +248,8 @@ extension JobEngine {
         let margin = configuration.deadlineMarginSeconds
         switch gpu.readinessProbe {
         case .cxlDVSEC:
-            let config = ConfigSpace((try? host.root.readBytes(host.root.device(BDF(gpu.bdf)!) + "/config")) ?? [])
+            let config = ConfigSpace(
+                (try? host.root.readBytes(host.root.device(BDF(gpu.bdf)!) + "/config")) ?? [])
             guard let register = config.cxlRange1SizeLow()?.register else { return 257 + margin }
             return CXLDVSECCheck.defaultDeadlineSeconds(register: register) + margin
         case .nvgraceBAR0:

@@ -37,6 +37,9 @@ public final class JobEngine: Sendable {
         let work: JobWork
         let devices: Set<BDF>
         let deadline: ContinuousClock.Instant
+        /// How the run ended. It becomes the job's state only in cleanup, after the host has been
+        /// rescanned, so a client that sees a terminal job also sees the GPU as it now is.
+        var outcome: (state: JobState, failure: Job.Failure?)?
     }
 
     /// What a job will do, computed at submit.
@@ -137,10 +140,12 @@ public final class JobEngine: Sendable {
 
     /// Stored jobs newest first, with live ones shown as they are now.
     func jobs(
-        gpu: BDF?, kind: JobKind? = nil, state jobState: JobState?, limit: Int, after cursor: GraceStore.JobCursor?
+        gpu: BDF?, kind: JobKind? = nil, state jobState: JobState?, limit: Int,
+        after cursor: GraceStore.JobCursor?
     ) throws -> [Job] {
         let records = try store.jobs(
-            bdf: gpu?.description, kind: kind?.rawValue, state: jobState?.rawValue, limit: limit, after: cursor)
+            bdf: gpu?.description, kind: kind?.rawValue, state: jobState?.rawValue, limit: limit,
+            after: cursor)
         let live = monitor.withLock { state.live }
         return records.compactMap { record in live[record.id]?.job ?? Job(record: record) }
     }
@@ -162,7 +167,7 @@ public final class JobEngine: Sendable {
             let action = live.lifecycle.cancel(reason: reason)
             if case .finishNow = action {
                 state.queue.removeAll { $0 == id }
-                live.job.finish(.cancelled, failure: Self.cancelledFailure(reason))
+                live.outcome = (.cancelled, Self.cancelledFailure(reason))
             }
             state.live[id] = live
             return (action, live)
@@ -174,8 +179,7 @@ public final class JobEngine: Sendable {
         switch action {
         case .finishNow:
             live.token.cancel(reason: reason)
-            complete(live)
-            return .accepted(live.job)
+            return .accepted(complete(live))
         case .signalWorker(let reason):
             live.token.cancel(reason: reason)
             return .accepted(live.job)
@@ -251,40 +255,55 @@ public final class JobEngine: Sendable {
                 runUnbind(id, plan: plan)
             }
         } else if let reason = live.token.reason {
-            update(id) { $0.finish(.cancelled, failure: Self.cancelledFailure(reason)) }
+            finish(id, .cancelled, Self.cancelledFailure(reason))
         } else {
-            update(id) {
-                $0.finish(
-                    .timedOut,
-                    failure: Self.failure(
-                        "deadline", "Deadline passed", status: 504,
-                        detail: "Another job held an affected device until the deadline.",
-                        resolution: "Retry with a longer deadlineSeconds, or when the other job has finished."))
-            }
+            finish(
+                id, .timedOut,
+                Self.failure(
+                    "deadline", "Deadline passed", status: 504,
+                    detail: "Another job held an affected device until the deadline.",
+                    resolution: "Retry with a longer deadlineSeconds, or when the other job has finished."))
         }
         if let finished = self.live(id) { complete(finished) }
     }
 
-    /// Cleanup: the job leaves the live set, its outcome is stored, the host rescanned.
-    private func complete(_ live: Live) {
+    /// Records how the run ended (the first outcome wins); cleanup makes it the job's state.
+    func finish(_ id: String, _ jobState: JobState, _ failure: Job.Failure?) {
+        monitor.withLock {
+            if var live = state.live[id], live.outcome == nil {
+                live.outcome = (jobState, failure)
+                state.live[id] = live
+            }
+        }
+    }
+
+    /// Cleanup: the affected devices are read again, then the job takes its outcome (so a client that
+    /// sees it finished also sees the GPU as it now is), then it is stored with its phases and
+    /// attempts, and the host rescanned to record any layout drift.
+    @discardableResult
+    private func complete(_ live: Live) -> Job {
+        inventory.reprobe(live.devices.filter { !wedged.contains($0) }, clearing: true)
         let job = monitor.withLock { () -> Job in
-            var finished = state.live.removeValue(forKey: live.job.id) ?? live
+            var finished = state.live[live.job.id] ?? live
             finished.lifecycle.finish()
+            let outcome = finished.outcome ?? (.failed, nil)
+            finished.job.finish(outcome.state, failure: outcome.failure)
+            state.live[live.job.id] = finished
             for device in live.devices where state.busy[device] == live.job.id {
                 state.busy.removeValue(forKey: device)
             }
             return finished.job
         }
         persist(job)
+        // Only now may it leave the live set: until it is stored, readers find it there.
+        monitor.withLock { _ = state.live.removeValue(forKey: job.id) }
         do {
             try store.appendAudit(
-                atMs: job.finishedAtMs ?? Timestamp.nowMs(), actor: "graced", action: "job.\(job.kind.rawValue)",
+                atMs: job.finishedAtMs ?? Timestamp.nowMs(), actor: "graced",
+                action: "job.\(job.kind.rawValue)",
                 target: job.gpu.description, detailJSON: JSON.encodeString(JobView(job)))
         } catch {
             logger.error("could not write the audit entry of job \(job.id): \(error)")
-        }
-        for device in live.devices where !wedged.contains(device) {
-            inventory.setState(device.description, nil)
         }
         do {
             try inventory.refresh()
@@ -293,6 +312,7 @@ public final class JobEngine: Sendable {
         }
         let outcome = job.failure.map { ": \($0.detail)" } ?? ""
         logger.info("job \(job.id): \(job.kind.rawValue) of \(job.gpu) \(job.state.rawValue)\(outcome)")
+        return job
     }
 
     func persist(_ job: Job) {
@@ -307,7 +327,8 @@ public final class JobEngine: Sendable {
         _ slug: String, _ title: String, status: Int, detail: String, resolution: String, errno: Int32? = nil
     ) -> Job.Failure {
         Job.Failure(
-            type: Problem.typeBase + slug, title: title, status: status, detail: detail, resolution: resolution,
+            type: Problem.typeBase + slug, title: title, status: status, detail: detail,
+            resolution: resolution,
             errno: errno, errnoName: errno.map { KernelError(code: $0, path: "").name })
     }
 }

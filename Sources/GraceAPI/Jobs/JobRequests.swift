@@ -32,21 +32,32 @@ struct UnbindRequest: Codable, Sendable {
 /// Decodes a JSON object body strictly: an empty body is `{}`, unknown fields and wrong types are
 /// errors that say which field is wrong.
 enum RequestBody {
-    static func decode<T: Decodable>(_ type: T.Type, from body: [UInt8], fields: Set<String>) -> Result<T, ProblemResponse> {
-        let bytes = body.allSatisfy { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 } ? Array("{}".utf8) : body
-        let resolution = "Send a JSON object with only these fields: \(fields.sorted().joined(separator: ", "))."
+    static func decode<T: Decodable>(_ type: T.Type, from body: [UInt8], fields: Set<String>) -> Result<
+        T, ProblemResponse
+    > {
+        let bytes =
+            body.allSatisfy { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 } ? Array("{}".utf8) : body
+        let resolution =
+            "Send a JSON object with only these fields: \(fields.sorted().joined(separator: ", "))."
         guard let keys = try? JSON.decode([String: AnyJSON].self, from: bytes) else {
-            return .failure(ProblemResponse(response: CommonProblems.invalidBody("The body is not a JSON object.", resolution: resolution)))
+            return .failure(
+                ProblemResponse(
+                    response: CommonProblems.invalidBody(
+                        "The body is not a JSON object.", resolution: resolution)))
         }
         if let unknown = keys.keys.sorted().first(where: { !fields.contains($0) }) {
-            return .failure(ProblemResponse(response: CommonProblems.invalidBody("Unknown field '\(unknown)'.", resolution: resolution)))
+            return .failure(
+                ProblemResponse(
+                    response: CommonProblems.invalidBody(
+                        "Unknown field '\(unknown)'.", resolution: resolution)))
         }
         do {
             return .success(try JSON.decode(type, from: bytes))
         } catch {
             return .failure(
                 ProblemResponse(
-                    response: CommonProblems.invalidBody("A field has the wrong type or value: \(describe(error)).", resolution: resolution)))
+                    response: CommonProblems.invalidBody(
+                        "A field has the wrong type or value: \(describe(error)).", resolution: resolution)))
         }
     }
 

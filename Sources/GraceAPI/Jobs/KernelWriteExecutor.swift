@@ -20,7 +20,8 @@ final class KernelWriteExecutor: Sendable {
     nonisolated(unsafe) private var stuck: [SysfsWrite] = []
     private let onUnstuck: @Sendable (SysfsWrite) -> Void
 
-    init(writer: any KernelWriter, maximumStuck: Int = 8, onUnstuck: @escaping @Sendable (SysfsWrite) -> Void) {
+    init(writer: any KernelWriter, maximumStuck: Int = 8, onUnstuck: @escaping @Sendable (SysfsWrite) -> Void)
+    {
         self.writer = writer
         self.maximumStuck = maximumStuck
         self.onUnstuck = onUnstuck

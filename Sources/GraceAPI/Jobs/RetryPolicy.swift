@@ -21,7 +21,8 @@ struct RetryPolicy: Sendable {
         for _ in 1..<max(1, attempt) {
             delay = min(maximumDelay, delay * multiplier)
         }
-        let nanoseconds = Int64(delay.components.seconds) * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
+        let nanoseconds =
+            Int64(delay.components.seconds) * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
         let jittered = Int64.random(in: (nanoseconds / 2)...max(nanoseconds / 2, nanoseconds))
         return .nanoseconds(jittered)
     }

@@ -14,7 +14,7 @@ enum GPURoutes {
         router.get("/gpus/{bdf}/layout") { request, parameters in
             .respond(
                 withGPU(parameters, inventory) { snapshot, bdf in
-                    snapshot.layouts[bdf].map { conditional($0, request) }
+                    snapshot.layouts[bdf].map { conditional($0.body, request) }
                 })
         }
     }

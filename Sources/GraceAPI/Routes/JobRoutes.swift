@@ -9,19 +9,22 @@ enum JobRoutes {
     static func register(in router: inout Router, engine: JobEngine) {
         router.post("/gpus/{bdf}/reset") { request, parameters in
             .respond(
-                mutation(request, parameters, ResetRequest.self, fields: ResetRequest.fields) { bdf, body, key in
+                mutation(request, parameters, ResetRequest.self, fields: ResetRequest.fields) {
+                    bdf, body, key in
                     engine.submitReset(bdf, body, idempotencyKey: key)
                 })
         }
         router.post("/gpus/{bdf}/bind") { request, parameters in
             .respond(
-                mutation(request, parameters, BindRequest.self, fields: BindRequest.fields) { bdf, body, key in
+                mutation(request, parameters, BindRequest.self, fields: BindRequest.fields) {
+                    bdf, body, key in
                     engine.submitBind(bdf, body, idempotencyKey: key)
                 })
         }
         router.post("/gpus/{bdf}/unbind") { request, parameters in
             .respond(
-                mutation(request, parameters, UnbindRequest.self, fields: UnbindRequest.fields) { bdf, body, key in
+                mutation(request, parameters, UnbindRequest.self, fields: UnbindRequest.fields) {
+                    bdf, body, key in
                     engine.submitUnbind(bdf, body, idempotencyKey: key)
                 })
         }
@@ -59,7 +62,8 @@ enum JobRoutes {
                         .problem(
                             status: 400, slug: "invalid-query", title: "Invalid state filter",
                             detail: "'\(text.prefix(40))' is not a job state.",
-                            resolution: "Use one of: " + JobState.allCases.map(\.rawValue).joined(separator: ", ") + "."))
+                            resolution: "Use one of: "
+                                + JobState.allCases.map(\.rawValue).joined(separator: ", ") + "."))
                 }
                 state = parsed
             }
@@ -142,7 +146,8 @@ enum JobRoutes {
         } catch {
             return .problem(
                 status: 503, slug: "store-unavailable", title: "Could not read the jobs",
-                detail: "The job history could not be read: \(error).", resolution: "Retry shortly; check the database's disk.")
+                detail: "The job history could not be read: \(error).",
+                resolution: "Retry shortly; check the database's disk.")
         }
     }
 

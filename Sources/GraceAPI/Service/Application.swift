@@ -23,7 +23,8 @@ public final class Application: Sendable {
             inventory: HostInventory(
                 root: host.root, selection: host.selection, firmwareMemory: host.firmwareMemory),
             store: store, logger: logger)
-        engine = JobEngine(host: host, store: store, inventory: inventory, configuration: jobs, logger: logger)
+        engine = JobEngine(
+            host: host, store: store, inventory: inventory, configuration: jobs, logger: logger)
 
         var router = Router()
         GPURoutes.register(in: &router, inventory: inventory)

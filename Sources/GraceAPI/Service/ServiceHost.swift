@@ -16,7 +16,8 @@ public struct ServiceHost: Sendable {
 
     public init(
         root: SysfsRoot, writer: any KernelWriter, firmwareMemory: FirmwareMemoryTable,
-        selection: DeviceSelection = .displayClass, procRoot: String = "/proc", modulesAliasPath: String? = nil,
+        selection: DeviceSelection = .displayClass, procRoot: String = "/proc",
+        modulesAliasPath: String? = nil,
         simulator: SimulatedKernel?
     ) {
         self.procRoot = procRoot

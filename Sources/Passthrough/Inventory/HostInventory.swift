@@ -18,7 +18,17 @@ public struct HostInventory: Sendable {
 
     /// Every managed device, in BDF order. Blocks on file I/O: run it off the cooperative pool.
     public func scan() throws(PCIScanError) -> [GPUDevice] {
-        try PCIScanner.scan(root, idsPath: idsPath).filter(selection.includes).map(describe)
+        try managedFunctions().map(describe)
+    }
+
+    /// The managed functions as libpci enumerates them (identity and names), without the rest.
+    public func managedFunctions() throws(PCIScanError) -> [PCIFunction] {
+        try PCIScanner.scan(root, idsPath: idsPath).filter(selection.includes)
+    }
+
+    /// Whether the function is still on the bus.
+    public func isPresent(_ bdf: BDF) -> Bool {
+        root.exists(root.device(bdf) + "/config")
     }
 
     /// Everything the API reports about one function.

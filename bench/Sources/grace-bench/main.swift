@@ -1,0 +1,139 @@
+// Benchmarks of the job engine on the simulated host, in one process: graced's Application serving
+// HTTP on loopback, this program as its client, and the simulated kernel's state read directly to
+// know the instant a device becomes ready. Figures go to bench/RESULTS.md with the command.
+//
+//   swift run -c release grace-bench [--trials N]
+
+import GraceAPI
+import Logging
+import Passthrough
+import Store
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Prints at once: results of a long run should appear as they come.
+func report(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
+func nowMs() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Double(spec.tv_sec) * 1000 + Double(spec.tv_nsec) / 1_000_000
+}
+
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        + Double(usage.ru_stime.tv_sec)
+        + Double(usage.ru_stime.tv_usec) / 1e6
+}
+
+var trials = 200
+if let index = CommandLine.arguments.firstIndex(of: "--trials"), index + 1 < CommandLine.arguments.count,
+    let value = Int(CommandLine.arguments[index + 1])
+{
+    trials = value
+}
+
+let simulated = try SimulatedHost.createTemporary(prefix: "grace-bench")
+defer { try? simulated.removeFiles() }
+var logger = Logger(label: "bench")
+logger.logLevel = .critical
+let application = try Application(
+    host: ServiceHost(
+        root: simulated.root, writer: simulated.kernel,
+        firmwareMemory: FirmwareMemoryTable(source: "simulator", entries: simulated.firmwareMemory),
+        procRoot: simulated.procRoot, modulesAliasPath: simulated.modulesAliasPath,
+        simulator: simulated.kernel),
+    store: try GraceStore(path: simulated.folder + "/bench.sqlite"), listen: ListenAddress("127.0.0.1:0")!,
+    rescanIntervalSeconds: 0, jobs: JobEngine.Configuration(workers: 4), logger: logger)
+try application.start()
+let client = BlockingHTTPClient(port: application.port!)
+let gpus = ["0008:01:00.0", "0009:01:00.0", "0029:01:00.0", "0000:c3:00.0"]
+let terminal: Set<String> = ["succeeded", "failed", "timed_out", "cancelled", "interrupted"]
+
+/// Polls the job until `done` holds; a job that ended otherwise stops the benchmark.
+func waitFor(_ id: String, _ done: (BlockingHTTPClient.JobSummary) -> Bool) -> Double {
+    while true {
+        guard let job = client.job("/jobs/\(id)") else { continue }
+        if done(job) { return nowMs() }
+        // A short pause between polls: on two cores a client spinning flat out would slow the
+        // very threads it is timing.
+        usleep(100)
+        if terminal.contains(job.state) {
+            let body = String(decoding: client.request("GET", "/jobs/\(id)").body, as: UTF8.self)
+            fatalError("job \(id) ended \(job.state) before the measurement: \(body)")
+        }
+    }
+}
+
+report("machine: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores; trials: \(trials)")
+
+// 1. Cancellation latency: DELETE /jobs/{id} while the job polls a device that never becomes
+// ready, to the job's terminal state as GET /jobs/{id} reports it.
+var cancellation: [Double] = []
+var deleteAnswered: [Double] = []
+for trial in 0..<trials {
+    let gpu = gpus[trial % gpus.count]
+    _ = client.request("PUT", "/simulator/devices/\(gpu)/faults", body: #"{"neverReady": true}"#)
+    guard let job = client.job("/gpus/\(gpu)/reset", method: "POST") else { fatalError("reset not accepted") }
+    _ = waitFor(job.id) { $0.phase == "waiting_ready" }
+    usleep(useconds_t(1000 + trial % 7 * 300))  // land at different points of the poll's backoff
+    let start = nowMs()
+    _ = client.request("DELETE", "/jobs/\(job.id)")
+    deleteAnswered.append(nowMs() - start)
+    let end = waitFor(job.id) { terminal.contains($0.state) }
+    cancellation.append(end - start)
+}
+report("cancellation latency (DELETE to terminal state): " + Statistics(cancellation).line(unit: " ms"))
+report("  of which the DELETE round trip: " + Statistics(deleteAnswered).line(unit: " ms"))
+
+// 2. Readiness detection latency: from the instant the simulated device becomes ready (read from the
+// simulated kernel in a tight loop) to the job's `succeeded`.
+var detection: [Double] = []
+for trial in 0..<trials {
+    let gpu = gpus[trial % gpus.count]
+    let bdf = BDF(gpu)!
+    _ = client.request(
+        "PUT", "/simulator/devices/\(gpu)/faults", body: #"{"neverReady": false, "readyAfterMs": 60}"#)
+    guard let job = client.job("/gpus/\(gpu)/reset", method: "POST") else { fatalError("reset not accepted") }
+    while simulated.kernel.isReady(bdf) != false {}  // the reset has happened
+    while simulated.kernel.isReady(bdf) != true {}  // and the device is ready again
+    let readyAt = nowMs()
+    let end = waitFor(job.id) { terminal.contains($0.state) }
+    guard client.job("/jobs/\(job.id)")?.state == "succeeded" else { fatalError("job did not succeed") }
+    detection.append(end - readyAt)
+}
+report(
+    "readiness detection latency (device ready to job succeeded): " + Statistics(detection).line(unit: " ms"))
+
+// 3. CPU cost of polling: jobs waiting on devices that never become ready, process CPU over 5 s.
+// (Not the CXL GPU: with Memory_Info_Valid never set its job rightly ends after 1 s.)
+let pollingGPUs = gpus.filter { $0 != "0008:01:00.0" }
+var waiting: [String] = []
+for gpu in pollingGPUs {
+    _ = client.request("PUT", "/simulator/devices/\(gpu)/faults", body: #"{"neverReady": true}"#)
+    guard let job = client.job("/gpus/\(gpu)/reset", method: "POST", body: #"{"deadlineSeconds": 60}"#) else {
+        fatalError("reset not accepted")
+    }
+    waiting.append(job.id)
+}
+for id in waiting { _ = waitFor(id) { $0.phase == "waiting_ready" } }
+usleep(200_000)  // past the fast start of the backoff
+let cpuBefore = cpuSeconds()
+let wallBefore = nowMs()
+usleep(5_000_000)
+let cpu = cpuSeconds() - cpuBefore
+let wall = (nowMs() - wallBefore) / 1000
+for id in waiting { _ = client.request("DELETE", "/jobs/\(id)") }
+let perDevice = cpu / wall / Double(pollingGPUs.count) * 100
+report(
+    "polling CPU: \(pollingGPUs.count) devices waiting for \(String((wall * 100).rounded() / 100)) s used "
+        + "\(String((cpu * 1000).rounded() / 1000)) s of CPU: \(String((perDevice * 100).rounded() / 100)) % of one core per device"
+)
+application.stop()

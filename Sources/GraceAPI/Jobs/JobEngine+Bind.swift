@@ -12,8 +12,7 @@ extension JobEngine {
             $0.details.originalDriver = plan.originalDriver
         }
         let root = host.root
-        let restores = holdInD0(plan.target, for: id)
-        defer { restore(restores, for: id) }
+        restoreLater(holdInD0(plan.target, for: id), for: id)
         guard
             perform(
                 plan.writes, expecting: plan.expectedDrivers.mapValues { Optional($0) },
@@ -50,6 +49,7 @@ extension JobEngine {
             case .done:
                 continue
             case .stuck:
+                dropRestores(for: id)
                 if let device = write.device { inventory.setState(device.description, .wedged) }
                 finish(id, .timedOut, Self.wedgedFailure(write))
                 return false

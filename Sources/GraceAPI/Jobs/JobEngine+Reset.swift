@@ -7,13 +7,11 @@ extension JobEngine {
         guard let live = live(id), let method = plan.method else { return }
         let target = live.job.gpu
         let root = host.root
-        var restores: [SysfsWrite] = []
-        defer { restore(restores.reversed(), for: id) }
 
         // Quiescing.
         update(id) { $0.enter(.quiescing) }
         inventory.setState(target.description, .resetting)
-        restores += holdInD0(target, for: id)
+        restoreLater(holdInD0(target, for: id), for: id)
         update(id) { $0.methodUsed = method }
         if let reason = live.token.reason {
             return finish(id, .cancelled, Self.cancelledFailure(reason))
@@ -22,14 +20,14 @@ extension JobEngine {
         // Resetting: the plan narrows reset_method to the chosen method when it is not the first, and
         // puts the list back afterwards, whatever happens.
         update(id) { $0.enter(.resetting) }
-        restores += plan.restoreWrites
+        restoreLater(plan.restoreWrites, for: id)
         for write in plan.writes {
             let isReset = write == .reset(target)
             switch self.write(write, for: id, recordAttempts: isReset) {
             case .done:
                 continue
             case .stuck:
-                restores.removeAll()
+                dropRestores(for: id)
                 inventory.setState(target.description, .wedged)
                 return finish(id, .timedOut, Self.wedgedFailure(write))
             case .failed(let error):

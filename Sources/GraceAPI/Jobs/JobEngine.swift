@@ -40,6 +40,9 @@ public final class JobEngine: Sendable {
         /// How the run ended. It becomes the job's state only in cleanup, after the host has been
         /// rescanned, so a client that sees a terminal job also sees the GPU as it now is.
         var outcome: (state: JobState, failure: Job.Failure?)?
+        /// Writes that put back what the job changed (power control, reset_method), run after the
+        /// outcome is published and before the devices are freed.
+        var restores: [SysfsWrite] = []
     }
 
     /// What a job will do, computed at submit.
@@ -179,7 +182,8 @@ public final class JobEngine: Sendable {
         switch action {
         case .finishNow:
             live.token.cancel(reason: reason)
-            return .accepted(complete(live))
+            publishOutcome(live)
+            return .accepted(finalize(live))
         case .signalWorker(let reason):
             live.token.cancel(reason: reason)
             return .accepted(live.job)
@@ -245,7 +249,6 @@ public final class JobEngine: Sendable {
 
         let acquired = locks.acquire(live.devices, deadline: live.deadline) { live.token.isCancelled }
         if acquired {
-            defer { locks.release(live.devices) }
             switch live.work {
             case .reset(let plan, let probe, let expected):
                 runReset(id, plan: plan, probe: probe, expected: expected)
@@ -254,6 +257,11 @@ public final class JobEngine: Sendable {
             case .unbind(let plan):
                 runUnbind(id, plan: plan)
             }
+            // The client waits for the outcome, not for housekeeping: publish it, then put things back
+            // while the devices are still locked, then free them.
+            publishOutcome(live)
+            restore(monitor.withLock { state.live[id]?.restores ?? [] }.reversed(), for: id)
+            locks.release(live.devices)
         } else if let reason = live.token.reason {
             finish(id, .cancelled, Self.cancelledFailure(reason))
         } else {
@@ -264,7 +272,20 @@ public final class JobEngine: Sendable {
                     detail: "Another job held an affected device until the deadline.",
                     resolution: "Retry with a longer deadlineSeconds, or when the other job has finished."))
         }
-        if let finished = self.live(id) { complete(finished) }
+        if let finished = self.live(id) {
+            if !acquired { publishOutcome(finished) }
+            finalize(finished)
+        }
+    }
+
+    /// Queues a write that puts back something the job changed; see `Live.restores`.
+    func restoreLater(_ writes: [SysfsWrite], for id: String) {
+        monitor.withLock { state.live[id]?.restores += writes }
+    }
+
+    /// Drops the pending restores: the device is wedged, and a write to it would hang as well.
+    func dropRestores(for id: String) {
+        monitor.withLock { state.live[id]?.restores.removeAll() }
     }
 
     /// Records how the run ended (the first outcome wins); cleanup makes it the job's state.
@@ -277,25 +298,30 @@ public final class JobEngine: Sendable {
         }
     }
 
-    /// Cleanup: the affected devices are read again, then the job takes its outcome (so a client that
-    /// sees it finished also sees the GPU as it now is), then it is stored with its phases and
-    /// attempts, and the host rescanned to record any layout drift.
-    @discardableResult
-    private func complete(_ live: Live) -> Job {
+    /// The affected devices are read again, then the job takes its outcome: a client that sees it
+    /// finished also sees the GPUs as they now are. The job stays in the live set until stored.
+    private func publishOutcome(_ live: Live) {
         inventory.reprobe(live.devices.filter { !wedged.contains($0) }, clearing: true)
-        let job = monitor.withLock { () -> Job in
-            var finished = state.live[live.job.id] ?? live
+        monitor.withLock {
+            guard var finished = state.live[live.job.id] else { return }
             finished.lifecycle.finish()
             let outcome = finished.outcome ?? (.failed, nil)
             finished.job.finish(outcome.state, failure: outcome.failure)
             state.live[live.job.id] = finished
+        }
+    }
+
+    /// Cleanup: the devices are freed for other jobs, the job is stored with its phases and attempts
+    /// and leaves the live set, and the host is rescanned to record any layout drift.
+    @discardableResult
+    private func finalize(_ live: Live) -> Job {
+        let job = monitor.withLock { () -> Job in
             for device in live.devices where state.busy[device] == live.job.id {
                 state.busy.removeValue(forKey: device)
             }
-            return finished.job
+            return state.live[live.job.id]?.job ?? live.job
         }
         persist(job)
-        // Only now may it leave the live set: until it is stored, readers find it there.
         monitor.withLock { _ = state.live.removeValue(forKey: job.id) }
         do {
             try store.appendAudit(

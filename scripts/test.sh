@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 
 echo "== style: swift format lint --strict"
-swift format lint --strict --recursive Package.swift Sources Tests
+swift format lint --strict --recursive Package.swift Sources Tests bench
 
 echo "== build (warnings in our own code fail the build)"
 swift build --build-tests 2>&1 | tee .build-log.txt

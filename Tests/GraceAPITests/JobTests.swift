@@ -112,7 +112,7 @@ struct JobTests {
         async let second = offPool { try client.request("POST", target, body: Array("{}".utf8)) }
         let responses = try await [first, second]
         #expect(responses.map(\.status).sorted() == [202, 409])
-        let accepted = try #require(responses.first { $0.status == 202 }).decode(JobBody.self)
+        let accepted = try #require(responses.first { $0.status == 202 }).decode(JobView.self)
         let conflict = try #require(responses.first { $0.status == 409 })
         #expect(try conflict.problem().detail.contains(accepted.id))
 
@@ -121,7 +121,7 @@ struct JobTests {
         let repeated = try await service.send(
             "POST", "/gpus/\(Self.h100)/reset", headers: [("Idempotency-Key", "k-1")])
         #expect(keyed.status == 202 && repeated.status == 202)
-        #expect(try keyed.decode(JobBody.self).id == repeated.decode(JobBody.self).id)
+        #expect(try keyed.decode(JobView.self).id == repeated.decode(JobView.self).id)
         let misused = try await service.send(
             "POST", "/gpus/\(Self.cxl)/reset", headers: [("Idempotency-Key", "k-1")])
         #expect(misused.status == 422)
@@ -178,7 +178,7 @@ struct JobTests {
             attempts += 1
             let gpu = gpus[attempts % gpus.count]
             let response = try await service.send("POST", "/gpus/\(gpu)/reset")
-            if response.status == 202 { ids.append(try response.decode(JobBody.self).id) }
+            if response.status == 202 { ids.append(try response.decode(JobView.self).id) }
         }
         #expect(ids.count == 50)
         for id in ids {
@@ -228,48 +228,6 @@ struct JobTests {
     }
 }
 
-/// `GET /jobs/{id}` as the tests read it.
-struct JobBody: Decodable {
-    struct Phase: Decodable {
-        var name: String
-        var startedAt: String
-        var endedAt: String?
-    }
-    struct Method: Decodable {
-        var requested: String
-        var used: String?
-    }
-    struct Attempt: Decodable {
-        var at: String
-        var errno: Int32?
-        var errnoName: String?
-        var message: String
-    }
-    struct Readiness: Decodable {
-        var probe: String
-        var result: String
-        var waitedMs: Int
-        var polls: Int
-    }
-    struct Failure: Decodable {
-        var type: String
-        var detail: String
-        var errnoName: String?
-    }
-    var id: String
-    var kind: String
-    var gpu: String
-    var state: String
-    var phase: String
-    var phases: [Phase]
-    var method: Method
-    var attempts: [Attempt]
-    var readiness: Readiness?
-    var error: Failure?
-    var createdAt: String
-    var finishedAt: String?
-}
-
 struct GPUBody: Decodable {
     struct Group: Decodable {
         struct Member: Decodable {
@@ -291,11 +249,11 @@ extension RunningService {
         #expect(response.status == 200)
     }
 
-    func submit(_ gpu: String, _ kind: String, body: String = "{}") async throws -> JobBody {
+    func submit(_ gpu: String, _ kind: String, body: String = "{}") async throws -> JobView {
         let response = try await send("POST", "/gpus/\(gpu)/\(kind)", body: body)
         #expect(response.status == 202, "\(response.text)")
         #expect(response.header("Location")?.hasPrefix("/jobs/") == true)
-        return try response.decode(JobBody.self)
+        return try response.decode(JobView.self)
     }
 
     func gpu(_ bdf: String) async throws -> GPUBody {
@@ -305,11 +263,11 @@ extension RunningService {
     /// Polls the job until `done` holds (by default: a terminal state).
     func waitForJob(
         _ id: String, timeout: Duration = .seconds(15),
-        until done: (JobBody) -> Bool = { !["queued", "running"].contains($0.state) }
-    ) async throws -> JobBody {
+        until done: (JobView) -> Bool = { !["queued", "running"].contains($0.state) }
+    ) async throws -> JobView {
         let deadline = ContinuousClock.now + timeout
         while true {
-            let job = try await get("/jobs/\(id)").decode(JobBody.self)
+            let job = try await get("/jobs/\(id)").decode(JobView.self)
             if done(job) { return job }
             guard ContinuousClock.now < deadline else {
                 Issue.record("job \(id) still \(job.state)/\(job.phase) after \(timeout)")

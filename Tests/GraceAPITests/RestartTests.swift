@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Testing
 
+@testable import GraceAPI
 @testable import Passthrough
 
 #if canImport(Glibc)
@@ -106,17 +107,17 @@ struct RestartTests {
         try await first.waitUntilServing()
         // One reset that finishes, then one that never will.
         _ = try await first.request("PUT", "/simulator/devices/\(gpu)/faults", body: #"{"readyAfterMs": 10}"#)
-        let finished = try await first.request("POST", "/gpus/\(gpu)/reset").decode(JobBody.self)
+        let finished = try await first.request("POST", "/gpus/\(gpu)/reset").decode(JobView.self)
         var job = finished
         for _ in 0..<500 where !["succeeded", "failed", "timed_out"].contains(job.state) {
             try await Task.sleep(for: .milliseconds(10))
-            job = try await first.request("GET", "/jobs/\(finished.id)").decode(JobBody.self)
+            job = try await first.request("GET", "/jobs/\(finished.id)").decode(JobView.self)
         }
         #expect(job.state == "succeeded")
         _ = try await first.request("PUT", "/simulator/devices/\(gpu)/faults", body: #"{"neverReady": true}"#)
-        let running = try await first.request("POST", "/gpus/\(gpu)/reset").decode(JobBody.self)
+        let running = try await first.request("POST", "/gpus/\(gpu)/reset").decode(JobView.self)
         for _ in 0..<500 {
-            let now = try await first.request("GET", "/jobs/\(running.id)").decode(JobBody.self)
+            let now = try await first.request("GET", "/jobs/\(running.id)").decode(JobView.self)
             if now.phase == "waiting_ready" { break }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -128,7 +129,7 @@ struct RestartTests {
             second.simulatorFolder.map { try? TreeFilesCleanup.remove($0) }
         }
         try await second.waitUntilServing()
-        let interrupted = try await second.request("GET", "/jobs/\(running.id)").decode(JobBody.self)
+        let interrupted = try await second.request("GET", "/jobs/\(running.id)").decode(JobView.self)
         #expect(interrupted.state == "interrupted")
         let history = try await second.request("GET", "/gpus/\(gpu)/resets").decode(JobPage.self)
         #expect(history.items.map(\.id) == [running.id, finished.id])
@@ -140,7 +141,7 @@ struct RestartTests {
 }
 
 struct JobPage: Decodable {
-    var items: [JobBody]
+    var items: [JobView]
     var next: String?
 }
 

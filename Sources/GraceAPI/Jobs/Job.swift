@@ -120,18 +120,18 @@ struct Job: Sendable {
     }
 }
 
-/// `GET /jobs/{id}`: the job in the API's words.
-struct JobView: Encodable {
-    struct Phase: Encodable {
+/// `GET /jobs/{id}`: the job in the API's words (decodable too, for clients and tests).
+struct JobView: Codable {
+    struct Phase: Codable {
         var name: String
         var startedAt: String
         var endedAt: String?
     }
-    struct Method: Encodable {
+    struct Method: Codable {
         var requested: String
         var used: String?
     }
-    struct Attempt: Encodable {
+    struct Attempt: Codable {
         var at: String
         var errno: Int32?
         var errnoName: String?

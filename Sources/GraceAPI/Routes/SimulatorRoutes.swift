@@ -45,41 +45,23 @@ enum SimulatorRoutes {
 
     /// A fault patch: a JSON object with only the known fields, integers not negative.
     static func parseFaults(_ body: [UInt8]) -> Result<SimulatorFaults, ProblemResponse> {
-        let resolution =
-            "Send a JSON object with any of readyAfterMs, busyWrites, hangWriteMs, resetWriteMs (integers >= 0), neverReady, vanishOnReset (booleans)."
-        func invalid(_ detail: String) -> Result<SimulatorFaults, ProblemResponse> {
-            .failure(ProblemResponse(response: CommonProblems.invalidBody(detail, resolution: resolution)))
-        }
-        guard let fields = try? JSON.decode([String: FaultField].self, from: body) else {
-            return invalid("The body is not a JSON object of integers and booleans.")
-        }
-        if let unknown = fields.keys.sorted().first(where: { !knownFields.contains($0) }) {
-            return invalid("Unknown field '\(unknown)'.")
-        }
-        guard let faults = try? JSON.decode(SimulatorFaults.self, from: body) else {
-            return invalid("A field has the wrong type.")
+        let faults: SimulatorFaults
+        switch RequestBody.decode(SimulatorFaults.self, from: body, fields: knownFields) {
+        case .failure(let problem): return .failure(problem)
+        case .success(let decoded): faults = decoded
         }
         for (name, value) in [
             ("readyAfterMs", faults.readyAfterMs), ("busyWrites", faults.busyWrites),
             ("hangWriteMs", faults.hangWriteMs), ("resetWriteMs", faults.resetWriteMs),
         ] {
-            if let value, value < 0 { return invalid("\(name) must not be negative (got \(value)).") }
-        }
-        return .success(faults)
-    }
-
-    /// Any scalar a fault field may hold; only used to list the keys of the body.
-    private enum FaultField: Decodable {
-        case integer(Int)
-        case boolean(Bool)
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let value = try? container.decode(Bool.self) {
-                self = .boolean(value)
-            } else {
-                self = .integer(try container.decode(Int.self))
+            if let value, value < 0 {
+                return .failure(
+                    ProblemResponse(
+                        response: CommonProblems.invalidBody(
+                            "\(name) must not be negative (got \(value)).",
+                            resolution: "Send durations and counts as whole numbers of 0 or more.")))
             }
         }
+        return .success(faults)
     }
 }

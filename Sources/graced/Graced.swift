@@ -14,10 +14,9 @@ struct Graced: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "graced",
         abstract: "Manage the GPUs of a passthrough host over a REST API.",
-        discussion: """
-            graced reads the host through sysfs (or a simulated host with --simulate), records each GPU's
-            memory layout in SQLite and answers HTTP requests. SIGTERM or SIGINT stops it gracefully.
-            """)
+        discussion:
+            "graced reads the host through sysfs (or a simulated host with --simulate), records each GPU's "
+            + "memory layout in SQLite and answers HTTP requests. SIGTERM or SIGINT stops it gracefully.")
 
     @Flag(
         help:
@@ -50,7 +49,13 @@ struct Graced: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds between inventory rescans (0 turns them off).", valueName: "seconds"))
     var rescanInterval: Double = 5
 
+    @Option(help: ArgumentHelp("Job worker threads (default: max(2, cores)).", valueName: "n"))
+    var workers: Int?
+
     mutating func validate() throws {
+        if let workers, !(1...256).contains(workers) {
+            throw ValidationError("--workers takes a number from 1 to 256")
+        }
         guard ListenAddress(listen) != nil else {
             throw ValidationError("--listen takes HOST:PORT with an IPv4 host, e.g. 127.0.0.1:8080")
         }
@@ -93,7 +98,8 @@ struct Graced: ParsableCommand {
             }
             host = ServiceHost(
                 root: root, writer: LinuxKernelWriter(root: root),
-                firmwareMemory: FirmwareMemoryTable(source: "host-config", entries: entries), simulator: nil)
+                firmwareMemory: FirmwareMemoryTable(source: "host-config", entries: entries),
+                modulesAliasPath: runningKernelModulesAlias(), simulator: nil)
         }
         defer {
             try? simulatedHost?.removeFiles()
@@ -101,12 +107,15 @@ struct Graced: ParsableCommand {
 
         let databasePath =
             db ?? (simulatedHost.map { $0.folder + "/graced.sqlite" } ?? "/var/lib/graced/graced.sqlite")
+        try makeParentFolder(of: databasePath)
         let store = try GraceStore(path: databasePath)
         logger.info("database \(databasePath)")
 
         let application = try Application(
             host: host, store: store, listen: ListenAddress(listen)!,
-            rescanIntervalSeconds: rescanInterval, logger: logger)
+            rescanIntervalSeconds: rescanInterval,
+            jobs: workers.map { JobEngine.Configuration(workers: $0) } ?? JobEngine.Configuration(),
+            logger: logger)
         try application.start()
         logger.notice(
             "graced listening on http://\(listen) with \(application.inventory.snapshot.gpus.count) GPUs")
@@ -145,6 +154,32 @@ private func waitForTerminationSignal() -> Int32 {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `/lib/modules/<release>/modules.alias` of the running kernel, where VFIO variant drivers are found.
+private func runningKernelModulesAlias() -> String? {
+    var names = utsname()
+    guard uname(&names) == 0 else { return nil }
+    let release = withUnsafeBytes(of: names.release) { raw in
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+    }
+    return "/lib/modules/\(release)/modules.alias"
+}
+
+struct FolderError: Error, CustomStringConvertible {
+    let path: String
+    let errno: Int32
+    var description: String { "cannot create \(path) for the database (errno \(errno)); pass --db PATH" }
+}
+
+/// Creates the database's folder (private to root) when it does not exist yet.
+private func makeParentFolder(of path: String) throws {
+    guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+    var current = ""
+    for component in path[..<slash].split(separator: "/") {
+        current += "/" + component
+        if mkdir(current, 0o700) != 0 && errno != EEXIST { throw FolderError(path: current, errno: errno) }
+    }
+}
 
 /// `BDF=BASE,SIZE` from the command line.
 struct FirmwareMemoryArgument {

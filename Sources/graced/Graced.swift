@@ -49,10 +49,32 @@ struct Graced: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds between inventory rescans (0 turns them off).", valueName: "seconds"))
     var rescanInterval: Double = 5
 
+    @Option(
+        name: .customLong("manage-class"),
+        help: ArgumentHelp(
+            "Also manage functions of this PCI class prefix (0x01: a base class, 0x0108: with subclass, 0x010802: with programming interface). Repeatable; display controllers (0x03) are always managed.",
+            valueName: "hex"))
+    var manageClasses: [String] = []
+
+    @Option(
+        name: .customLong("manage-bdf"),
+        help: ArgumentHelp(
+            "Also manage this PCI function (a GPU's companion function, an NVMe drive passed through beside it). Repeatable.",
+            valueName: "bdf"))
+    var manageBDFs: [String] = []
+
     @Option(help: ArgumentHelp("Job worker threads (default: max(2, cores)).", valueName: "n"))
     var workers: Int?
 
     mutating func validate() throws {
+        for text in manageClasses where ClassPrefix(text) == nil {
+            throw ValidationError(
+                "--manage-class takes a hex class prefix of 2, 4 or 6 digits, e.g. 0x0108 (got \(text))")
+        }
+        for text in manageBDFs where BDF(text) == nil {
+            throw ValidationError(
+                "--manage-bdf takes a PCI address DDDD:BB:DD.F, e.g. 0000:01:00.0 (got \(text))")
+        }
         if let workers, !(1...256).contains(workers) {
             throw ValidationError("--workers takes a number from 1 to 256")
         }
@@ -77,6 +99,9 @@ struct Graced: ParsableCommand {
         var logger = Logger(label: "graced")
         logger.logLevel = logLevel
 
+        let selection = DeviceSelection(
+            classPrefixes: [.displayControllers] + manageClasses.compactMap { ClassPrefix($0) },
+            addresses: Set(manageBDFs.compactMap { BDF($0) }))
         let host: ServiceHost
         var simulatedHost: SimulatedHost?
         if simulate {
@@ -87,7 +112,8 @@ struct Graced: ParsableCommand {
                 firmwareMemory: FirmwareMemoryTable(
                     source: "simulator",
                     entries: simulated.firmwareMemory),
-                procRoot: simulated.procRoot, modulesAliasPath: simulated.modulesAliasPath,
+                selection: selection, procRoot: simulated.procRoot,
+                modulesAliasPath: simulated.modulesAliasPath,
                 simulator: simulated.kernel)
             logger.info("simulated host in \(simulated.root.path)")
         } else {
@@ -99,7 +125,7 @@ struct Graced: ParsableCommand {
             host = ServiceHost(
                 root: root, writer: LinuxKernelWriter(root: root),
                 firmwareMemory: FirmwareMemoryTable(source: "host-config", entries: entries),
-                modulesAliasPath: runningKernelModulesAlias(), simulator: nil)
+                selection: selection, modulesAliasPath: runningKernelModulesAlias(), simulator: nil)
         }
         defer {
             try? simulatedHost?.removeFiles()

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Passthrough
+import Store
 import Testing
 
 @testable import GraceAPI
@@ -62,6 +63,21 @@ struct JobTests {
         _ = try again.problem()
     }
 
+    @Test("shutdown cancels a poll with the reason, and the job is stored so")
+    func shutdownCancels() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.gh200, #"{"neverReady": true}"#)
+        let job = try await service.submit(Self.gh200, "reset")
+        _ = try await service.waitForJob(job.id) { $0.phase == "waiting_ready" }
+        let application = service.application
+        let start = ContinuousClock.now
+        await offPool { application.stop() }
+        #expect(ContinuousClock.now - start < .seconds(2))
+        let stored = try #require(try GraceStore(path: service.databasePath).job(id: job.id))
+        #expect(stored.state == "cancelled")
+        #expect(stored.errorJSON?.contains("shutdown") == true)
+    }
+
     @Test("EBUSY twice, then success: three attempts recorded")
     func busyWrites() async throws {
         let service = try RunningService()
@@ -85,6 +101,9 @@ struct JobTests {
         #expect(try await service.gpu(Self.cxl).state == "wedged")
         let refused = try await service.send("POST", "/gpus/\(Self.cxl)/reset")
         #expect(refused.status == 409)
+        let health = try await service.get("/healthz").text
+        #expect(
+            health.contains(#""stuckKernelWrites":1"#) && health.contains(#""wedgedGPUs":["\#(Self.cxl)"]"#))
         // When the kernel finally returns, the GPU is no longer wedged.
         try await waitUntil { try await service.gpu(Self.cxl).state != "wedged" }
     }

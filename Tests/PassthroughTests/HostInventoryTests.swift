@@ -74,11 +74,25 @@ struct HostInventoryTests {
         }
     }
 
+    @Test("class prefixes match by their length")
+    func classPrefixes() throws {
+        let virtioRNG: UInt32 = 0x00ff00
+        #expect(ClassPrefix("0x00ff")?.matches(virtioRNG) == true)
+        #expect(ClassPrefix("0x00")?.matches(virtioRNG) == true)
+        #expect(ClassPrefix("0xff")?.matches(virtioRNG) == false)
+        #expect(
+            ClassPrefix("010802")?.matches(0x010802) == true
+                && ClassPrefix("010802")?.matches(0x010801) == false)
+        for bad in ["", "0x1", "0x123", "0x12345678", "zz", "0x0g"] { #expect(ClassPrefix(bad) == nil) }
+    }
+
     @Test("a selection adds classes and addresses")
     func selection() throws {
         try withDemoHost { host in
-            let nvme = try HostInventory(root: host.root, selection: DeviceSelection(classPrefixes: [0x0108]))
-                .scan()
+            let nvme = try HostInventory(
+                root: host.root, selection: DeviceSelection(classPrefixes: [ClassPrefix("0x0108")!])
+            )
+            .scan()
             #expect(nvme.map(\.bdf) == ["0000:01:00.0"])
             let nic = try HostInventory(
                 root: host.root,
@@ -131,7 +145,8 @@ struct HostInventoryTests {
         try overwrite(root.absolute("bus/pci/devices/0000:0d:00.0/config"), at: 0x128, with: 0x1000_004b)
 
         let selection = DeviceSelection(
-            classPrefixes: [0x0108, 0x0502, 0x0200], addresses: [BDF("0000:02:00.0")!])
+            classPrefixes: ["0x0108", "0x0502", "0x0200"].compactMap { ClassPrefix($0) },
+            addresses: [BDF("0000:02:00.0")!])
         let devices = try HostInventory(root: root, selection: selection).scan()
         #expect(devices.map(\.bdf) == ["0000:01:00.0", "0000:02:00.0", "0000:03:00.0", "0000:0d:00.0"])
         #expect(

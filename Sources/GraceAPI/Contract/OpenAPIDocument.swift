@@ -288,8 +288,27 @@ enum OpenAPIDocument {
                     application/json:
                       schema:
                         type: object
-                        required: [status, gpus, simulated, inventoryTakenAt]
+                        required: [status, gpus, simulated, inventoryTakenAt, jobs]
                         properties:
+                          jobs:
+                            type: object
+                            description: The job engine's load; stuck kernel writes are bounded, new jobs get 503 at the maximum.
+                            required: [queuedJobs, runningJobs, workers, stuckKernelWrites, maximumStuckKernelWrites, wedgedGPUs]
+                            properties:
+                              queuedJobs:
+                                type: integer
+                              runningJobs:
+                                type: integer
+                              workers:
+                                type: integer
+                              stuckKernelWrites:
+                                type: integer
+                              maximumStuckKernelWrites:
+                                type: integer
+                              wedgedGPUs:
+                                type: array
+                                items:
+                                  type: string
                           status:
                             type: string
                             enum: [ok]

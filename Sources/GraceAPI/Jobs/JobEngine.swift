@@ -153,8 +153,26 @@ public final class JobEngine: Sendable {
         return records.compactMap { record in live[record.id]?.job ?? Job(record: record) }
     }
 
-    var stuckWrites: [SysfsWrite] { executor.stuckWrites }
-    var queueLength: Int { monitor.withLock { state.queue.count } }
+    /// What `/healthz` exports about the engine.
+    struct Load: Encodable {
+        var queuedJobs: Int
+        var runningJobs: Int
+        var workers: Int
+        /// Kernel writes still blocked past their job's deadline, and the most allowed.
+        var stuckKernelWrites: Int
+        var maximumStuckKernelWrites: Int
+        var wedgedGPUs: [String]
+    }
+
+    var load: Load {
+        let (queued, running) = monitor.withLock {
+            (state.queue.count, state.live.values.filter { $0.job.state == .running }.count)
+        }
+        return Load(
+            queuedJobs: queued, runningJobs: running, workers: configuration.workers,
+            stuckKernelWrites: executor.stuckWrites.count, maximumStuckKernelWrites: executor.maximumStuck,
+            wedgedGPUs: wedged.all.sorted().map(\.description))
+    }
 
     // MARK: Cancel
 

@@ -5,16 +5,19 @@ enum SystemRoutes {
         var gpus: Int
         var simulated: Bool
         var inventoryTakenAt: String
+        var jobs: JobEngine.Load
     }
 
-    static func register(in router: inout Router, inventory: InventoryService, simulated: Bool) {
+    static func register(
+        in router: inout Router, inventory: InventoryService, engine: JobEngine, simulated: Bool
+    ) {
         router.get("/healthz") { _, _ in
             let snapshot = inventory.snapshot
             return .respond(
                 .json(
                     Health(
                         gpus: snapshot.gpus.count, simulated: simulated,
-                        inventoryTakenAt: Timestamp.rfc3339(ms: snapshot.takenAtMs)),
+                        inventoryTakenAt: Timestamp.rfc3339(ms: snapshot.takenAtMs), jobs: engine.load),
                     headers: [("Cache-Control", "no-store")]))
         }
         let contract = Array(OpenAPIDocument.yaml.utf8)

@@ -29,7 +29,8 @@ public final class Application: Sendable {
         var router = Router()
         GPURoutes.register(in: &router, inventory: inventory)
         JobRoutes.register(in: &router, engine: engine)
-        SystemRoutes.register(in: &router, inventory: inventory, simulated: host.simulator != nil)
+        SystemRoutes.register(
+            in: &router, inventory: inventory, engine: engine, simulated: host.simulator != nil)
         if let simulator = host.simulator {
             SimulatorRoutes.register(in: &router, simulator: simulator)
         }

@@ -141,8 +141,20 @@ struct JobTests {
             "POST", "/gpus/\(Self.h100)/reset", headers: [("Idempotency-Key", "k-1")])
         #expect(keyed.status == 202 && repeated.status == 202)
         #expect(try keyed.decode(JobView.self).id == repeated.decode(JobView.self).id)
+        // The same key sent twice at once: both get the one job.
+        async let racedFirst = offPool {
+            try client.request(
+                "POST", "/gpus/\(Self.cxl)/reset", headers: [("Idempotency-Key", "k-2")], body: [])
+        }
+        async let racedSecond = offPool {
+            try client.request(
+                "POST", "/gpus/\(Self.cxl)/reset", headers: [("Idempotency-Key", "k-2")], body: [])
+        }
+        let raced = try await [racedFirst, racedSecond]
+        #expect(raced.map(\.status) == [202, 202])
+        #expect(Set(try raced.map { try $0.decode(JobView.self).id }).count == 1)
         let misused = try await service.send(
-            "POST", "/gpus/\(Self.cxl)/reset", headers: [("Idempotency-Key", "k-1")])
+            "POST", "/gpus/0029:01:00.0/reset", headers: [("Idempotency-Key", "k-1")])
         #expect(misused.status == 422)
     }
 

@@ -149,7 +149,7 @@ extension JobEngine {
                     headers: [("Retry-After", "30")]))
         }
         if let busy = busyJob(for: [bdf]) {
-            return .refused(conflict(bdf, with: busy))
+            return sameRequest(busy, idempotencyKey) ? .repeated(busy) : .refused(conflict(bdf, with: busy))
         }
 
         let planning = plan(gpu)
@@ -185,7 +185,8 @@ extension JobEngine {
             return nil
         }
         if let other = claimed, let busy = self.job(other) {
-            return .refused(conflict(bdf, with: busy))
+            // Two requests with one Idempotency-Key raced past the lookup: the loser gets the winner's job.
+            return sameRequest(busy, idempotencyKey) ? .repeated(busy) : .refused(conflict(bdf, with: busy))
         }
         do {
             try store.insertJob(job.record)
@@ -216,6 +217,10 @@ extension JobEngine {
             return live.job
         }
         return (try? store.job(idempotencyKey: idempotencyKey)).flatMap { $0.flatMap(Job.init(record:)) }
+    }
+
+    private func sameRequest(_ job: Job, _ idempotencyKey: String?) -> Bool {
+        idempotencyKey != nil && job.idempotencyKey == idempotencyKey
     }
 
     private func busyJob(for devices: [BDF]) -> Job? {

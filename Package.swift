@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "graced", targets: ["graced"]),
+        .executable(name: "gracectl", targets: ["gracectl"]),
         .library(name: "GraceAPI", targets: ["GraceAPI"]),
     ],
     dependencies: [
@@ -49,17 +50,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
+        // The command-line client, and the small blocking HTTP client it shares with the benchmarks.
+        .target(name: "GraceClient"),
+        .executableTarget(
+            name: "gracectl",
+            dependencies: [
+                "GraceClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
         // Benchmarks, with their figures in bench/RESULTS.md.
         .executableTarget(
             name: "grace-bench",
             dependencies: [
-                "GraceAPI", "Passthrough", "Store",
+                "GraceAPI", "GraceClient", "Passthrough", "Store",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "bench/Sources/grace-bench"),
 
         .testTarget(name: "PassthroughTests", dependencies: ["Passthrough"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "GraceAPITests", dependencies: ["GraceAPI", "Passthrough", "Store"]),
+        .testTarget(
+            name: "GraceAPITests", dependencies: ["GraceAPI", "GraceClient", "Passthrough", "Store"]),
     ]
 )

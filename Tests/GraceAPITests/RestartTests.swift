@@ -24,17 +24,7 @@ final class GracedProcess: @unchecked Sendable {
             Self.binary, "--simulate", "--db", database, "--listen", "127.0.0.1:\(port)", "--rescan-interval",
             "0",
         ]
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var child = pid_t()
-        let spawned = posix_spawn(&child, Self.binary, &actions, nil, &argv, environ)
-        guard spawned == 0 else { throw KernelError(code: spawned, path: Self.binary) }
-        pid = child
+        pid = try ChildProcess.spawn(arguments, output: logPath)
         client = RawHTTPClient(port: port)
     }
 
@@ -65,8 +55,7 @@ final class GracedProcess: @unchecked Sendable {
 
     func kill(_ signal: Int32) {
         Glibc.kill(pid, signal)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        _ = ChildProcess.wait(pid)
     }
 
     func request(_ method: String, _ target: String, body: String? = nil) async throws

@@ -5,6 +5,7 @@
 //   swift run -c release grace-bench [--trials N]
 
 import GraceAPI
+import GraceClient
 import Logging
 import Passthrough
 import Store
@@ -55,10 +56,21 @@ let application = try Application(
 try application.start()
 let client = BlockingHTTPClient(port: application.port!)
 let gpus = ["0008:01:00.0", "0009:01:00.0", "0029:01:00.0", "0000:c3:00.0"]
-let terminal: Set<String> = ["succeeded", "failed", "timed_out", "cancelled", "interrupted"]
+let terminal = JobSummary.terminalStates
+
+extension BlockingHTTPClient {
+    /// The job a request answers with, or nil for any other answer.
+    func job(_ path: String, method: String = "GET", body: String = "") -> JobSummary? {
+        try? request(method, path, body: body).decode(JobSummary.self)
+    }
+
+    func send(_ method: String, _ path: String, body: String = "") -> Response? {
+        try? request(method, path, body: body)
+    }
+}
 
 /// Polls the job until `done` holds; a job that ended otherwise stops the benchmark.
-func waitFor(_ id: String, _ done: (BlockingHTTPClient.JobSummary) -> Bool) -> Double {
+func waitFor(_ id: String, _ done: (JobSummary) -> Bool) -> Double {
     while true {
         guard let job = client.job("/jobs/\(id)") else { continue }
         if done(job) { return nowMs() }
@@ -66,7 +78,7 @@ func waitFor(_ id: String, _ done: (BlockingHTTPClient.JobSummary) -> Bool) -> D
         // very threads it is timing.
         usleep(100)
         if terminal.contains(job.state) {
-            let body = String(decoding: client.request("GET", "/jobs/\(id)").body, as: UTF8.self)
+            let body = client.send("GET", "/jobs/\(id)")?.text ?? ""
             fatalError("job \(id) ended \(job.state) before the measurement: \(body)")
         }
     }
@@ -80,12 +92,12 @@ var cancellation: [Double] = []
 var deleteAnswered: [Double] = []
 for trial in 0..<trials {
     let gpu = gpus[trial % gpus.count]
-    _ = client.request("PUT", "/simulator/devices/\(gpu)/faults", body: #"{"neverReady": true}"#)
+    _ = client.send("PUT", "/simulator/devices/\(gpu)/faults", body: #"{"neverReady": true}"#)
     guard let job = client.job("/gpus/\(gpu)/reset", method: "POST") else { fatalError("reset not accepted") }
     _ = waitFor(job.id) { $0.phase == "waiting_ready" }
     usleep(useconds_t(1000 + trial % 7 * 300))  // land at different points of the poll's backoff
     let start = nowMs()
-    _ = client.request("DELETE", "/jobs/\(job.id)")
+    _ = client.send("DELETE", "/jobs/\(job.id)")
     deleteAnswered.append(nowMs() - start)
     let end = waitFor(job.id) { terminal.contains($0.state) }
     cancellation.append(end - start)
@@ -99,7 +111,7 @@ var detection: [Double] = []
 for trial in 0..<trials {
     let gpu = gpus[trial % gpus.count]
     let bdf = BDF(gpu)!
-    _ = client.request(
+    _ = client.send(
         "PUT", "/simulator/devices/\(gpu)/faults", body: #"{"neverReady": false, "readyAfterMs": 60}"#)
     guard let job = client.job("/gpus/\(gpu)/reset", method: "POST") else { fatalError("reset not accepted") }
     while simulated.kernel.isReady(bdf) != false {}  // the reset has happened
@@ -117,7 +129,7 @@ report(
 let pollingGPUs = gpus.filter { $0 != "0008:01:00.0" }
 var waiting: [String] = []
 for gpu in pollingGPUs {
-    _ = client.request("PUT", "/simulator/devices/\(gpu)/faults", body: #"{"neverReady": true}"#)
+    _ = client.send("PUT", "/simulator/devices/\(gpu)/faults", body: #"{"neverReady": true}"#)
     guard let job = client.job("/gpus/\(gpu)/reset", method: "POST", body: #"{"deadlineSeconds": 60}"#) else {
         fatalError("reset not accepted")
     }
@@ -130,7 +142,7 @@ let wallBefore = nowMs()
 usleep(5_000_000)
 let cpu = cpuSeconds() - cpuBefore
 let wall = (nowMs() - wallBefore) / 1000
-for id in waiting { _ = client.request("DELETE", "/jobs/\(id)") }
+for id in waiting { _ = client.send("DELETE", "/jobs/\(id)") }
 let perDevice = cpu / wall / Double(pollingGPUs.count) * 100
 report(
     "polling CPU: \(pollingGPUs.count) devices waiting for \(String((wall * 100).rounded() / 100)) s used "

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 swift build -c release --product graced
+swift build -c release --product gracectl
 
 args=(--listen "${GRACE_LISTEN:-127.0.0.1:8080}")
 if [ "${GRACE_SIMULATE:-}" = "1" ] || ! lspci -n 2>/dev/null | grep -qE ' 03[0-9a-f]{2}: '; then

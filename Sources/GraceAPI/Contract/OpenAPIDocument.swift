@@ -108,7 +108,9 @@ enum OpenAPIDocument {
                 afterwards), writes `reset` (EBUSY and EAGAIN are retried with backoff inside the deadline),
                 polls the readiness probe, and checks that the BARs are those recorded before. The default
                 deadline is the probe's own ceiling plus 5 s: CXL 1 s + the decoded Memory_Active timeout,
-                nvgrace BAR0 30 s, generic PCI 60 s. With `dryRun` nothing is touched and the plan is returned.
+                nvgrace BAR0 30 s, generic PCI 60 s. The deadline counts from submission: time spent queued
+                behind other jobs (the pool has `--workers` threads) counts against it. With `dryRun` nothing
+                is touched and the plan is returned.
               parameters:
                 - $ref: '#/components/parameters/IdempotencyKey'
               requestBody:

@@ -1,0 +1,44 @@
+# hotplug: the NVMe drive, bound to vfio-pci, is hot-unplugged through QMP (the host script
+# acts on the LAB-QMP lines). graced must show it missing, fail or refuse a job on it, and list
+# it again once it is plugged back (graced rescans every second here).
+present() { [ -e /sys/bus/pci/devices/$NVME ]; }
+# wait_for SECONDS COMMAND...: polls until COMMAND succeeds; WAITED is how long it took (ms).
+wait_for() {
+    local started
+    started=$(labms)
+    local until=$((started + $1 * 1000))
+    shift
+    while ! "$@"; do
+        [ "$(labms)" -lt $until ] || { WAITED=$(($(labms) - started)); return 1; }
+        usleep 50000
+    done
+    WAITED=$(($(labms) - started))
+}
+graced_state() { request GET /gpus/$NVME; [ "$HTTP_CODE" = 200 ] && field .state || echo "http-$HTTP_CODE"; }
+is_missing() { [ "$(graced_state)" = missing ]; }
+is_back() { s=$(graced_state); [ "$s" != missing ] && [ "${s#http-}" = "$s" ]; }
+
+ensure_driver $NVME vfio-pci
+echo 'LAB-QMP {"execute": "device_del", "arguments": {"id": "nvme0"}}'
+wait_for 15 eval '! present'
+expect "still in sysfs ${WAITED} ms after device_del" eval '! present' || dmesg | tail -5 | sed 's/^/  dmesg| /'
+note "gone from sysfs after $WAITED ms"
+wait_for 10 is_missing
+expect "graced says $(graced_state), wanted missing ($WAITED ms after unplug)" is_missing
+note "graced shows missing after $WAITED ms"
+run_job $NVME reset '{"method": "flr", "deadlineSeconds": 10}'
+note "reset of the missing drive: $(job_summary)"
+detail=$(echo "$JOB" | jq -r '[.error.detail // .detail // "", .error.title // .title // "", ([.attempts[]? | .errnoName // empty] | join(","))] | join(" ")')
+case "$JOB_STATE|$detail" in
+    failed*ENODEV* | failed*issing* | refused*issing*) ;;
+    *) expect "job on the missing drive: $JOB_STATE ($detail)" false ;;
+esac
+echo 'LAB-QMP {"execute": "device_add", "arguments": {"driver": "nvme", "id": "nvme0", "bus": "rp1", "serial": "lab0"}}'
+wait_for 15 present
+expect "not back in sysfs ${WAITED} ms after device_add" present
+note "back in sysfs after $WAITED ms"
+wait_for 10 is_back
+expect "graced still says $(graced_state) after device_add" is_back
+request GET /gpus/$NVME
+note "graced lists it again after $WAITED ms: state $(field .state), driver $(field '.driver // "none"')"
+ensure_driver $NVME nvme

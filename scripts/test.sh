@@ -17,3 +17,6 @@ fi
 
 echo "== tests"
 swift test --skip-build 2>&1 | tee .test-log.txt
+
+echo "== real-kernel lab: lab/run all (a QEMU guest with an IOMMU, vfio-pci and a CXL device)"
+lab/run all

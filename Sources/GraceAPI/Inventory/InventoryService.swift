@@ -28,6 +28,28 @@ public final class InventoryService: Sendable {
         /// States jobs impose (resetting, not_ready, wedged) over what a scan says.
         var overlay: [String: DeviceState] = [:]
         var takenAtMs: Int64 = 0
+        /// Every read of the host takes a number before it starts; a device keeps the number of the
+        /// read that last described it, so a slow full scan that began before a job's quick re-read
+        /// cannot overwrite it with older facts when it finishes later.
+        var generation: UInt64 = 0
+        var readGeneration: [String: UInt64] = [:]
+
+        mutating func nextGeneration() -> UInt64 {
+            generation += 1
+            return generation
+        }
+
+        /// Records what a read found about `bdf` (nil: absent), unless a newer read already did.
+        mutating func merge(_ bdf: String, _ gpu: GPUDevice?, read: UInt64) {
+            guard read >= readGeneration[bdf] ?? 0 else { return }
+            readGeneration[bdf] = read
+            if let gpu {
+                lastSeen[bdf] = gpu
+                present.insert(bdf)
+            } else {
+                present.remove(bdf)
+            }
+        }
     }
 
     static let historyLimit = 50
@@ -44,6 +66,7 @@ public final class InventoryService: Sendable {
     /// failure is logged and the snapshot still published (reads must not depend on the disk).
     @discardableResult
     public func refresh() throws(PCIScanError) -> InventorySnapshot {
+        let read = refreshing.withLock { $0.nextGeneration() }
         let functions = try inventory.managedFunctions()
         let gpus = functions.map(inventory.describe)
         let now = Timestamp.nowMs()
@@ -55,9 +78,12 @@ public final class InventoryService: Sendable {
                 } catch {
                     logger.error("could not record the layout of \(gpu.bdf): \(error)")
                 }
-                state.lastSeen[gpu.bdf] = gpu
+                state.merge(gpu.bdf, gpu, read: read)
             }
-            state.present = Set(gpus.map(\.bdf))
+            let found = Set(gpus.map(\.bdf))
+            for bdf in state.lastSeen.keys where !found.contains(bdf) {
+                state.merge(bdf, nil, read: read)
+            }
             state.takenAtMs = now
             return publish(state)
         }
@@ -67,19 +93,16 @@ public final class InventoryService: Sendable {
     /// writing to the store: the fast path that lets a job's outcome and the GPU's new state appear
     /// together. A full `refresh()` afterwards records layouts.
     public func reprobe(_ devices: Set<BDF>, clearing states: Bool) {
-        let known = refreshing.withLock { state in devices.compactMap { state.functions[$0.description] } }
+        let (known, read) = refreshing.withLock { state in
+            (devices.compactMap { state.functions[$0.description] }, state.nextGeneration())
+        }
         let described = known.map { function in
             (function.bdf.description, inventory.isPresent(function.bdf) ? inventory.describe(function) : nil)
         }
         refreshing.withLock { state in
             for (bdf, gpu) in described {
                 if states { state.overlay[bdf] = nil }
-                if let gpu {
-                    state.lastSeen[bdf] = gpu
-                    state.present.insert(bdf)
-                } else {
-                    state.present.remove(bdf)
-                }
+                state.merge(bdf, gpu, read: read)
             }
             _ = publish(state)
         }

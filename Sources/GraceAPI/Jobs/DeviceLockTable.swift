@@ -34,6 +34,4 @@ final class DeviceLockTable: Sendable {
             monitor.broadcast()
         }
     }
-
-    var heldDevices: Set<BDF> { monitor.withLock { held } }
 }

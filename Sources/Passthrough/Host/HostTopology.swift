@@ -88,6 +88,15 @@ public struct HostTopology: Sendable {
         root.linkName(root.device(bdf) + "/iommu_group").flatMap { Int($0) }
     }
 
+    /// The device files through which a user (a VM) holds the function: its group's `/dev/vfio/<N>`,
+    /// and, with the VFIO cdev interface that iommufd users open instead, `/dev/vfio/devices/vfioN`
+    /// for each node sysfs lists under `vfio-dev/`.
+    public func vfioNodes(_ bdf: BDF) -> [String] {
+        let group = iommuGroup(bdf).map { [ProcessTable.vfioGroupPath($0)] } ?? []
+        let devices = root.list(root.device(bdf) + "/vfio-dev").filter { $0.hasPrefix("vfio") }
+        return group + devices.map { "/dev/vfio/devices/" + $0 }
+    }
+
     /// Every function in the same IOMMU group, the function itself included, in BDF order. A function
     /// without a group is alone.
     public func iommuGroupMembers(_ bdf: BDF) -> [BDF] {

@@ -18,7 +18,7 @@ public final class InventoryService: Sendable {
 
     private struct RefreshState {
         /// Device row and last recorded layout text per BDF, so that an unchanged host costs no writes.
-        var known: [String: (identity: DeviceIdentity, deviceId: Int64, layoutJSON: String)] = [:]
+        var known: [String: (identity: DeviceIdentity, layoutJSON: String)] = [:]
         var history: [String: [LayoutSnapshot]] = [:]
         /// Every GPU seen since the start, as last seen: one that disappears stays listed as missing.
         var lastSeen: [String: GPUDevice] = [:]
@@ -160,7 +160,7 @@ public final class InventoryService: Sendable {
             logger.warning(
                 "layout drift on \(gpu.bdf): \(snapshot.changeSummary ?? "changed")")
         }
-        state.known[gpu.bdf] = (identity, device.id, layoutJSON)
+        state.known[gpu.bdf] = (identity, layoutJSON)
         state.history[gpu.bdf] = try store.layoutHistory(deviceId: device.id, limit: Self.historyLimit)
     }
 }

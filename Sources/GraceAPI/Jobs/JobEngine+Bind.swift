@@ -12,7 +12,7 @@ extension JobEngine {
             $0.details.originalDriver = plan.originalDriver
         }
         let root = host.root
-        restoreLater(holdInD0(plan.target, for: id), for: id)
+        guard holdInD0(plan.target, for: id) else { return }
         guard
             perform(
                 plan.writes, expecting: plan.expectedDrivers.mapValues { Optional($0) },
@@ -45,25 +45,11 @@ extension JobEngine {
         what: String
     ) -> Bool {
         for write in writes {
-            switch self.write(write, for: id, recordAttempts: true) {
-            case .done:
-                continue
-            case .stuck:
-                dropRestores(for: id)
-                if let device = write.device { inventory.setState(device.description, .wedged) }
-                finish(id, .timedOut, Self.wedgedFailure(write))
-                return false
-            case .failed(let error):
-                restore(revert(), for: id)
-                finish(id, .failed, Self.kernelFailure(error, during: what))
-                return false
-            case .cancelled(let reason):
-                restore(revert(), for: id)
-                finish(id, .cancelled, Self.cancelledFailure(reason))
-                return false
-            case .deadlinePassed:
-                restore(revert(), for: id)
-                finish(id, .timedOut, Self.deadlineFailure("The deadline passed during the \(what)."))
+            let outcome = self.write(write, for: id, recordAttempts: true)
+            guard outcome == .done else {
+                // A stuck write leaves the device to the kernel: writing the revert would hang too.
+                if outcome != .stuck { restore(revert(), for: id) }
+                finish(id, after: outcome, of: write, during: what)
                 return false
             }
         }

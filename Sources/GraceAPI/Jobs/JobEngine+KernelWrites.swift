@@ -4,7 +4,8 @@ extension JobEngine {
     enum WriteOutcome: Equatable {
         case done
         case failed(KernelError)
-        /// The kernel has not returned by the deadline; the device is wedged.
+        /// The kernel has not returned by the deadline: the device is marked wedged and the job's
+        /// pending restores are dropped (a write to that device would hang as well).
         case stuck
         /// Cancelled before (or between) attempts; a write in flight is never abandoned for this.
         case cancelled(String)
@@ -39,7 +40,11 @@ extension JobEngine {
                                 message: "\(write): still blocked in the kernel at the deadline"))
                     }
                 }
-                if let device = write.device { wedged.insert(device) }
+                dropRestores(for: id)
+                if let device = write.device {
+                    wedged.insert(device)
+                    inventory.setState(device.description, .wedged)
+                }
                 return .stuck
             case .failed(let error):
                 if recordAttempts {
@@ -57,6 +62,23 @@ extension JobEngine {
                 }
                 if ContinuousClock.now >= live.deadline { return .failed(error) }
             }
+        }
+    }
+
+    /// Ends the job for a write that did not go through (`.done` is not an ending); `what` names the
+    /// operation for the messages.
+    func finish(_ id: String, after outcome: WriteOutcome, of write: SysfsWrite, during what: String) {
+        switch outcome {
+        case .done:
+            break
+        case .stuck:
+            finish(id, .timedOut, Self.wedgedFailure(write))
+        case .failed(let error):
+            finish(id, .failed, Self.kernelFailure(error, during: what))
+        case .cancelled(let reason):
+            finish(id, .cancelled, Self.cancelledFailure(reason))
+        case .deadlinePassed:
+            finish(id, .timedOut, Self.deadlineFailure("The deadline passed during the \(what)."))
         }
     }
 

@@ -11,7 +11,7 @@ extension JobEngine {
         // Quiescing.
         update(id) { $0.enter(.quiescing) }
         inventory.setState(target.description, .resetting)
-        restoreLater(holdInD0(target, for: id), for: id)
+        guard holdInD0(target, for: id) else { return }
         update(id) { $0.methodUsed = method }
         if let reason = live.token.reason {
             return finish(id, .cancelled, Self.cancelledFailure(reason))
@@ -23,24 +23,11 @@ extension JobEngine {
         restoreLater(plan.restoreWrites, for: id)
         for write in plan.writes {
             let isReset = write == .reset(target)
-            switch self.write(write, for: id, recordAttempts: isReset) {
-            case .done:
-                continue
-            case .stuck:
-                dropRestores(for: id)
-                inventory.setState(target.description, .wedged)
-                return finish(id, .timedOut, Self.wedgedFailure(write))
-            case .failed(let error):
+            let outcome = self.write(write, for: id, recordAttempts: isReset)
+            guard outcome == .done else {
                 return finish(
-                    id, .failed,
-                    Self.kernelFailure(error, during: isReset ? "reset" : "selection of the \(method) method")
-                )
-            case .cancelled(let reason):
-                return finish(id, .cancelled, Self.cancelledFailure(reason))
-            case .deadlinePassed:
-                return finish(
-                    id, .timedOut,
-                    Self.deadlineFailure("The deadline passed before the reset could be written."))
+                    id, after: outcome, of: write,
+                    during: isReset ? "reset" : "selection of the \(method) method")
             }
         }
 
@@ -65,16 +52,23 @@ extension JobEngine {
     }
 
     /// A vfio device nobody holds sits in D3hot under runtime PM, where its BARs read all-ones: keep it
-    /// in D0 while the job works. Returns the write that gives control back.
-    func holdInD0(_ device: BDF, for id: String) -> [SysfsWrite] {
+    /// in D0 while the job works, and give control back afterwards (a pending restore). Returns false
+    /// when the job has ended: the write stuck in the kernel.
+    func holdInD0(_ device: BDF, for id: String) -> Bool {
         guard let control = PowerState.read(bdf: device, root: host.root).control, control != "on" else {
-            return []
+            return true
         }
-        guard write(.powerControl(device, "on"), for: id, recordAttempts: false) == .done else {
+        let write = SysfsWrite.powerControl(device, "on")
+        switch self.write(write, for: id, recordAttempts: false) {
+        case .done:
+            restoreLater([.powerControl(device, control)], for: id)
+        case .stuck:
+            finish(id, after: .stuck, of: write, during: "power control")
+            return false
+        default:
             update(id) { $0.note("could not hold \(device) in D0 (power/control)") }
-            return []
         }
-        return [.powerControl(device, control)]
+        return true
     }
 
     /// Polls the device's readiness probe until ready, the deadline or a cancel; records the outcome
@@ -90,7 +84,7 @@ extension JobEngine {
         update(id) { job in
             job.details.readiness = Job.Readiness(
                 probe: kind.rawValue,
-                result: outcome.result.kind == "timedOut" ? "timed_out" : outcome.result.kind,
+                result: outcome.result.kind,
                 waitedMs: outcome.waitedMs, polls: outcome.polls)
             job.details.notes += outcome.notes
         }

@@ -12,7 +12,8 @@ import Store
 ///   may block happens here, before any lock is taken;
 /// - run, on a worker thread: take the locks of the whole affected set at once, then only kernel
 ///   writes (through the watchdog) and readiness polls; no database, no client, no other job;
-/// - cleanup: release the locks, persist the outcome with its phases and attempts, rescan.
+/// - cleanup: re-read the affected devices and publish the outcome, put back what the job changed,
+///   release the locks, persist the job with its phases and attempts, rescan.
 public final class JobEngine: Sendable {
     public struct Configuration: Sendable {
         /// Worker threads: jobs beyond this many wait in the queue.
@@ -37,8 +38,8 @@ public final class JobEngine: Sendable {
         let work: JobWork
         let devices: Set<BDF>
         let deadline: ContinuousClock.Instant
-        /// How the run ended. It becomes the job's state only in cleanup, after the host has been
-        /// rescanned, so a client that sees a terminal job also sees the GPU as it now is.
+        /// How the run ended. It becomes the job's state only once the affected devices have been read
+        /// again, so a client that sees a terminal job also sees the GPUs as they now are.
         var outcome: (state: JobState, failure: Job.Failure?)?
         /// Writes that put back what the job changed (power control, reset_method), run after the
         /// outcome is published and before the devices are freed.
@@ -118,15 +119,14 @@ public final class JobEngine: Sendable {
     /// Cancels every job (reason: shutdown) and waits up to `grace` for the workers to finish; kernel
     /// writes still in flight are left to the kernel.
     public func shutdown(grace: Duration = .seconds(10)) {
-        let tokens = monitor.withLock { () -> [CancellationToken] in
+        let ids = monitor.withLock { () -> [String] in
             state.stopping = true
             monitor.broadcast()
-            return state.live.values.map(\.token)
+            return state.live.keys.sorted()
         }
-        for id in monitor.withLock({ state.live.keys.sorted() }) {
+        for id in ids {
             _ = cancel(id, reason: "shutdown")
         }
-        tokens.forEach { $0.cancel(reason: "shutdown") }
         let finished = monitor.wait(until: .now + grace) { state.runningWorkers == 0 }
         if !finished {
             logger.warning("shutdown: workers still blocked in kernel writes: \(executor.stuckWrites)")
@@ -275,11 +275,6 @@ public final class JobEngine: Sendable {
             case .unbind(let plan):
                 runUnbind(id, plan: plan)
             }
-            // The client waits for the outcome, not for housekeeping: publish it, then put things back
-            // while the devices are still locked, then free them.
-            publishOutcome(live)
-            restore(monitor.withLock { state.live[id]?.restores ?? [] }.reversed(), for: id)
-            locks.release(live.devices)
         } else if let reason = live.token.reason {
             finish(id, .cancelled, Self.cancelledFailure(reason))
         } else {
@@ -290,10 +285,14 @@ public final class JobEngine: Sendable {
                     detail: "Another job held an affected device until the deadline.",
                     resolution: "Retry with a longer deadlineSeconds, or when the other job has finished."))
         }
-        if let finished = self.live(id) {
-            if !acquired { publishOutcome(finished) }
-            finalize(finished)
+        // The client waits for the outcome, not for housekeeping: publish it, then put things back
+        // while the devices are still locked, then free them.
+        publishOutcome(live)
+        if acquired {
+            restore(monitor.withLock { state.live[id]?.restores ?? [] }.reversed(), for: id)
+            locks.release(live.devices)
         }
+        finalize(live)
     }
 
     /// Queues a write that puts back something the job changed; see `Live.restores`.

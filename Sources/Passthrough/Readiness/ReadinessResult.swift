@@ -10,11 +10,12 @@ public enum ReadinessResult: Hashable, Sendable, CustomStringConvertible {
     /// The token was cancelled; its reason.
     case cancelled(String)
 
-    /// "ready", "timedOut", "gone", "failed", "cancelled": a stable name for JSON and the database.
+    /// "ready", "timed_out", "gone", "failed", "cancelled": a stable name for JSON and the database,
+    /// spelled like the API's job states.
     public var kind: String {
         switch self {
         case .ready: "ready"
-        case .timedOut: "timedOut"
+        case .timedOut: "timed_out"
         case .gone: "gone"
         case .failed: "failed"
         case .cancelled: "cancelled"
@@ -33,7 +34,7 @@ public enum ReadinessResult: Hashable, Sendable, CustomStringConvertible {
         let why = reason ?? ""
         switch kind {
         case "ready": self = .ready
-        case "timedOut": self = .timedOut(lastReason: why)
+        case "timed_out": self = .timedOut(lastReason: why)
         case "gone": self = .gone(why)
         case "failed": self = .failed(why)
         case "cancelled": self = .cancelled(why)
@@ -44,7 +45,7 @@ public enum ReadinessResult: Hashable, Sendable, CustomStringConvertible {
     public var description: String { reason.map { "\(kind): \($0)" } ?? kind }
 }
 
-/// `{"kind": "timedOut", "reason": "..."}`: flat, so a client can switch on `kind`.
+/// `{"kind": "timed_out", "reason": "..."}`: flat, so a client can switch on `kind`.
 extension ReadinessResult: Codable {
     private enum CodingKeys: String, CodingKey {
         case kind

@@ -26,6 +26,10 @@ let package = Package(
         .systemLibrary(
             name: "CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
+        // libmicrohttpd's TLS library: token digests and random bytes, client certificates.
+        .systemLibrary(
+            name: "CGnuTLS", pkgConfig: "gnutls",
+            providers: [.apt(["libgnutls28-dev"])]),
 
         // The host: sysfs, config space, libpci, the simulated kernel. No HTTP, no SQL.
         .target(
@@ -39,7 +43,7 @@ let package = Package(
         .target(
             name: "GraceAPI",
             dependencies: [
-                "CHTTP", "Passthrough", "Store",
+                "CHTTP", "CGnuTLS", "Passthrough", "Store",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(

@@ -9,7 +9,12 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <errno.h>
 #include <microhttpd.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 
 /*
  * Swift cannot call C variadic functions, and MHD's flag and option enums import awkwardly.
@@ -30,17 +35,26 @@ struct GraceLogSink {
 };
 
 struct GraceDaemonConfig {
-    /* Bind address; MHD reads it only during start. */
-    const struct sockaddr_in *address;
+    /* A socket that is already bound and listening (TCP or Unix); MHD accepts on it. */
+    int listen_fd;
     unsigned int thread_pool_size;
     unsigned int connection_timeout_seconds;
     unsigned int connection_limit; /* 0 keeps MHD's default */
+    unsigned int per_ip_connection_limit; /* 0: none (always 0 on a Unix socket) */
+    size_t connection_memory_limit; /* 0 keeps MHD's default; bounds the request head */
+    /* PEM text, NUL-terminated; all NULL for plain HTTP. `tls_trust` (client CAs) asks clients
+     * for a certificate; MHD does not verify it, `grace_mhd_client_certificate` does. */
+    const char *tls_key;
+    const char *tls_cert;
+    const char *tls_trust;
     MHD_AccessHandlerCallback access_handler;
     void *access_cls;
     GraceURILogCallback uri_log;
     void *uri_log_cls;
     MHD_RequestCompletedCallback completed;
     void *completed_cls;
+    MHD_NotifyConnectionCallback notify_connection;
+    void *notify_connection_cls;
     struct GraceLogSink *log_sink; /* NULL: MHD logs nothing */
 };
 
@@ -57,13 +71,14 @@ static inline void grace_mhd_log_trampoline(void *cls, const char *format, va_li
 }
 
 /*
- * Starts a daemon with MHD's internal thread pool over epoll and suspend/resume enabled.
+ * Starts a daemon with MHD's internal thread pool over epoll and suspend/resume enabled, on a
+ * listening socket the caller made (so a Unix socket gets its mode before anyone can connect).
  * Options travel as an MHD_OptionItem array through MHD_OPTION_ARRAY; two-pointer options carry
  * the function in `value` and the closure in `ptr_value`, as MHD documents.
  */
 static inline struct MHD_Daemon *grace_mhd_start(const struct GraceDaemonConfig *config) {
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
-    struct MHD_OptionItem options[10];
+    struct MHD_OptionItem options[20];
     unsigned int count = 0;
     /* The logger goes first, or MHD reports problems with the earlier options on stderr. */
     if (config->log_sink != NULL) {
@@ -72,7 +87,7 @@ static inline struct MHD_Daemon *grace_mhd_start(const struct GraceDaemonConfig 
             MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)&grace_mhd_log_trampoline, config->log_sink};
     }
     options[count++] = (struct MHD_OptionItem){
-        MHD_OPTION_SOCK_ADDR, 0, (void *)config->address};
+        MHD_OPTION_LISTEN_SOCKET, (intptr_t)config->listen_fd, NULL};
     options[count++] = (struct MHD_OptionItem){
         MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)config->thread_pool_size, NULL};
     options[count++] = (struct MHD_OptionItem){
@@ -81,21 +96,131 @@ static inline struct MHD_Daemon *grace_mhd_start(const struct GraceDaemonConfig 
         options[count++] = (struct MHD_OptionItem){
             MHD_OPTION_CONNECTION_LIMIT, (intptr_t)config->connection_limit, NULL};
     }
+    if (config->per_ip_connection_limit > 0) {
+        options[count++] = (struct MHD_OptionItem){
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)config->per_ip_connection_limit, NULL};
+    }
+    if (config->connection_memory_limit > 0) {
+        options[count++] = (struct MHD_OptionItem){
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)config->connection_memory_limit, NULL};
+    }
+    if (config->tls_key != NULL && config->tls_cert != NULL) {
+        flags |= MHD_USE_TLS;
+        options[count++] = (struct MHD_OptionItem){
+            MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)config->tls_key};
+        options[count++] = (struct MHD_OptionItem){
+            MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)config->tls_cert};
+        if (config->tls_trust != NULL) {
+            options[count++] = (struct MHD_OptionItem){
+                MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)config->tls_trust};
+        }
+    }
     options[count++] = (struct MHD_OptionItem){
         MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)config->uri_log, config->uri_log_cls};
     options[count++] = (struct MHD_OptionItem){
         MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)config->completed, config->completed_cls};
+    options[count++] = (struct MHD_OptionItem){
+        MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)config->notify_connection,
+        config->notify_connection_cls};
     options[count++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    uint16_t port = ntohs(config->address->sin_port);
     return MHD_start_daemon(
-        flags, port, NULL, NULL, config->access_handler, config->access_cls,
+        flags, 0, NULL, NULL, config->access_handler, config->access_cls,
         MHD_OPTION_ARRAY, options, MHD_OPTION_END);
 }
 
-/* The port actually bound (useful with port 0); 0 if MHD cannot tell. */
-static inline uint16_t grace_mhd_bound_port(struct MHD_Daemon *daemon) {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
-    return info == NULL ? 0 : info->port;
+/* Whether this libmicrohttpd was built with TLS (Debian's is, with GnuTLS). */
+static inline bool grace_mhd_has_tls(void) {
+    return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
+}
+
+/* The connection's socket, or -1. */
+static inline int grace_mhd_connection_fd(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info == NULL ? -1 : info->connect_fd;
+}
+
+/* What the connection-notify callback stored for this connection, or NULL. */
+static inline void *grace_mhd_socket_context(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info == NULL ? NULL : info->socket_context;
+}
+
+/* The client's address as text ("127.0.0.1", "::1"); "" for a Unix socket or when unknown. */
+static inline void grace_mhd_client_address(struct MHD_Connection *connection, char *out, size_t size) {
+    out[0] = '\0';
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info == NULL || info->client_addr == NULL) return;
+    const struct sockaddr *address = info->client_addr;
+    if (address->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)address)->sin_addr, out, (socklen_t)size);
+    } else if (address->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)address)->sin6_addr, out, (socklen_t)size);
+    }
+}
+
+/*
+ * The peer certificate of a TLS connection, verified against the trusted client CAs.
+ * Returns 0 when there is no TLS session or no certificate, 1 with the subject DN in `subject`
+ * when the certificate chains to a trusted CA and is valid now, -1 when one was presented but
+ * does not verify (expired, unknown issuer, ...).
+ */
+static inline int grace_mhd_client_certificate(
+    struct MHD_Connection *connection, char *subject, size_t size) {
+    subject[0] = '\0';
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (info == NULL || info->tls_session == NULL) return 0;
+    gnutls_session_t session = (gnutls_session_t)info->tls_session;
+    if (gnutls_certificate_type_get(session) != GNUTLS_CRT_X509) return 0;
+    unsigned int listed = 0;
+    const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &listed);
+    if (chain == NULL || listed == 0) return 0;
+    unsigned int status = 0;
+    if (gnutls_certificate_verify_peers2(session, &status) != GNUTLS_E_SUCCESS || status != 0) return -1;
+    gnutls_x509_crt_t certificate;
+    if (gnutls_x509_crt_init(&certificate) != GNUTLS_E_SUCCESS) return -1;
+    int result = -1;
+    size_t length = size;
+    if (gnutls_x509_crt_import(certificate, &chain[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
+        gnutls_x509_crt_get_dn(certificate, subject, &length) == GNUTLS_E_SUCCESS) {
+        result = 1;
+    }
+    gnutls_x509_crt_deinit(certificate);
+    return result;
+}
+
+/*
+ * Writes bytes straight to the client, through TLS when the connection has a session. Only for
+ * the one case where MHD has already queued an answer of its own and would send its status line
+ * twice (see HTTPServerCore); the connection is closed right after.
+ */
+static inline bool grace_mhd_send_raw(struct MHD_Connection *connection, const void *bytes, size_t size) {
+    const union MHD_ConnectionInfo *tls =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (tls != NULL && tls->tls_session != NULL) {
+        ssize_t sent = gnutls_record_send((gnutls_session_t)tls->tls_session, bytes, size);
+        return sent == (ssize_t)size;
+    }
+    int fd = grace_mhd_connection_fd(connection);
+    if (fd < 0) return false;
+    size_t done = 0;
+    int tries = 0;
+    while (done < size && tries < 100) {
+        ssize_t sent = send(fd, (const char *)bytes + done, size - done, MSG_NOSIGNAL);
+        if (sent > 0) {
+            done += (size_t)sent;
+        } else if (sent < 0 && (errno == EAGAIN || errno == EINTR)) {
+            tries++;
+            struct timespec pause = {0, 1000000};
+            nanosleep(&pause, NULL);
+        } else {
+            return false;
+        }
+    }
+    return done == size;
 }
 
 typedef enum MHD_Result (*GraceHeaderIterator)(

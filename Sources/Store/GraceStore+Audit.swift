@@ -15,6 +15,13 @@ extension GraceStore {
             id: id, atMs: atMs, actor: actor, action: action, target: target, detailJSON: detailJSON)
     }
 
+    /// Replaces an audit line's detail once the outcome of what it records is known.
+    public func updateAuditDetail(id: Int64, detailJSON: String) throws {
+        let changed = try database.run(
+            "UPDATE audit_log SET detail_json = ? WHERE id = ?", [.text(detailJSON), .integer(id)])
+        guard changed > 0 else { throw GraceStoreError.auditEntryNotFound(id: id) }
+    }
+
     /// Audit lines newest first, optionally only those older than `beforeId` (for paging).
     public func auditEntries(limit: Int, beforeId: Int64? = nil) throws -> [AuditEntry] {
         try database.withConnection { connection in

@@ -3,4 +3,5 @@ public enum GraceStoreError: Error, Hashable, Sendable {
     case deviceNotFound(id: Int64)
     case jobNotFound(id: String)
     case phaseNotFound(jobId: String, seq: Int)
+    case auditEntryNotFound(id: Int64)
 }

@@ -26,8 +26,78 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("The sysfs root to read and write.", valueName: "root"))
     var sysfs = "/sys"
 
-    @Option(help: ArgumentHelp("Address and port to listen on.", valueName: "host:port"))
-    var listen = "127.0.0.1:8080"
+    @Option(
+        help: ArgumentHelp(
+            "Where to listen: unix:PATH, or HOST:PORT with an IPv4 or [IPv6] literal. Repeatable. Default: unix:/run/graced/graced.sock.",
+            valueName: "address"))
+    var listen: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Group of the Unix socket (mode 0660); its members are operators (see --socket-group-role). Default: graced, when that group exists.",
+            valueName: "name"))
+    var socketGroup: String?
+
+    @Option(help: ArgumentHelp("Role of the socket group's members.", valueName: "role"))
+    var socketGroupRole: Role = .operator
+
+    @Option(
+        help: ArgumentHelp(
+            "Bearer tokens (made with `graced token create`); read at start and on SIGHUP. TCP needs it unless --tls-client-ca or --no-auth.",
+            valueName: "file"))
+    var tokens = "/etc/graced/tokens"
+
+    @Flag(
+        help:
+            "Serve loopback TCP listeners without authentication (every caller is admin). Refused for any other address; logged at every start."
+    )
+    var noAuth = false
+
+    @Option(help: ArgumentHelp("PEM certificate: TCP listeners speak TLS.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("PEM private key for --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "PEM CAs whose client certificates identify callers (mutual TLS); the subject is the identity.",
+            valueName: "file"))
+    var tlsClientCA: String?
+
+    @Option(help: ArgumentHelp("Role of a caller identified by a client certificate.", valueName: "role"))
+    var tlsClientRole: Role = .operator
+
+    @Option(
+        help: ArgumentHelp(
+            "A web origin allowed to send requests (e.g. https://dash.example); any other Origin is refused. Repeatable.",
+            valueName: "origin"))
+    var allowOrigin: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "A host name accepted in the Host header on TCP besides the listening address. Repeatable.",
+            valueName: "name"))
+    var allowHost: [String] = []
+
+    @Option(help: ArgumentHelp("Connections at once, per listener.", valueName: "n"))
+    var maxConnections = 256
+
+    @Option(help: ArgumentHelp("Connections at once from one client address (TCP).", valueName: "n"))
+    var maxConnectionsPerClient = 32
+
+    @Option(help: ArgumentHelp("Largest request body.", valueName: "bytes"))
+    var maxBodyBytes = 65536
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a connection has to deliver a request's headers (slow clients are cut off).",
+            valueName: "seconds"))
+    var headerTimeout: Double = 10
+
+    @Option(
+        help: ArgumentHelp("Changing requests per identity per minute (0: no limit).", valueName: "n"))
+    var mutationsPerMinute = 60
 
     @Option(
         help: ArgumentHelp(
@@ -77,8 +147,39 @@ struct Serve: ParsableCommand {
         if let workers, !(1...256).contains(workers) {
             throw ValidationError("--workers takes a number from 1 to 256")
         }
-        guard ListenAddress(listen) != nil else {
-            throw ValidationError("--listen takes HOST:PORT with an IPv4 host, e.g. 127.0.0.1:8080")
+        for text in listen where ListenAddress(text) == nil {
+            throw ValidationError(
+                "--listen takes unix:/ABSOLUTE/PATH or HOST:PORT with an IPv4 or [IPv6] literal, e.g. unix:/run/graced/graced.sock or 127.0.0.1:8443 (got \(text))"
+            )
+        }
+        if noAuth, let open = listenAddresses.first(where: { !$0.isUnix && !$0.isLoopback }) {
+            throw ValidationError(
+                "--no-auth is only for loopback addresses (127.0.0.1, [::1]); \(open) is reachable from other hosts: create a token with `graced token create` instead"
+            )
+        }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        if tlsClientCA != nil && tlsCert == nil {
+            throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key")
+        }
+        if tlsCert != nil && !listenAddresses.contains(where: { !$0.isUnix }) {
+            throw ValidationError("--tls-cert applies to TCP listeners: add --listen HOST:PORT")
+        }
+        guard (1...100_000).contains(maxConnections) else {
+            throw ValidationError("--max-connections takes a number from 1 to 100000")
+        }
+        guard (0...100_000).contains(maxConnectionsPerClient) else {
+            throw ValidationError("--max-connections-per-client takes a number from 0 (no limit) to 100000")
+        }
+        guard (1...(64 << 20)).contains(maxBodyBytes) else {
+            throw ValidationError("--max-body-bytes takes a number from 1 to 67108864")
+        }
+        guard headerTimeout > 0 && headerTimeout <= 3600 else {
+            throw ValidationError("--header-timeout takes seconds, more than 0 and at most 3600")
+        }
+        guard (0...100_000).contains(mutationsPerMinute) else {
+            throw ValidationError("--mutations-per-minute takes a number from 0 (no limit) to 100000")
         }
         for entry in gpuMemory where FirmwareMemoryArgument(entry) == nil {
             throw ValidationError(
@@ -87,9 +188,17 @@ struct Serve: ParsableCommand {
         }
     }
 
+    var listenAddresses: [ListenAddress] {
+        listen.isEmpty ? [.defaultSocket] : listen.compactMap(ListenAddress.init)
+    }
+
     func run() throws {
+        // Files graced creates (database, WAL, token files) are private to root; the socket's mode
+        // is set explicitly.
+        umask(0o077)
         // Before any thread exists, so that every thread inherits the mask.
         blockTerminationSignals()
+        raiseOpenFileLimit()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .trace
@@ -134,30 +243,40 @@ struct Serve: ParsableCommand {
             db ?? (simulatedHost.map { $0.folder + "/graced.sqlite" } ?? "/var/lib/graced/graced.sqlite")
         try makeParentFolder(of: databasePath)
         let store = try GraceStore(path: databasePath)
+        makePrivate(databasePath)
         logger.info("database \(databasePath)")
 
+        let access = try AccessSetup(self, logger: logger)
         let application = try Application(
-            host: host, store: store, listen: ListenAddress(listen)!,
+            host: host, store: store, server: access.serverConfiguration,
             rescanIntervalSeconds: rescanInterval,
             jobs: workers.map { JobEngine.Configuration(workers: $0) } ?? JobEngine.Configuration(),
             logger: logger)
         try application.start()
+        let addresses = application.listening.map(\.description).joined(separator: ", ")
         logger.notice(
-            "graced listening on http://\(listen) with \(application.inventory.snapshot.gpus.count) GPUs")
+            "graced listening on \(addresses) with \(application.inventory.snapshot.gpus.count) GPUs")
 
-        let signal = waitForTerminationSignal()
-        logger.notice("signal \(signal): shutting down")
+        while true {
+            let signal = waitForSignal()
+            guard signal == SIGHUP else {
+                logger.notice("signal \(signal): shutting down")
+                break
+            }
+            access.reloadTokens(into: application.authenticator)
+        }
         application.stop()
     }
 }
 
-/// SIGTERM and SIGINT, blocked in every thread (the mask is inherited by threads created later) so
-/// that only `waitForTerminationSignal` receives them.
-private func terminationSignals() -> sigset_t {
+/// SIGTERM and SIGINT (stop) and SIGHUP (reload the tokens), blocked in every thread (the mask is
+/// inherited by threads created later) so that only `waitForSignal` receives them.
+private func handledSignals() -> sigset_t {
     var signals = sigset_t()
     sigemptyset(&signals)
     sigaddset(&signals, SIGTERM)
     sigaddset(&signals, SIGINT)
+    sigaddset(&signals, SIGHUP)
     return signals
 }
 
@@ -165,20 +284,37 @@ private func blockTerminationSignals() {
     // A signal ignored at exec (SIGINT in a shell's background job) would be discarded, never waited for.
     signal(SIGTERM, SIG_DFL)
     signal(SIGINT, SIG_DFL)
-    var signals = terminationSignals()
+    signal(SIGHUP, SIG_DFL)
+    var signals = handledSignals()
     pthread_sigmask(SIG_BLOCK, &signals, nil)
 }
 
-/// Blocks the calling thread until SIGTERM or SIGINT arrives; returns its number.
-@discardableResult
-private func waitForTerminationSignal() -> Int32 {
-    var signals = terminationSignals()
+/// Blocks the calling thread until SIGTERM, SIGINT or SIGHUP arrives; returns its number.
+private func waitForSignal() -> Int32 {
+    var signals = handledSignals()
     var received: Int32 = 0
     while sigwait(&signals, &received) != 0 {}
     return received
 }
 
+/// The soft open-file limit up to the hard one: the connection limit is derived from it.
+private func raiseOpenFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
+
+/// The database and its WAL files readable by root alone, even when made by an older graced.
+private func makePrivate(_ databasePath: String) {
+    for suffix in ["", "-wal", "-shm"] {
+        chmod(databasePath + suffix, 0o600)
+    }
+}
+
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension Role: ExpressibleByArgument {}
 
 /// `/lib/modules/<release>/modules.alias` of the running kernel, where VFIO variant drivers are found.
 private func runningKernelModulesAlias() -> String? {

@@ -4,6 +4,10 @@ import Testing
 
 @testable import GraceAPI
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// End-to-end tests: a real server on 127.0.0.1 and an ephemeral port, spoken to over sockets.
 @Suite struct HTTPServerTests {
     struct UploadSummary: Codable, Equatable {
@@ -155,7 +159,9 @@ import Testing
     @Test func declaredOversizeBodyIsRefusedBeforeItIsSent() async throws {
         try await Self.withServer(HTTPServer.Configuration(maxBodyBytes: 1024)) { _, client in
             // Only the head goes out: the 413 must come without the server waiting for the body.
-            let head = Array("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n".utf8)
+            let head = Array(
+                "POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n"
+                    .utf8)
             let response = try await offPool { try client.exchange([head]) }
             #expect(response.status == 413)
             #expect(response.header("Content-Type") == "application/problem+json")
@@ -229,7 +235,8 @@ import Testing
     }
 
     @Test func fiftyConcurrentRequestsAreAllAnswered() async throws {
-        try await Self.withServer { _, client in
+        // All from 127.0.0.1: lift the per-client limit, which the edge tests cover.
+        try await Self.withServer(HTTPServer.Configuration(perClientConnectionLimit: 0)) { _, client in
             let statuses = await withTaskGroup(of: (Int, Int).self) { group in
                 for index in 0..<50 {
                     group.addTask {
@@ -261,9 +268,9 @@ import Testing
                 RawHTTPClient.requestBytes("FROB", "/hello"),
                 RawHTTPClient.requestBytes("GET", "*"),
                 RawHTTPClient.requestBytes("GET", "http://elsewhere/hello"),
-                Array("GET /hello HTTP/9.9\r\nHost: x\r\n\r\n".utf8),
-                Array("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n".utf8),
-                Array("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n".utf8),
+                Array("GET /hello HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n".utf8),
+                Array("POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n".utf8),
+                Array("POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: zz\r\n\r\n".utf8),
                 hugeHeader,
                 hugeTarget,
             ]
@@ -277,7 +284,7 @@ import Testing
             // Clients that vanish mid-body, mid-head, or while their request is suspended.
             try await offPool {
                 try client.sendAndHangUp(
-                    Array("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc".utf8))
+                    Array("POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc".utf8))
                 try client.sendAndHangUp(Array("GET /hello HTTP/1.1\r\nHost:".utf8))
                 try client.sendAndHangUp(RawHTTPClient.requestBytes("GET", "/slow"))
             }
@@ -357,7 +364,7 @@ import Testing
         try server.start()
         defer { server.stop() }
         let client = RawHTTPClient(port: try #require(server.port))
-        let bad = Array("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n".utf8)
+        let bad = Array("POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: zz\r\n\r\n".utf8)
         let response = try await offPool { try client.exchange([bad]) }
         #expect(response.status == 400)
         let logged = lines.withLock { $0 }
@@ -366,8 +373,14 @@ import Testing
     }
 
     @Test func invalidConfigurationIsRejected() throws {
-        let badHost = HTTPServer(configuration: HTTPServer.Configuration(host: "localhost"), router: Router())
-        #expect(throws: HTTPServerError.invalidHost("localhost")) { try badHost.start() }
+        let open = HTTPServer(
+            configuration: HTTPServer.Configuration(
+                listeners: [.init(address: .tcp(host: "0.0.0.0", port: 0), noAuth: true)]),
+            router: Router())
+        #expect(throws: HTTPServerError.invalidConfiguration("noAuth on 0.0.0.0:0, which is not a loopback address")) {
+            try open.start()
+        }
+        #expect(!open.isRunning)
         let badPool = HTTPServer(configuration: HTTPServer.Configuration(threadPoolSize: 0), router: Router())
         #expect(throws: HTTPServerError.invalidConfiguration("threadPoolSize")) { try badPool.start() }
     }
@@ -378,7 +391,7 @@ import Testing
         defer { first.stop() }
         #expect(throws: HTTPServerError.alreadyRunning) { try first.start() }
         let port = try #require(first.port)
-        let second = HTTPServer(configuration: HTTPServer.Configuration(port: port), router: Router())
-        #expect(throws: HTTPServerError.startFailed(host: "127.0.0.1", port: port)) { try second.start() }
+        let second = HTTPServer(configuration: .loopback(port: port), router: Router())
+        #expect(throws: HTTPServerError.listenFailed("127.0.0.1:\(port)", errno: EADDRINUSE)) { try second.start() }
     }
 }

@@ -25,15 +25,31 @@ struct RawHTTPClient {
     }
 
     let port: UInt16
+    /// Connect to this Unix socket instead of 127.0.0.1:port.
+    var unixPath: String?
     var receiveTimeoutSeconds = 5
+
+    init(port: UInt16) {
+        self.port = port
+    }
+
+    init(unixPath: String) {
+        port = 0
+        self.unixPath = unixPath
+    }
 
     /// Builds a request with `Connection: close`, so the response ends at EOF.
     static func requestBytes(
         _ method: String, _ target: String, headers: [(String, String)] = [], body: [UInt8]? = nil
     ) -> [UInt8] {
         var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-        for (name, value) in headers {
+        for (name, value) in headers where !value.isEmpty {
             head += "\(name): \(value)\r\n"
+        }
+        // A body is JSON unless the test says otherwise (an empty value leaves the header out).
+        let chunked = headers.contains { $0.0.lowercased() == "transfer-encoding" }
+        if body != nil || chunked, !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
+            head += "Content-Type: application/json\r\n"
         }
         if let body, !headers.contains(where: { $0.0.lowercased() == "transfer-encoding" }) {
             head += "Content-Length: \(body.count)\r\n"
@@ -72,12 +88,28 @@ struct RawHTTPClient {
         try sendAll(fd, bytes)
     }
 
-    private func connectSocket() throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    func connectSocket() throws -> Int32 {
+        let fd = socket(unixPath == nil ? AF_INET : AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
         var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let unixPath {
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(unixPath.utf8)) }
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            guard result == 0 else {
+                let code = errno
+                close(fd)
+                throw Failure(description: "connect: errno \(code)")
+            }
+            return fd
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
@@ -94,7 +126,7 @@ struct RawHTTPClient {
         return fd
     }
 
-    private func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+    func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes {
@@ -105,7 +137,7 @@ struct RawHTTPClient {
         }
     }
 
-    private func receiveAll(_ fd: Int32) throws -> [UInt8] {
+    func receiveAll(_ fd: Int32) throws -> [UInt8] {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while true {

@@ -13,7 +13,12 @@ final class RunningService: @unchecked Sendable {
     let client: RawHTTPClient
     let databasePath: String
 
-    init(simulate: Bool = true, firmware: FirmwareMemoryTable? = nil, databasePath: String? = nil) throws {
+    /// Without `server`: one loopback listener where every caller is an admin and changes are not
+    /// rate-limited, for tests of what lies behind the edge.
+    init(
+        simulate: Bool = true, firmware: FirmwareMemoryTable? = nil, databasePath: String? = nil,
+        server: HTTPServer.Configuration? = nil
+    ) throws {
         simulated = try SimulatedHost.createTemporary(prefix: "graceapi-svctest")
         self.databasePath = databasePath ?? simulated.folder + "/graced.sqlite"
         let host = ServiceHost(
@@ -25,10 +30,17 @@ final class RunningService: @unchecked Sendable {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         application = try Application(
-            host: host, store: try GraceStore(path: self.databasePath), listen: ListenAddress("127.0.0.1:0")!,
+            host: host, store: try GraceStore(path: self.databasePath), server: server ?? Self.openLoopback(),
             rescanIntervalSeconds: 0, logger: logger)
         try application.start()
         client = RawHTTPClient(port: try #require(application.port))
+    }
+
+    static func openLoopback() -> HTTPServer.Configuration {
+        var configuration = HTTPServer.Configuration.loopback()
+        configuration.maxBodyBytes = 64 << 10
+        configuration.edge.mutationsPerMinute = 0
+        return configuration
     }
 
     func get(_ target: String, headers: [(String, String)] = []) async throws -> RawHTTPClient.Response {

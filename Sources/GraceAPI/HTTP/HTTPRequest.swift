@@ -10,8 +10,14 @@ public struct HTTPRequest: Sendable {
     public var query: [String: String]
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// Who sent it, as the edge identified them before routing.
+    public var caller: Caller
 
-    public init(method: String, rawTarget: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
+    public init(
+        method: String, rawTarget: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [],
+        caller: Caller = Caller(name: "anonymous", role: nil, source: .none)
+    ) {
+        self.caller = caller
         self.method = method
         self.rawTarget = rawTarget
         let (path, queryString) = Self.split(rawTarget)

@@ -69,6 +69,17 @@ public struct HTTPResponse: Sendable {
             headers: headers)
     }
 
+    /// The whole response as bytes on the wire, closing the connection: only for the rare answers
+    /// graced writes to a socket itself, outside libmicrohttpd.
+    func serialized(reason: String) -> [UInt8] {
+        var head = "HTTP/1.1 \(status) \(reason)\r\n"
+        for (name, value) in headers where !HTTPHeaders.namesMatch(name, "Content-Length") {
+            head += "\(name): \(value)\r\n"
+        }
+        head += "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        return Array(head.utf8) + body
+    }
+
     /// A fresh encoder per call: cheap next to the encoding itself, and nothing shared between threads.
     static func encodeJSON(_ value: some Encodable) throws -> [UInt8] {
         let encoder = JSONEncoder()

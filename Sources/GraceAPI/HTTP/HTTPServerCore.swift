@@ -1,11 +1,18 @@
 import CHTTP
 import Synchronization
 
-/// Everything MHD's callbacks need, reached through an unretained `cls` pointer. The owning
-/// `HTTPServer` keeps it alive until `MHD_stop_daemon` has returned, after which no callback runs.
+/// Everything MHD's callbacks need, shared by every listener and reached through its
+/// `ListenerContext`. The owning `HTTPServer` keeps it alive until `MHD_stop_daemon` has returned,
+/// after which no callback runs.
+///
+/// Every request passes the edge before a handler sees it, in this order, each refusal answered
+/// before any of the body is read: framing (one way to read the body's length), `Host`, `Origin`,
+/// identity (401), route (404/405), role (403), media type (415), rate (429), size (413).
 final class HTTPServerCore: Sendable {
     let router: Router
     let maxBodyBytes: Int
+    let policy: EdgePolicy
+    let limiter: MutationRateLimiter
     let log: (@Sendable (String) -> Void)?
     /// Requests between the URI log callback and the completed callback; tests use it to check
     /// that every context is released, and `stop()` waits for it to reach zero.
@@ -23,9 +30,14 @@ final class HTTPServerCore: Sendable {
 
     private let state = Mutex(State())
 
-    init(router: Router, maxBodyBytes: Int, log: (@Sendable (String) -> Void)?) {
+    /// A client still streaming a refused body this far past the limit is cut off.
+    private var discardLimit: Int { max(maxBodyBytes, 1) * 64 }
+
+    init(router: Router, maxBodyBytes: Int, policy: EdgePolicy, log: (@Sendable (String) -> Void)?) {
         self.router = router
         self.maxBodyBytes = maxBodyBytes
+        self.policy = policy
+        limiter = MutationRateLimiter(perMinute: policy.mutationsPerMinute)
         self.log = log
     }
 
@@ -51,23 +63,37 @@ final class HTTPServerCore: Sendable {
     /// One call of MHD's access handler. MHD calls it once when the headers are in, once per
     /// body chunk (`size > 0`), and once more with size 0 when the request is complete.
     func process(
-        _ context: RequestContext, connection: OpaquePointer, method: UnsafePointer<CChar>?,
-        uploadData: UnsafePointer<CChar>?, uploadSize: UnsafeMutablePointer<Int>
+        _ context: RequestContext, listener: ListenerContext, connection: OpaquePointer,
+        method: UnsafePointer<CChar>?, uploadData: UnsafePointer<CChar>?, uploadSize: UnsafeMutablePointer<Int>
     ) -> MHD_Result {
         let size = uploadSize.pointee
         switch context.phase {
         case .new:
             context.method = method.map { String(cString: $0) } ?? ""
             context.headers = Self.requestHeaders(connection)
-            // Refuse a declared oversize body before reading any of it. MHD accepts a response
-            // here and closes the connection afterwards instead of reading the body.
-            if let declared = context.headers["Content-Length"].flatMap({ Int($0) }) {
-                if declared > maxBodyBytes {
-                    context.phase = .dispatched
-                    return result(queue(tooLarge(context), on: connection))
-                }
-                if declared > 0 {
-                    context.body.reserveCapacity(declared)
+            context.channel = listener.channel
+            let tracked = grace_mhd_socket_context(connection).map {
+                Unmanaged<ConnectionTracker.Connection>.fromOpaque($0).takeUnretainedValue()
+            }
+            if let tracked { listener.tracker.headArrived(tracked) }
+            switch admit(context, listener: listener, connection: connection, tracked: tracked) {
+            case .refuse(let response):
+                context.phase = .dispatched
+                auditRefusal(context, status: response.status)
+                return result(queue(response, on: connection))
+            case .answeredByMHD(let response):
+                // libmicrohttpd 0.9.75 queues its own 400 for a malformed Content-Length, then
+                // overwrites the connection's state and builds that answer's head a second time
+                // (the status line went out twice). Sending our one answer ourselves and closing
+                // is the only way to answer exactly once without patching the library.
+                context.phase = .dispatched
+                auditRefusal(context, status: response.status)
+                let bytes = response.serialized(reason: response.status == 413 ? "Content Too Large" : "Bad Request")
+                _ = bytes.withUnsafeBytes { grace_mhd_send_raw(connection, $0.baseAddress, $0.count) }
+                return .NO
+            case .proceed(let declaredLength):
+                if let declaredLength, declaredLength > 0 {
+                    context.body.reserveCapacity(declaredLength)
                 }
             }
             context.phase = .receiving
@@ -83,10 +109,12 @@ final class HTTPServerCore: Sendable {
             if size > 0 {
                 context.discardedBytes += size
                 uploadSize.pointee = 0
-                // A client that keeps streaming long past the limit is not worth a response.
-                return context.discardedBytes > maxBodyBytes ? .NO : .YES
+                // The 413 can only be queued once the body has ended; a client still streaming
+                // far past the limit is not worth waiting for.
+                return context.discardedBytes > discardLimit ? .NO : .YES
             }
             context.phase = .dispatched
+            auditRefusal(context, status: 413)
             return result(queue(tooLarge(context), on: connection))
         case .dispatched:
             // A response is queued or the connection is suspended, so MHD only comes back here
@@ -94,6 +122,99 @@ final class HTTPServerCore: Sendable {
             uploadSize.pointee = 0
             return .NO
         }
+    }
+
+    private enum Admission {
+        /// Read the body (of this declared length, if any), then dispatch.
+        case proceed(declaredLength: Int?)
+        case refuse(HTTPResponse)
+        case answeredByMHD(HTTPResponse)
+    }
+
+    /// The edge's checks, in order, on the request head alone.
+    private func admit(
+        _ context: RequestContext, listener: ListenerContext, connection: OpaquePointer,
+        tracked: ConnectionTracker.Connection?
+    ) -> Admission {
+        let headers = context.headers
+        let framing: RequestFraming
+        switch RequestFraming.read(headers) {
+        case .failure(.answeredByMHD(let status, let detail)):
+            return .answeredByMHD(RequestFraming.problem(status: status, detail: detail))
+        case .failure(.refused(let status, let detail)):
+            return .refuse(RequestFraming.problem(status: status, detail: detail))
+        case .success(let read):
+            framing = read
+        }
+        let hosts = headers.values(for: "Host")
+        guard policy.hostAllowed(hosts, listen: listener.address, port: listener.port) else {
+            return .refuse(EdgePolicy.misdirected(hosts))
+        }
+        if let problem = policy.originProblem(headers) {
+            return .refuse(problem)
+        }
+        let identity = listener.identity(of: connection, tracked)
+        switch policy.authenticator.identify(headers, connection: identity) {
+        case .failure(let problem):
+            return .refuse(problem.response)
+        case .success(let caller):
+            context.caller = caller
+        }
+        guard let role = context.caller.role else {
+            return .refuse(AccessProblems.unauthenticated(invalid: false))
+        }
+        let path = HTTPRequest.split(context.rawTarget).path
+        switch router.resolve(method: context.method, path: String(path)) {
+        case .unmatched(let response):
+            return .refuse(response)
+        case .matched(let match):
+            context.match = match
+            guard role.allows(match.role) else {
+                return .refuse(
+                    AccessProblems.forbidden(
+                        context.caller, required: match.role, method: context.method, template: match.template))
+            }
+        }
+        if EdgePolicy.isMutation(context.method) {
+            let hasBody: Bool
+            switch framing {
+            case .none: hasBody = false
+            case .length(let length): hasBody = length > 0
+            case .chunked: hasBody = true
+            }
+            if hasBody, let problem = EdgePolicy.contentTypeProblem(headers) {
+                return .refuse(problem)
+            }
+            if let wait = limiter.admit(context.caller.name) {
+                return .refuse(AccessProblems.rateLimited(retryAfterSeconds: wait, limit: limiter.perMinute))
+            }
+        }
+        if case .length(let length) = framing {
+            // MHD accepts a response here and closes the connection afterwards instead of reading the body.
+            guard length <= UInt64(maxBodyBytes) else { return .refuse(tooLarge(context)) }
+            return .proceed(declaredLength: Int(length))
+        }
+        return .proceed(declaredLength: nil)
+    }
+
+    // MARK: Audit
+
+    private func audited(_ context: RequestContext) -> AuditedRequest {
+        let path = String(HTTPRequest.split(context.rawTarget).path.prefix(200))
+        return AuditedRequest(
+            method: String(context.method.prefix(20)), route: context.match?.template ?? path, path: path,
+            caller: context.caller, channel: context.channel)
+    }
+
+    private func auditRefusal(_ context: RequestContext, status: Int) {
+        guard EdgePolicy.isMutation(context.method), let auditor = policy.auditor else { return }
+        auditor.refused(audited(context), status: status)
+    }
+
+    /// The job a response created or names, from its `Location`.
+    private static func job(of response: HTTPResponse) -> String? {
+        guard let location = response.header("Location"), location.hasPrefix("/jobs/") else { return nil }
+        return String(location.dropFirst("/jobs/".count))
     }
 
     private func receive(
@@ -119,17 +240,53 @@ final class HTTPServerCore: Sendable {
         var body: [UInt8] = []
         swap(&body, &context.body)
         let request = HTTPRequest(
-            method: context.method, rawTarget: context.rawTarget, headers: context.headers, body: body)
-        switch router.handle(request) {
+            method: context.method, rawTarget: context.rawTarget, headers: context.headers, body: body,
+            caller: context.caller)
+        guard let match = context.match else {
+            // admit() answers every request that has no route; this is only a safety net.
+            return result(
+                queue(
+                    .problem(
+                        status: 500, slug: "unrouted", title: "Internal Server Error",
+                        detail: "The request reached no handler.",
+                        resolution: "Retry; if it persists, report it with the request that caused it."),
+                    on: connection))
+        }
+        var auditID: Int64?
+        if EdgePolicy.isMutation(context.method), let auditor = policy.auditor {
+            do {
+                auditID = try auditor.begin(audited(context))
+            } catch {
+                log?("audit trail not writable, refusing \(context.method) \(match.template): \(error)")
+                return result(queue(Self.auditUnavailable(), on: connection))
+            }
+        }
+        switch match.handler(request, match.parameters) {
         case .respond(let response):
+            if let auditID { policy.auditor?.finish(auditID, status: response.status, job: Self.job(of: response)) }
             return result(queue(response, on: connection))
         case .deferred(let work):
             if state.withLock({ $0.stopping }) {
+                if let auditID { policy.auditor?.finish(auditID, status: 503, job: nil) }
                 return result(queue(Self.stopping(), on: connection))
             }
-            suspend(context, connection: connection, work: work)
+            let auditor = policy.auditor
+            let auditID = auditID
+            suspend(context, connection: connection) {
+                let response = await work()
+                if let auditID { auditor?.finish(auditID, status: response.status, job: Self.job(of: response)) }
+                return response
+            }
             return .YES
         }
+    }
+
+    static func auditUnavailable() -> HTTPResponse {
+        .problem(
+            status: 503, slug: "audit-unavailable", title: "Audit trail unavailable",
+            detail: "The audit trail could not be written, so the request was not carried out.",
+            resolution: "Check the database's disk (free space, permissions) and retry.",
+            headers: [("Retry-After", "5")])
     }
 
     // MARK: Suspended requests

@@ -27,6 +27,10 @@ final class RequestContext: @unchecked Sendable {
     var headers = HTTPHeaders()
     var body: [UInt8] = []
     var discardedBytes = 0
+    /// Set by the edge's checks before the body is read.
+    var caller = Caller(name: "anonymous", role: nil, source: .none)
+    var match: Router.Match?
+    var channel = ""
     /// Set while suspended, for the thread that answers the request.
     var connection: OpaquePointer?
 

@@ -1,4 +1,4 @@
-/// Maps method + path to handlers.
+/// Maps method + path to handlers, each with the role it needs.
 ///
 /// Patterns are paths with `{name}` placeholders, such as `/gpus/{bdf}/layout`. Matching splits
 /// the RAW path on "/" and compares segments literally, so an encoded slash (`%2F`) stays inside
@@ -13,7 +13,23 @@ public struct Router: Sendable {
         let method: String
         let pattern: String
         let segments: [Segment]
+        let role: Role
         let handler: RouteHandler
+    }
+
+    /// A request's route: what runs, with which placeholders, for whom.
+    public struct Match: Sendable {
+        public let handler: RouteHandler
+        public let parameters: [String: String]
+        public let role: Role
+        /// The registered pattern, e.g. `/gpus/{bdf}/reset` (for the audit trail and metrics).
+        public let template: String
+    }
+
+    public enum Resolution: Sendable {
+        case matched(Match)
+        /// 404 or 405, ready to send.
+        case unmatched(HTTPResponse)
     }
 
     private var routes: [Route] = []
@@ -22,7 +38,9 @@ public struct Router: Sendable {
 
     /// Registers a handler. Patterns must start with "/" and each (method, pattern) pair may be
     /// registered once: both are programming errors, caught at startup.
-    public mutating func add(_ method: String, _ pattern: String, handler: @escaping RouteHandler) {
+    public mutating func add(
+        _ method: String, _ pattern: String, role: Role, handler: @escaping RouteHandler
+    ) {
         precondition(pattern.hasPrefix("/"), "route pattern must start with '/': \(pattern)")
         precondition(
             !routes.contains { $0.method == method && $0.pattern == pattern },
@@ -33,38 +51,47 @@ public struct Router: Sendable {
             }
             return .literal(String(part))
         }
-        routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler))
+        routes.append(Route(method: method, pattern: pattern, segments: segments, role: role, handler: handler))
     }
 
-    public mutating func get(_ pattern: String, handler: @escaping RouteHandler) {
-        add("GET", pattern, handler: handler)
+    /// Reads need a viewer unless said otherwise; changes an operator.
+    public mutating func get(_ pattern: String, role: Role = .viewer, handler: @escaping RouteHandler) {
+        add("GET", pattern, role: role, handler: handler)
     }
 
-    public mutating func post(_ pattern: String, handler: @escaping RouteHandler) {
-        add("POST", pattern, handler: handler)
+    public mutating func post(_ pattern: String, role: Role = .operator, handler: @escaping RouteHandler) {
+        add("POST", pattern, role: role, handler: handler)
     }
 
-    public mutating func put(_ pattern: String, handler: @escaping RouteHandler) {
-        add("PUT", pattern, handler: handler)
+    public mutating func put(_ pattern: String, role: Role = .operator, handler: @escaping RouteHandler) {
+        add("PUT", pattern, role: role, handler: handler)
     }
 
-    public mutating func patch(_ pattern: String, handler: @escaping RouteHandler) {
-        add("PATCH", pattern, handler: handler)
+    public mutating func patch(_ pattern: String, role: Role = .operator, handler: @escaping RouteHandler) {
+        add("PATCH", pattern, role: role, handler: handler)
     }
 
-    public mutating func delete(_ pattern: String, handler: @escaping RouteHandler) {
-        add("DELETE", pattern, handler: handler)
+    public mutating func delete(_ pattern: String, role: Role = .operator, handler: @escaping RouteHandler) {
+        add("DELETE", pattern, role: role, handler: handler)
     }
 
-    /// Every registered (method, pattern) pair, in registration order; the implicit HEAD for GET
+    /// Every registered (method, pattern, role), in registration order; the implicit HEAD for GET
     /// routes is not listed.
-    public var registeredRoutes: [(method: String, pattern: String)] {
-        routes.map { ($0.method, $0.pattern) }
+    public var registeredRoutes: [(method: String, pattern: String, role: Role)] {
+        routes.map { ($0.method, $0.pattern, $0.role) }
     }
 
-    /// Routes a request: the handler's result, or a 404/405 problem.
+    /// Routes a request and runs its handler, whoever sent it (the server checks the role first).
     public func handle(_ request: HTTPRequest) -> HandlerResult {
-        let parts = Self.split(request.path)
+        switch resolve(method: request.method, path: request.path) {
+        case .matched(let match): match.handler(request, match.parameters)
+        case .unmatched(let response): .respond(response)
+        }
+    }
+
+    /// The route for a method and raw path, or the 404/405 answer.
+    public func resolve(method: String, path: String) -> Resolution {
+        let parts = Self.split(path)
         var best: (route: Route, parameters: [String: String], literals: [Bool])?
         var methodsForPath: Set<String> = []
         for route in routes {
@@ -72,8 +99,8 @@ public struct Router: Sendable {
             methodsForPath.insert(route.method)
             // HEAD falls back to GET; MHD drops the body of a HEAD response.
             let methodFits =
-                route.method == request.method
-                || (request.method == "HEAD" && route.method == "GET"
+                route.method == method
+                || (method == "HEAD" && route.method == "GET"
                     && !routes.contains { $0.method == "HEAD" && $0.pattern == route.pattern })
             guard methodFits else { continue }
             if best == nil || Self.moreSpecific(literals, than: best!.literals) {
@@ -81,13 +108,16 @@ public struct Router: Sendable {
             }
         }
         if let best {
-            return best.route.handler(request, best.parameters)
+            return .matched(
+                Match(
+                    handler: best.route.handler, parameters: best.parameters, role: best.route.role,
+                    template: best.route.pattern))
         }
         if methodsForPath.isEmpty {
-            return .respond(
+            return .unmatched(
                 .problem(
                     status: 404, slug: "not-found", title: "Not Found",
-                    detail: "No resource matches \(request.method) \(request.path).",
+                    detail: "No resource matches \(method) \(String(path.prefix(200))).",
                     resolution:
                         "Check the path against the API description (openapi.yaml); paths are case-sensitive and have no trailing slash."
                 ))
@@ -97,10 +127,10 @@ public struct Router: Sendable {
         }
         let allowed = methodsForPath.sorted()
         let allowHeader = allowed.joined(separator: ", ")
-        return .respond(
+        return .unmatched(
             .problem(
                 status: 405, slug: "method-not-allowed", title: "Method Not Allowed",
-                detail: "\(request.path) does not support \(request.method).",
+                detail: "\(String(path.prefix(200))) does not support \(String(method.prefix(20))).",
                 resolution: "Use one of the methods listed in the Allow header: \(allowHeader).",
                 extensions: ["allowed": allowed], headers: [("Allow", allowHeader)]))
     }

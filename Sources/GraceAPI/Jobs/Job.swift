@@ -77,6 +77,8 @@ struct Job: Sendable {
         var deadlineMs: Int64
         /// For a bind: the driver the function had before, so that an unbind can give it back.
         var originalDriver: String?
+        /// The identity that submitted the job (nil for jobs stored before identities existed).
+        var requestedBy: String?
     }
 
     var id: String
@@ -153,11 +155,13 @@ struct JobView: Codable {
     var error: Job.Failure?
     var createdAt: String
     var finishedAt: String?
+    var requestedBy: String?
 
     init(_ job: Job) {
         id = job.id
         kind = job.kind.rawValue
         gpu = job.gpu.description
+        requestedBy = job.details.requestedBy
         state = job.state.rawValue
         phase = job.phase
         phases = job.phases.map {

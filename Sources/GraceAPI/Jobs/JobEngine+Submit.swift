@@ -22,11 +22,14 @@ extension JobEngine {
         var wouldRun: Bool
     }
 
-    func submitReset(_ bdf: BDF, _ request: ResetRequest, idempotencyKey: String?) -> Submission {
+    /// A shorter deadline could not even cover one readiness poll and the write's own round trip.
+    static let minimumDeadlineSeconds = 0.1
+
+    func submitReset(_ bdf: BDF, _ request: ResetRequest, idempotencyKey: String?, requestedBy: String) -> Submission {
         let requested = request.method ?? .auto
         return submit(
             bdf, kind: .reset, methodRequested: requested.rawValue, deadlineSeconds: request.deadlineSeconds,
-            requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey,
+            requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, requestedBy: requestedBy,
             dryRun: request.dryRun == true
         ) { gpu in
             let plan = ResetPlanner(root: host.root, processes: processes).plan(bdf, method: requested)
@@ -46,11 +49,12 @@ extension JobEngine {
         }
     }
 
-    func submitBind(_ bdf: BDF, _ request: BindRequest, idempotencyKey: String?) -> Submission {
+    func submitBind(_ bdf: BDF, _ request: BindRequest, idempotencyKey: String?, requestedBy: String) -> Submission {
         let driver = request.driver ?? "auto"
         return submit(
             bdf, kind: .bind, methodRequested: driver, deadlineSeconds: request.deadlineSeconds,
-            requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, dryRun: false
+            requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, requestedBy: requestedBy,
+            dryRun: false
         ) { gpu in
             let plan = BindPlanner(root: host.root, processes: processes, aliases: aliases)
                 .plan(bdf, driver: driver, includeGroup: request.group ?? false)
@@ -66,11 +70,14 @@ extension JobEngine {
         }
     }
 
-    func submitUnbind(_ bdf: BDF, _ request: UnbindRequest, idempotencyKey: String?) -> Submission {
+    func submitUnbind(_ bdf: BDF, _ request: UnbindRequest, idempotencyKey: String?, requestedBy: String)
+        -> Submission
+    {
         let driver = request.driver ?? "original"
         return submit(
             bdf, kind: .unbind, methodRequested: driver, deadlineSeconds: request.deadlineSeconds,
-            requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, dryRun: false
+            requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, requestedBy: requestedBy,
+            dryRun: false
         ) { _ in
             let plan = UnbindPlanner(root: host.root, processes: processes)
                 .plan(bdf, to: UnbindPlan.Destination(driver), recordedOriginal: recordedOriginalDriver(bdf))
@@ -93,17 +100,23 @@ extension JobEngine {
     /// The submit stage shared by every kind.
     private func submit(
         _ bdf: BDF, kind: JobKind, methodRequested: String, deadlineSeconds: Double?, requestJSON: String,
-        idempotencyKey: String?, dryRun: Bool, plan: (GPUDevice) -> Planning
+        idempotencyKey: String?, requestedBy: String, dryRun: Bool, plan: (GPUDevice) -> Planning
     ) -> Submission {
         if let deadlineSeconds,
-            !(deadlineSeconds > 0 && deadlineSeconds <= configuration.maximumDeadlineSeconds)
+            !(deadlineSeconds >= Self.minimumDeadlineSeconds
+                && deadlineSeconds <= configuration.maximumDeadlineSeconds)
         {
             return .refused(
-                CommonProblems.invalidBody(
-                    "deadlineSeconds must be more than 0 and at most \(Int(configuration.maximumDeadlineSeconds)).",
+                .problem(
+                    status: 422, slug: "value-out-of-range", title: "Value out of range",
+                    detail:
+                        "deadlineSeconds must be from \(Self.minimumDeadlineSeconds) to \(Int(configuration.maximumDeadlineSeconds)) (got \(deadlineSeconds)).",
                     resolution:
-                        "Send a deadline in seconds, or leave it out for the probe's own ceiling plus a margin."
-                ))
+                        "Send a deadline in seconds within that range, or leave it out for the probe's own ceiling plus a margin.",
+                    extensions: [
+                        "field": "deadlineSeconds", "minimum": Self.minimumDeadlineSeconds,
+                        "maximum": configuration.maximumDeadlineSeconds,
+                    ]))
         }
         guard let gpu = inventory.snapshot.gpu(bdf.description) else {
             return .refused(CommonProblems.gpuNotFound(bdf))
@@ -170,7 +183,7 @@ extension JobEngine {
             methodRequested: methodRequested,
             details: Job.Details(
                 affected: devices.sorted().map(\.description), notes: [],
-                deadlineMs: now + Int64(deadlineSeconds * 1000)),
+                deadlineMs: now + Int64(deadlineSeconds * 1000), requestedBy: requestedBy),
             createdAtMs: now, idempotencyKey: idempotencyKey, requestJSON: requestJSON)
         job.enter(.queued, atMs: now)
         let live = Live(

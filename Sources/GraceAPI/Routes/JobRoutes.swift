@@ -11,21 +11,21 @@ enum JobRoutes {
             .respond(
                 mutation(request, parameters, ResetRequest.self, fields: ResetRequest.fields) {
                     bdf, body, key in
-                    engine.submitReset(bdf, body, idempotencyKey: key)
+                    engine.submitReset(bdf, body, idempotencyKey: key, requestedBy: request.caller.name)
                 })
         }
         router.post("/gpus/{bdf}/bind") { request, parameters in
             .respond(
                 mutation(request, parameters, BindRequest.self, fields: BindRequest.fields) {
                     bdf, body, key in
-                    engine.submitBind(bdf, body, idempotencyKey: key)
+                    engine.submitBind(bdf, body, idempotencyKey: key, requestedBy: request.caller.name)
                 })
         }
         router.post("/gpus/{bdf}/unbind") { request, parameters in
             .respond(
                 mutation(request, parameters, UnbindRequest.self, fields: UnbindRequest.fields) {
                     bdf, body, key in
-                    engine.submitUnbind(bdf, body, idempotencyKey: key)
+                    engine.submitUnbind(bdf, body, idempotencyKey: key, requestedBy: request.caller.name)
                 })
         }
         router.get("/jobs/{id}") { _, parameters in
@@ -33,9 +33,9 @@ enum JobRoutes {
             guard let job = engine.job(id) else { return .respond(jobNotFound(id)) }
             return .respond(.json(JobView(job)))
         }
-        router.delete("/jobs/{id}") { _, parameters in
+        router.delete("/jobs/{id}") { request, parameters in
             let id = parameters["id"] ?? ""
-            switch engine.cancel(id, reason: "cancelled by a client") {
+            switch engine.cancel(id, reason: "cancelled by \(request.caller.name)") {
             case .notFound:
                 return .respond(jobNotFound(id))
             case .accepted(let job):

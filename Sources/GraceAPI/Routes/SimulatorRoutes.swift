@@ -8,13 +8,13 @@ enum SimulatorRoutes {
     ]
 
     static func register(in router: inout Router, simulator: SimulatedKernel) {
-        router.get("/simulator/devices/{bdf}/faults") { _, parameters in
+        router.get("/simulator/devices/{bdf}/faults", role: .admin) { _, parameters in
             .respond(
                 withDevice(parameters) { bdf throws(KernelError) in
                     .json(try simulator.faults(for: bdf))
                 })
         }
-        router.put("/simulator/devices/{bdf}/faults") { request, parameters in
+        router.put("/simulator/devices/{bdf}/faults", role: .admin) { request, parameters in
             .respond(
                 withDevice(parameters) { bdf throws(KernelError) in
                     switch parseFaults(request.body) {

@@ -8,14 +8,16 @@ public final class Application: Sendable {
     public let engine: JobEngine
     public let host: ServiceHost
     let server: HTTPServer
-    /// Every `(method, pattern)` served, for the contract test.
-    let routes: [(method: String, pattern: String)]
+    /// Every `(method, pattern, role)` served, for the contract test.
+    let routes: [(method: String, pattern: String, role: Role)]
     let logger: Logger
     private let rescanner: PeriodicWorker?
 
+    /// `server` says where to listen and who may do what; the audit trail is this store's unless
+    /// `server.edge.auditor` names another.
     public init(
-        host: ServiceHost, store: GraceStore, listen: ListenAddress, rescanIntervalSeconds: Double = 5,
-        maxBodyBytes: Int = 64 << 10, jobs: JobEngine.Configuration = .init(), logger: Logger
+        host: ServiceHost, store: GraceStore, server serverConfiguration: HTTPServer.Configuration = .loopback(),
+        rescanIntervalSeconds: Double = 5, jobs: JobEngine.Configuration = .init(), logger: Logger
     ) throws {
         self.host = host
         self.logger = logger
@@ -31,14 +33,15 @@ public final class Application: Sendable {
         JobRoutes.register(in: &router, engine: engine)
         SystemRoutes.register(
             in: &router, inventory: inventory, engine: engine, simulated: host.simulator != nil)
+        AuditRoutes.register(in: &router, store: store)
         if let simulator = host.simulator {
             SimulatorRoutes.register(in: &router, simulator: simulator)
         }
         routes = router.registeredRoutes
-        var configuration = HTTPServer.Configuration()
-        configuration.host = listen.host
-        configuration.port = listen.port
-        configuration.maxBodyBytes = maxBodyBytes
+        var configuration = serverConfiguration
+        if configuration.edge.auditor == nil {
+            configuration.edge.auditor = StoreAuditor(store: store, logger: logger)
+        }
         let requestLogger = logger
         server = HTTPServer(configuration: configuration, router: router) { line in
             requestLogger.debug("\(line)")
@@ -58,8 +61,14 @@ public final class Application: Sendable {
         }
     }
 
-    /// The port actually bound (useful with port 0).
+    /// The port of the first TCP listener (useful with port 0).
     public var port: UInt16? { server.port }
+
+    /// Every listener as bound (TCP ports resolved).
+    public var listening: [ListenAddress] { server.boundAddresses }
+
+    /// The identities and tokens in force; graced replaces the tokens on SIGHUP.
+    public var authenticator: Authenticator { server.configuration.edge.authenticator }
 
     /// Scans the host once (so the first request already sees it), then starts serving.
     public func start() throws {

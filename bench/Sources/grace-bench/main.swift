@@ -41,6 +41,13 @@ if let index = CommandLine.arguments.firstIndex(of: "--trials"), index + 1 < Com
     trials = value
 }
 
+/// Loopback without credentials or a rate limit: the benchmark measures the engine, not the edge.
+func benchServer() -> HTTPServer.Configuration {
+    var configuration = HTTPServer.Configuration.loopback()
+    configuration.edge.mutationsPerMinute = 0
+    return configuration
+}
+
 let simulated = try SimulatedHost.createTemporary(prefix: "grace-bench")
 defer { try? simulated.removeFiles() }
 var logger = Logger(label: "bench")
@@ -51,7 +58,7 @@ let application = try Application(
         firmwareMemory: FirmwareMemoryTable(source: "simulator", entries: simulated.firmwareMemory),
         procRoot: simulated.procRoot, modulesAliasPath: simulated.modulesAliasPath,
         simulator: simulated.kernel),
-    store: try GraceStore(path: simulated.folder + "/bench.sqlite"), listen: ListenAddress("127.0.0.1:0")!,
+    store: try GraceStore(path: simulated.folder + "/bench.sqlite"), server: benchServer(),
     rescanIntervalSeconds: 0, jobs: JobEngine.Configuration(workers: 4), logger: logger)
 try application.start()
 let client = BlockingHTTPClient(port: application.port!)

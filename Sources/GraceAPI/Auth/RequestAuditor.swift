@@ -1,0 +1,22 @@
+/// A changing request as the audit trail records it.
+public struct AuditedRequest: Sendable {
+    public var method: String
+    /// The route's template (`/gpus/{bdf}/reset`), or the raw path when no route matched.
+    public var route: String
+    /// The raw path as sent (at most 200 bytes kept).
+    public var path: String
+    public var caller: Caller
+    /// "unix", "tcp" or "tls".
+    public var channel: String
+}
+
+/// Records every changing request, accepted or refused, with the identity that sent it.
+public protocol RequestAuditor: Sendable {
+    /// Before the handler runs. Throws when the trail cannot be written: the request is then refused
+    /// (503) and nothing is done, so no change ever goes unrecorded.
+    func begin(_ request: AuditedRequest) throws -> Int64
+    /// The answer to a request `begin` recorded; `job` is the job it created or named, if any.
+    func finish(_ id: Int64, status: Int, job: String?)
+    /// A request refused at the edge (401, 403, 415, 400, ...), recorded in one step.
+    func refused(_ request: AuditedRequest, status: Int)
+}

@@ -1,0 +1,57 @@
+import CHTTP
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One listener while it runs: what MHD's callbacks for its daemon reach through `cls`.
+final class ListenerContext: Sendable {
+    let core: HTTPServerCore
+    let address: ListenAddress
+    let port: UInt16
+    let noAuth: Bool
+    let tracker = ConnectionTracker()
+    /// "unix", "tcp" or "tls", for the audit trail.
+    let channel: String
+
+    init(core: HTTPServerCore, listener: HTTPServer.Listener, port: UInt16) {
+        self.core = core
+        address = listener.address
+        self.port = port
+        noAuth = listener.noAuth
+        channel = listener.address.isUnix ? "unix" : (listener.tls == nil ? "tcp" : "tls")
+    }
+
+    /// What the connection says of the caller, read once per connection: SO_PEERCRED on a Unix
+    /// socket; the client's address and certificate on TCP.
+    func identity(of connection: OpaquePointer, _ tracked: ConnectionTracker.Connection?)
+        -> Authenticator.ConnectionIdentity
+    {
+        if let known = tracked?.identity { return known }
+        let identity: Authenticator.ConnectionIdentity
+        if address.isUnix {
+            let fd = tracked?.fd ?? grace_mhd_connection_fd(connection)
+            identity = .unixPeer(PeerCredentials.of(socket: fd))
+        } else {
+            var text = [CChar](repeating: 0, count: 64)
+            grace_mhd_client_address(connection, &text, text.count)
+            let clientAddress = Self.string(text)
+            var subject = [CChar](repeating: 0, count: 1024)
+            let certificate: Authenticator.CertificateStatus
+            switch grace_mhd_client_certificate(connection, &subject, subject.count) {
+            case 1: certificate = .verified(subject: Self.string(subject))
+            case -1: certificate = .invalid
+            default: certificate = .none
+            }
+            identity = .tcp(clientAddress: clientAddress, certificate: certificate, noAuth: noAuth)
+            tracked?.clientAddress = clientAddress
+        }
+        tracked?.identity = identity
+        return identity
+    }
+
+    /// A NUL-terminated C buffer as text.
+    private static func string(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -34,10 +34,15 @@ public struct JobSummary: Decodable, Sendable {
 
 /// An RFC 9457 problem as the service sends it.
 public struct ProblemSummary: Decodable, Sendable {
+    public var type: String?
     public var title: String
+    public var status: Int?
     public var detail: String
     public var resolution: String
     public var errnoName: String?
+    /// On a 403: the role the operation needs ("viewer", "operator" or "admin"), and the caller's.
+    public var requiredRole: String?
+    public var role: String?
 }
 
 /// One GPU as `GET /gpus` lists it (the columns a listing shows).

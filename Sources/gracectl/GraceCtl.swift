@@ -12,32 +12,26 @@ struct GraceCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gracectl",
         abstract: "Talk to graced: list GPUs, reset, bind and unbind them, follow and cancel jobs.",
+        discussion: """
+            gracectl reaches graced on its Unix socket, \(GraceServer.defaultSocketPath), unless told \
+            otherwise; graced knows the caller there by its user id. Over TCP graced wants a bearer \
+            token (grace_ and 64 hex digits), which an admin creates with \
+            `graced token create --name NAME --role operator`.
+
+            gracectl speaks plain HTTP. For a graced that serves TLS, or one on another host, carry the \
+            connection through an SSH tunnel (ssh -L 8080:\(GraceServer.defaultSocketPath) HOST, then \
+            --server 127.0.0.1:8080) or stunnel.
+
+            Environment:
+              GRACE_SERVER  graced's address when --server is not given
+              GRACE_TOKEN   the bearer token when neither --token nor --token-file is given
+
+            Exit status: 0 on success; 1 when graced cannot be reached, refuses the request \
+            (401, 403, 429, ...) or a followed job does not succeed; 64 for a malformed command line.
+            """,
         subcommands: [
             GPUs.self, GPU.self, Reset.self, Bind.self, Unbind.self, Jobs.self, JobCommand.self, Cancel.self,
         ])
-}
-
-struct ServerOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("graced's address.", valueName: "host:port"))
-    var server = "127.0.0.1:8080"
-
-    func client() throws -> BlockingHTTPClient {
-        guard let colon = server.lastIndex(of: ":"), let port = UInt16(server[server.index(after: colon)...])
-        else {
-            throw ValidationError("--server takes HOST:PORT, e.g. 127.0.0.1:8080")
-        }
-        return BlockingHTTPClient(host: String(server[..<colon]), port: port)
-    }
-}
-
-/// Fails with the problem's words when the answer is not `expected`.
-func check(_ response: BlockingHTTPClient.Response, _ expected: Set<Int>) throws {
-    guard expected.contains(response.status) else {
-        if let problem = try? response.decode(ProblemSummary.self) {
-            throw CommandFailure("\(problem.title): \(problem.detail)\n  what to do: \(problem.resolution)")
-        }
-        throw CommandFailure("HTTP \(response.status): \(response.text)")
-    }
 }
 
 struct CommandFailure: Error, CustomStringConvertible {
@@ -58,11 +52,10 @@ func printTable(_ header: [String], _ rows: [[String]]) {
 
 struct GPUs: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gpus", abstract: "List the managed GPUs.")
-    @OptionGroup var server: ServerOptions
+    @OptionGroup(title: "Connection Options") var server: ServerOptions
 
     func run() throws {
-        let response = try server.client().request("GET", "/gpus")
-        try check(response, [200])
+        let response = try server.session().call("GET", "/gpus", expected: [200])
         struct List: Decodable { var items: [GPUSummary] }
         let gpus = try response.decode(List.self).items
         printTable(
@@ -80,25 +73,24 @@ struct GPUs: ParsableCommand {
 struct GPU: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpu", abstract: "Show one GPU (JSON), or its layout history with --layout.")
-    @OptionGroup var server: ServerOptions
+    @OptionGroup(title: "Connection Options") var server: ServerOptions
     @Argument(help: "The GPU's PCI address, DDDD:BB:DD.F.") var bdf: String
     @Flag(help: "Show the memory layout and its snapshots instead.") var layout = false
 
     func run() throws {
-        let response = try server.client().request("GET", "/gpus/\(bdf)" + (layout ? "/layout" : ""))
-        try check(response, [200])
+        let response = try server.session().call(
+            "GET", "/gpus/\(bdf)" + (layout ? "/layout" : ""), expected: [200])
         print(response.text)
     }
 }
 
 /// Submits a job and, unless told not to, follows it to its end.
 struct JobFollower {
-    var client: BlockingHTTPClient
+    var session: Session
     var follow: Bool
 
     func submit(_ path: String, body: String) throws {
-        let response = try client.request("POST", path, body: body)
-        try check(response, [200, 202])
+        let response = try session.call("POST", path, body: body, expected: [200, 202])
         guard response.status == 202 else {
             print(response.text)  // a dry run's plan
             return
@@ -107,14 +99,17 @@ struct JobFollower {
         print("job \(job.id): \(job.kind) of \(job.gpu) accepted")
         guard follow else { return }
         var shown = 0
+        // Quick polls catch a short job's phases; slower ones spare graced's rate limit on a long job.
+        var pauseMicroseconds: UInt32 = 50_000
         while true {
             for phase in job.phases.dropFirst(shown) {
                 print("  \(phase.startedAt)  \(phase.name)")
             }
             shown = job.phases.count
             if job.isFinished { break }
-            usleep(50_000)
-            job = try client.request("GET", "/jobs/\(job.id)").decode(JobSummary.self)
+            usleep(pauseMicroseconds)
+            pauseMicroseconds = min(pauseMicroseconds * 3 / 2, 500_000)
+            job = try poll(job.id)
         }
         if let readiness = job.readiness {
             print(
@@ -127,6 +122,16 @@ struct JobFollower {
             throw CommandFailure("job \(job.id) \(job.state): \(why)")
         }
         print("job \(job.id) succeeded")
+    }
+
+    /// The job's state now. Told to slow down, it waits as long as graced asks: the job runs on
+    /// regardless, and giving up would leave the caller guessing how it ended.
+    private func poll(_ id: String) throws -> JobSummary {
+        while true {
+            let response = try session.call("GET", "/jobs/\(id)", expected: [200, 429])
+            guard response.status == 429 else { return try response.decode(JobSummary.self) }
+            sleep(UInt32(min(max(response.retryAfterSeconds ?? 1, 1), 60)))
+        }
     }
 }
 
@@ -157,7 +162,7 @@ extension String {
 struct Reset: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reset a GPU, wait until it is ready and verify its layout.")
-    @OptionGroup var server: ServerOptions
+    @OptionGroup(title: "Connection Options") var server: ServerOptions
     @Argument(help: "The GPU's PCI address.") var bdf: String
     @Option(help: "auto, flr, pm, bus, cxl_bus, acpi, device_specific or af_flr.") var method: String?
     @Option(help: "Seconds before the job gives up (default: the probe's ceiling plus a margin).")
@@ -166,7 +171,7 @@ struct Reset: ParsableCommand {
     @Flag(help: "Return once the job is accepted.") var noWait = false
 
     func run() throws {
-        try JobFollower(client: server.client(), follow: !noWait).submit(
+        try JobFollower(session: server.session(), follow: !noWait).submit(
             "/gpus/\(bdf)/reset",
             body: jsonObject([
                 ("method", quoted(method)), ("deadlineSeconds", deadline.map { String($0) }),
@@ -178,7 +183,7 @@ struct Reset: ParsableCommand {
 struct Bind: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bind a GPU to vfio-pci or its VFIO variant driver.")
-    @OptionGroup var server: ServerOptions
+    @OptionGroup(title: "Connection Options") var server: ServerOptions
     @Argument(help: "The GPU's PCI address.") var bdf: String
     @Option(help: "auto (the VFIO variant from modules.alias, else vfio-pci), vfio-pci, or a driver name.")
     var driver: String?
@@ -186,7 +191,7 @@ struct Bind: ParsableCommand {
     @Flag(help: "Return once the job is accepted.") var noWait = false
 
     func run() throws {
-        try JobFollower(client: server.client(), follow: !noWait).submit(
+        try JobFollower(session: server.session(), follow: !noWait).submit(
             "/gpus/\(bdf)/bind",
             body: jsonObject([("driver", quoted(driver)), ("group", group ? "true" : nil)]))
     }
@@ -195,20 +200,20 @@ struct Bind: ParsableCommand {
 struct Unbind: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Give a GPU back to its original driver, another driver, or none.")
-    @OptionGroup var server: ServerOptions
+    @OptionGroup(title: "Connection Options") var server: ServerOptions
     @Argument(help: "The GPU's PCI address.") var bdf: String
     @Option(help: "original, a driver name, or none.") var driver: String?
     @Flag(help: "Return once the job is accepted.") var noWait = false
 
     func run() throws {
-        try JobFollower(client: server.client(), follow: !noWait).submit(
+        try JobFollower(session: server.session(), follow: !noWait).submit(
             "/gpus/\(bdf)/unbind", body: jsonObject([("driver", quoted(driver))]))
     }
 }
 
 struct Jobs: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
-    @OptionGroup var server: ServerOptions
+    @OptionGroup(title: "Connection Options") var server: ServerOptions
     @Option(help: "Only this GPU's jobs.") var gpu: String?
     @Option(help: "Only jobs in this state.") var state: String?
     @Option(help: "How many.") var limit = 20
@@ -217,8 +222,7 @@ struct Jobs: ParsableCommand {
         var query = "limit=\(limit)"
         if let gpu { query += "&gpu=\(gpu)" }
         if let state { query += "&state=\(state)" }
-        let response = try server.client().request("GET", "/jobs?" + query)
-        try check(response, [200])
+        let response = try server.session().call("GET", "/jobs?" + query, expected: [200])
         struct Page: Decodable { var items: [JobSummary] }
         printTable(
             ["ID", "KIND", "GPU", "STATE", "METHOD", "CREATED"],
@@ -230,24 +234,22 @@ struct Jobs: ParsableCommand {
 
 struct JobCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "job", abstract: "Show one job (JSON).")
-    @OptionGroup var server: ServerOptions
+    @OptionGroup(title: "Connection Options") var server: ServerOptions
     @Argument(help: "The job's id.") var id: String
 
     func run() throws {
-        let response = try server.client().request("GET", "/jobs/\(id)")
-        try check(response, [200])
+        let response = try server.session().call("GET", "/jobs/\(id)", expected: [200])
         print(response.text)
     }
 }
 
 struct Cancel: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Cancel a job.")
-    @OptionGroup var server: ServerOptions
+    @OptionGroup(title: "Connection Options") var server: ServerOptions
     @Argument(help: "The job's id.") var id: String
 
     func run() throws {
-        let response = try server.client().request("DELETE", "/jobs/\(id)")
-        try check(response, [202])
+        _ = try server.session().call("DELETE", "/jobs/\(id)", expected: [202])
         print("cancellation of \(id) accepted")
     }
 }

@@ -314,8 +314,6 @@ private func makePrivate(_ databasePath: String) {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-extension Role: ExpressibleByArgument {}
-
 /// `/lib/modules/<release>/modules.alias` of the running kernel, where VFIO variant drivers are found.
 private func runningKernelModulesAlias() -> String? {
     var names = utsname()

@@ -17,13 +17,18 @@ final class GracedProcess: @unchecked Sendable {
     let logPath: String
     let client: RawHTTPClient
 
-    init(database: String, logPath: String) throws {
+    /// `access` replaces the default `--no-auth` (loopback, every caller admin), e.g. with `--tokens FILE`;
+    /// `launcher` goes before the binary (e.g. a shell that lowers a limit first).
+    init(
+        database: String, logPath: String, access: [String] = ["--no-auth"], launcher: [String] = []
+    ) throws {
         port = try Self.freePort()
         self.logPath = logPath
-        let arguments = [
-            Self.binary, "--simulate", "--db", database, "--listen", "127.0.0.1:\(port)", "--rescan-interval",
-            "0",
-        ]
+        let arguments =
+            launcher + [
+                Self.binary, "--simulate", "--db", database, "--listen", "127.0.0.1:\(port)", "--rescan-interval",
+                "0",
+            ] + access
         pid = try ChildProcess.spawn(arguments, output: logPath)
         client = RawHTTPClient(port: port)
     }
@@ -33,7 +38,7 @@ final class GracedProcess: @unchecked Sendable {
         let client = client
         for _ in 0..<300 {
             let response = await offPool { try? client.request("GET", "/healthz") }
-            if response?.status == 200 { return }
+            if let status = response?.status, status == 200 || status == 401 { return }
             try await Task.sleep(for: .milliseconds(20))
         }
         Issue.record("graced did not start serving; its log: \(log)")

@@ -201,8 +201,13 @@ final class HTTPServerCore: Sendable {
 
     private func audited(_ context: RequestContext) -> AuditedRequest {
         let path = String(HTTPRequest.split(context.rawTarget).path.prefix(200))
+        // A request refused before routing (401, 421, ...) is still recorded under its route.
+        var template = context.match?.template
+        if template == nil, case .matched(let match) = router.resolve(method: context.method, path: path) {
+            template = match.template
+        }
         return AuditedRequest(
-            method: String(context.method.prefix(20)), route: context.match?.template ?? path, path: path,
+            method: String(context.method.prefix(20)), route: template ?? path, path: path,
             caller: context.caller, channel: context.channel)
     }
 

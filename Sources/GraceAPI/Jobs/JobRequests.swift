@@ -29,8 +29,9 @@ struct UnbindRequest: Codable, Sendable {
     static let fields: Set<String> = ["driver", "deadlineSeconds"]
 }
 
-/// Decodes a JSON object body strictly: an empty body is `{}`, unknown fields and wrong types are
-/// errors that say which field is wrong.
+/// Decodes a JSON object body strictly: an empty body is `{}`; invalid JSON, a key given twice
+/// (which JSONDecoder would silently resolve one way), unknown fields and wrong types are errors
+/// that say what is wrong.
 enum RequestBody {
     static func decode<T: Decodable>(_ type: T.Type, from body: [UInt8], fields: Set<String>) -> Result<
         T, ProblemResponse
@@ -39,6 +40,12 @@ enum RequestBody {
             body.allSatisfy { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 } ? Array("{}".utf8) : body
         let resolution =
             "Send a JSON object with only these fields: \(fields.sorted().joined(separator: ", "))."
+        if let failure = StrictJSON.check(bytes) {
+            return .failure(
+                ProblemResponse(
+                    response: CommonProblems.invalidBody(
+                        "The body is not JSON read one way only: \(failure).", resolution: resolution)))
+        }
         guard let keys = try? JSON.decode([String: AnyJSON].self, from: bytes) else {
             return .failure(
                 ProblemResponse(

@@ -43,7 +43,8 @@ struct AccessSetup {
         }
         for address in tcp where !address.isLoopback && options.tlsCert == nil {
             logger.warning(
-                "listening on \(address) without TLS: bearer tokens cross the network in clear text; pass --tls-cert and --tls-key")
+                "listening on \(address) without TLS: bearer tokens cross the network in clear text; pass --tls-cert and --tls-key"
+            )
         }
 
         var tls: HTTPServer.TLSMaterial?
@@ -98,7 +99,8 @@ struct AccessSetup {
     private static func socketGroup(_ name: String?) throws -> gid_t? {
         guard let entry = getgrnam(name ?? "graced") else {
             if let name {
-                throw Refusal(description: "--socket-group \(name): no such group (create it with `groupadd \(name)`)")
+                throw Refusal(
+                    description: "--socket-group \(name): no such group (create it with `groupadd \(name)`)")
             }
             return nil
         }
@@ -117,7 +119,9 @@ struct AccessSetup {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count <= 0 { break }
             bytes += buffer[0..<count]
-            guard bytes.count <= 1 << 20 else { throw Refusal(description: "\(what) \(path): larger than 1 MiB") }
+            guard bytes.count <= 1 << 20 else {
+                throw Refusal(description: "\(what) \(path): larger than 1 MiB")
+            }
         }
         let text = String(decoding: bytes, as: UTF8.self)
         guard text.contains("-----BEGIN ") else {

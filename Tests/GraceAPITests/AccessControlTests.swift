@@ -26,7 +26,9 @@ struct AccessControlTests {
         }
     }
 
-    @Test("every route with every role: no credential 401, too low a role 403, the right role the handler's answer")
+    @Test(
+        "every route with every role: no credential 401, too low a role 403, the right role the handler's answer"
+    )
     func everyRouteEveryRole() async throws {
         let guarded = try GuardedService()
         let routes = guarded.service.application.routes
@@ -44,7 +46,9 @@ struct AccessControlTests {
                     route.method, target, headers: guarded.bearer(role), body: body)
                 let label = "\(route.method) \(route.pattern) as \(role)"
                 if role.allows(route.role) {
-                    #expect(![401, 403, 404, 405, 415, 421, 429].contains(response.status) || isHandlerNotFound(response), "\(label): \(response.status) \(response.text)")
+                    #expect(
+                        ![401, 403, 404, 405, 415, 421, 429].contains(response.status)
+                            || isHandlerNotFound(response), "\(label): \(response.status) \(response.text)")
                 } else {
                     #expect(response.status == 403, "\(label): \(response.status)")
                     let forbidden = try response.decode(Forbidden.self)
@@ -114,16 +118,20 @@ struct AccessControlTests {
         #expect(read.output.splitStatus.status == 200, "\(read.output)")
         let reset = try await guarded.runAs(
             uid: 65534, gid: group,
-            GuardedService.curlOverSocket(socket, "POST", "/gpus/\(Self.gpu)/reset", body: #"{"dryRun": true}"#))
+            GuardedService.curlOverSocket(
+                socket, "POST", "/gpus/\(Self.gpu)/reset", body: #"{"dryRun": true}"#))
         #expect(reset.output.splitStatus.status == 200, "\(reset.output)")
         let audit = try await guarded.runAs(
             uid: 65534, gid: group, GuardedService.curlOverSocket(socket, "GET", "/audit"))
         #expect(audit.output.splitStatus.status == 403, "\(audit.output)")
-        #expect(audit.output.contains(#""requiredRole":"admin""#) && audit.output.contains(#""role":"operator""#))
+        #expect(
+            audit.output.contains(#""requiredRole":"admin""#) && audit.output.contains(#""role":"operator""#))
         let withToken = try await guarded.runAs(
             uid: 65534, gid: group,
-            ["/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--unix-socket", socket, "-H",
-             "Authorization: Bearer \(guarded.tokens[.admin]!)", "http://localhost/audit"])
+            [
+                "/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--unix-socket", socket, "-H",
+                "Authorization: Bearer \(guarded.tokens[.admin]!)", "http://localhost/audit",
+            ])
         #expect(withToken.output.splitStatus.status == 200, "\(withToken.output)")
 
         // Not in the group: the socket's mode keeps the process out before graced sees it.
@@ -134,7 +142,11 @@ struct AccessControlTests {
         // The operator's reset is in the trail under its uid and process name.
         let trail = try await guarded.request("GET", "/audit?limit=20", headers: guarded.bearer(.admin))
         let lines = try trail.decode(AuditPage.self).items
-        #expect(lines.contains { $0.actor.hasPrefix("uid:65534 pid:") && $0.actor.hasSuffix("(curl)") && $0.status == 200 && $0.role == "operator" })
+        #expect(
+            lines.contains {
+                $0.actor.hasPrefix("uid:65534 pid:") && $0.actor.hasSuffix("(curl)") && $0.status == 200
+                    && $0.role == "operator"
+            })
     }
 
     @Test("a job records who asked for it, and refused changes are in the audit trail too")
@@ -174,7 +186,9 @@ struct AccessControlTests {
         let port = try #require(guarded.service.application.port)
         let url = "https://127.0.0.1:\(port)"
         func curl(_ extra: [String], _ path: String) async throws -> (body: String, status: Int?) {
-            let command = ["/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--cacert", pki.path("server.pem")] + extra + [url + path]
+            let command =
+                ["/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--cacert", pki.path("server.pem")] + extra
+                + [url + path]
             let folder = pki.folder
             return try await offPool { try ChildProcess.run(command, in: folder) }.output.splitStatus
         }
@@ -183,12 +197,16 @@ struct AccessControlTests {
         let audit = try await curl(client, "/audit")
         #expect(audit.status == 403 && audit.body.contains(#""role":"operator""#), "\(audit)")
         #expect(try await curl([], "/gpus").status == 401)
-        #expect(try await curl(["-H", "Authorization: Bearer \(guarded.tokens[.admin]!)"], "/audit").status == 200)
+        #expect(
+            try await curl(["-H", "Authorization: Bearer \(guarded.tokens[.admin]!)"], "/audit").status == 200
+        )
         let reset = try await curl(client + ["-X", "POST"], "/gpus/\(Self.gpu)/reset")
         #expect(reset.status == 202)
         #expect(reset.body.contains(#""requestedBy":"cert:CN=dashboard"#), "\(reset.body)")
         // A certificate from another CA is refused, not treated as absent.
-        #expect(try await curl(["--cert", pki.path("rogue.pem"), "--key", pki.path("rogue.key")], "/gpus").status == 401)
+        #expect(
+            try await curl(["--cert", pki.path("rogue.pem"), "--key", pki.path("rogue.key")], "/gpus").status
+                == 401)
         // Plain HTTP to the TLS port gets no answer that a client could take for one.
         let plain = try? await offPool { try guarded.tcp.request("GET", "/gpus") }
         #expect(plain?.status != 200)
@@ -237,18 +255,31 @@ struct TestPKI {
 
     init() throws {
         var template = Array("/tmp/graced-pki-XXXXXX".utf8CString)
-        folder = String(cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
+        folder = String(
+            cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        try openssl(["req", "-x509"] + ec + ["-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=graced test CA"])
-        try openssl(["req", "-x509"] + ec + ["-keyout", "rogue-ca.key", "-out", "rogue-ca.pem", "-days", "1", "-subj", "/CN=rogue CA"])
         try openssl(
-            ["req", "-x509"] + ec + ["-keyout", "server.key", "-out", "server.pem", "-days", "1", "-subj", "/CN=127.0.0.1",
-             "-addext", "subjectAltName=IP:127.0.0.1"])
+            ["req", "-x509"] + ec + [
+                "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=graced test CA",
+            ])
+        try openssl(
+            ["req", "-x509"] + ec + [
+                "-keyout", "rogue-ca.key", "-out", "rogue-ca.pem", "-days", "1", "-subj", "/CN=rogue CA",
+            ])
+        try openssl(
+            ["req", "-x509"] + ec + [
+                "-keyout", "server.key", "-out", "server.pem", "-days", "1", "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1",
+            ])
         for (name, ca) in [("client", "ca"), ("rogue", "rogue-ca")] {
-            try openssl(["req"] + ec + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=dashboard"])
             try openssl(
-                ["x509", "-req", "-in", "\(name).csr", "-CA", "\(ca).pem", "-CAkey", "\(ca).key", "-CAcreateserial",
-                 "-out", "\(name).pem", "-days", "1"])
+                ["req"] + ec + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=dashboard"])
+            try openssl(
+                [
+                    "x509", "-req", "-in", "\(name).csr", "-CA", "\(ca).pem", "-CAkey", "\(ca).key",
+                    "-CAcreateserial",
+                    "-out", "\(name).pem", "-days", "1",
+                ])
         }
     }
 
@@ -258,9 +289,12 @@ struct TestPKI {
     var serverKey: String { ChildProcess.read(path("server.key")) }
 
     private func openssl(_ arguments: [String]) throws {
-        let result = try ChildProcess.run(["/bin/sh", "-c", "cd \(folder) && exec /usr/bin/openssl \"$@\"", "openssl"] + arguments, in: folder)
+        let result = try ChildProcess.run(
+            ["/bin/sh", "-c", "cd \(folder) && exec /usr/bin/openssl \"$@\"", "openssl"] + arguments,
+            in: folder)
         guard result.status == 0 else {
-            throw RawHTTPClient.Failure(description: "openssl \(arguments.joined(separator: " ")): \(result.output)")
+            throw RawHTTPClient.Failure(
+                description: "openssl \(arguments.joined(separator: " ")): \(result.output)")
         }
     }
 }

@@ -28,7 +28,8 @@ final class GuardedService: @unchecked Sendable {
         // A folder anyone may traverse, so that a process of another user reaches the socket and
         // only the socket's own mode decides.
         var template = Array("/tmp/graced-guarded-XXXXXX".utf8CString)
-        folder = String(cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
+        folder = String(
+            cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
         chmod(folder, 0o755)
         socketPath = folder + "/graced.sock"
         tokenPath = folder + "/tokens"
@@ -48,7 +49,8 @@ final class GuardedService: @unchecked Sendable {
             ],
             maxBodyBytes: maxBodyBytes, headerTimeoutSeconds: headerTimeoutSeconds,
             edge: EdgePolicy(
-                allowedOrigins: allowedOrigins, allowedHosts: allowedHosts, mutationsPerMinute: mutationsPerMinute,
+                allowedOrigins: allowedOrigins, allowedHosts: allowedHosts,
+                mutationsPerMinute: mutationsPerMinute,
                 authenticator: authenticator))
         service = try RunningService(server: server)
         tcp = RawHTTPClient(port: try #require(service.application.port))
@@ -77,7 +79,8 @@ final class GuardedService: @unchecked Sendable {
     }
 
     /// Runs `arguments` as another user (through setpriv); the output and exit status.
-    func runAs(uid: uid_t, gid: gid_t, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    func runAs(uid: uid_t, gid: gid_t, _ arguments: [String]) async throws -> (status: Int32, output: String)
+    {
         let command =
             ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups"] + arguments
         let folder = folder
@@ -85,7 +88,9 @@ final class GuardedService: @unchecked Sendable {
     }
 
     /// curl over the Unix socket: the body then the status on the last line.
-    static func curlOverSocket(_ socket: String, _ method: String, _ path: String, body: String? = nil) -> [String] {
+    static func curlOverSocket(_ socket: String, _ method: String, _ path: String, body: String? = nil)
+        -> [String]
+    {
         var command = ["/usr/bin/curl", "-s", "--unix-socket", socket, "-X", method, "-w", "\n%{http_code}"]
         if let body {
             command += ["-H", "Content-Type: application/json", "--data", body]

@@ -377,7 +377,10 @@ import Testing
             configuration: HTTPServer.Configuration(
                 listeners: [.init(address: .tcp(host: "0.0.0.0", port: 0), noAuth: true)]),
             router: Router())
-        #expect(throws: HTTPServerError.invalidConfiguration("noAuth on 0.0.0.0:0, which is not a loopback address")) {
+        #expect(
+            throws: HTTPServerError.invalidConfiguration(
+                "noAuth on 0.0.0.0:0, which is not a loopback address")
+        ) {
             try open.start()
         }
         #expect(!open.isRunning)
@@ -392,6 +395,8 @@ import Testing
         #expect(throws: HTTPServerError.alreadyRunning) { try first.start() }
         let port = try #require(first.port)
         let second = HTTPServer(configuration: .loopback(port: port), router: Router())
-        #expect(throws: HTTPServerError.listenFailed("127.0.0.1:\(port)", errno: EADDRINUSE)) { try second.start() }
+        #expect(throws: HTTPServerError.listenFailed("127.0.0.1:\(port)", errno: EADDRINUSE)) {
+            try second.start()
+        }
     }
 }

@@ -26,7 +26,8 @@ final class GracedProcess: @unchecked Sendable {
         self.logPath = logPath
         let arguments =
             launcher + [
-                Self.binary, "--simulate", "--db", database, "--listen", "127.0.0.1:\(port)", "--rescan-interval",
+                Self.binary, "--simulate", "--db", database, "--listen", "127.0.0.1:\(port)",
+                "--rescan-interval",
                 "0",
             ] + access
         pid = try ChildProcess.spawn(arguments, output: logPath)

@@ -16,11 +16,13 @@ enum AccessProblems {
     static func ambiguousAuthorization() -> HTTPResponse {
         .problem(
             status: 400, slug: "ambiguous-credentials", title: "More than one Authorization header",
-            detail: "The request carries several Authorization headers; graced reads credentials one way only.",
+            detail:
+                "The request carries several Authorization headers; graced reads credentials one way only.",
             resolution: "Send exactly one `Authorization: Bearer <token>` header.")
     }
 
-    static func forbidden(_ caller: Caller, required: Role, method: String, template: String) -> HTTPResponse {
+    static func forbidden(_ caller: Caller, required: Role, method: String, template: String) -> HTTPResponse
+    {
         let role = caller.role?.rawValue ?? "none"
         return .problem(
             status: 403, slug: "forbidden", title: "Role too low",
@@ -34,7 +36,8 @@ enum AccessProblems {
         .problem(
             status: 429, slug: "too-many-mutations", title: "Too many changes",
             detail: "This identity sent more than \(limit) changing requests in the last minute.",
-            resolution: "Retry after \(retryAfterSeconds) s; follow running jobs with GET /jobs/{id} rather than resubmitting.",
+            resolution:
+                "Retry after \(retryAfterSeconds) s; follow running jobs with GET /jobs/{id} rather than resubmitting.",
             extensions: ["limit": limit], headers: [("Retry-After", "\(retryAfterSeconds)")])
     }
 }

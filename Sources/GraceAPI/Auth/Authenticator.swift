@@ -18,7 +18,9 @@ public final class Authenticator: Sendable {
         /// The role of a caller identified by a client certificate.
         public var certificateRole: Role
 
-        public init(socketGroup: gid_t? = nil, socketGroupRole: Role = .operator, certificateRole: Role = .operator) {
+        public init(
+            socketGroup: gid_t? = nil, socketGroupRole: Role = .operator, certificateRole: Role = .operator
+        ) {
             self.socketGroup = socketGroup
             self.socketGroupRole = socketGroupRole
             self.certificateRole = certificateRole
@@ -73,7 +75,8 @@ public final class Authenticator: Sendable {
             switch certificate {
             case .verified(let subject):
                 return .success(
-                    Caller(name: "cert:\(subject)", role: configuration.certificateRole, source: .certificate))
+                    Caller(name: "cert:\(subject)", role: configuration.certificateRole, source: .certificate)
+                )
             case .invalid:
                 return .failure(ProblemResponse(response: AccessProblems.unauthenticated(invalid: true)))
             case .none:
@@ -98,7 +101,8 @@ public final class Authenticator: Sendable {
     /// `Bearer <token68>`: the scheme is case-insensitive (RFC 9110 §11.1), exactly one space.
     static func bearerToken(_ value: String) -> String? {
         let bytes = Array(value.utf8)
-        guard bytes.count > 7, String(decoding: bytes.prefix(7), as: UTF8.self).lowercased() == "bearer " else {
+        guard bytes.count > 7, String(decoding: bytes.prefix(7), as: UTF8.self).lowercased() == "bearer "
+        else {
             return nil
         }
         let token = bytes.dropFirst(7)

@@ -29,6 +29,7 @@ public struct Caller: Sendable, Equatable {
 
     static func anonymous(_ clientAddress: String) -> Caller {
         Caller(
-            name: clientAddress.isEmpty ? "anonymous" : "anonymous@\(clientAddress)", role: nil, source: .none)
+            name: clientAddress.isEmpty ? "anonymous" : "anonymous@\(clientAddress)", role: nil, source: .none
+        )
     }
 }

@@ -31,7 +31,9 @@ final class MutationRateLimiter: Sendable {
             bucket.updated = now
             defer {
                 buckets[identity] = bucket
-                if buckets.count > 10_000 { Self.forgetFull(&buckets, perMinute: perMinute, now: now, rate: rate) }
+                if buckets.count > 10_000 {
+                    Self.forgetFull(&buckets, perMinute: perMinute, now: now, rate: rate)
+                }
             }
             if bucket.tokens >= 1 {
                 bucket.tokens -= 1

@@ -45,10 +45,13 @@ final class StoreAuditor: RequestAuditor {
     func refused(_ request: AuditedRequest, status: Int) {
         do {
             try store.appendAudit(
-                actor: request.caller.name, action: "\(request.method) \(request.route)", target: request.path,
+                actor: request.caller.name, action: "\(request.method) \(request.route)",
+                target: request.path,
                 detailJSON: JSON.encodeString(detail(request, status: status, job: nil)))
         } catch {
-            logger.error("could not record a refused \(request.method) \(request.route) by \(request.caller.name): \(error)")
+            logger.error(
+                "could not record a refused \(request.method) \(request.route) by \(request.caller.name): \(error)"
+            )
         }
     }
 

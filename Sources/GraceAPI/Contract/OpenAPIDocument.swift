@@ -12,20 +12,133 @@ enum OpenAPIDocument {
             flagging drift between snapshots.
 
             Reads are answered from an in-memory snapshot with an `ETag`; send `If-None-Match` to get
-            `304 Not Modified` while nothing changed. Every error is an RFC 9457 problem (`application/problem+json`)
-            with a `resolution` member saying what to do next.
+            `304 Not Modified` while nothing changed. Every error graced sends is an RFC 9457 problem
+            (`application/problem+json`) with a `resolution` member saying what to do next; its `type` is
+            `https://graceapi.dev/problems/<slug>`, and the slugs are named below in backquotes. The only
+            exceptions are the few answers libmicrohttpd gives itself (see "Limits").
 
             A PCI address (BDF) in a path is `DDDD:BB:DD.F` in hex (uppercase is accepted and normalised);
             anything else is rejected with 400 before it reaches the filesystem.
+
+            Request bodies are a single JSON object. A duplicated key, an unknown field, a value of the wrong
+            type, or anything but a JSON object is 400 `invalid-body`; an empty body (or only whitespace) means
+            the defaults, `{}`.
+
+            ## Access
+
+            The default channel is the Unix socket `/run/graced/graced.sock` (mode 0660, group `graced` when
+            that group exists; `--socket-group NAME` names another). There the peer's credentials
+            (SO_PEERCRED) identify the caller: uid 0 is admin, members of the socket's group are operator
+            (`--socket-group-role` changes that role), and anyone else is not authenticated (401). A bearer
+            token sent on the socket overrides the peer credentials: the request then has the token's
+            identity and role, and a token that does not verify is 401, even for root.
+
+            TCP listeners (`--listen HOST:PORT`; TLS with `--tls-cert` and `--tls-key`) need credentials:
+
+            - a bearer token, `Authorization: Bearer grace_<64 hex>` (security scheme `bearerToken`). An admin
+              creates one with `graced token create --name NAME --role ROLE`; the token file (`--tokens`,
+              default `/etc/graced/tokens`) is read at start and again on SIGHUP.
+            - or a client certificate under mutual TLS (security scheme `clientCertificate`):
+              `--tls-client-ca FILE` names the CAs, a certificate that chains to one identifies the caller by
+              its subject, and its role is `--tls-client-role` (default operator). A certificate that does
+              not verify is 401.
+
+            `--no-auth` makes every caller on a loopback listener (127.0.0.1, [::1]) an admin without
+            credentials, for a demo or a test. graced refuses to start with it on any other address, and
+            refuses to serve TCP at all without a token file, `--tls-client-ca` or `--no-auth`.
+
+            Roles, each including the ones below it:
+
+            - `viewer`: every GET (GPUs, layouts, jobs, health, this document);
+            - `operator`: also reset, bind, unbind, and cancelling a job;
+            - `admin`: everything, including the simulator's faults and the audit trail (`GET /audit`).
+
+            Each operation names the role it needs in `x-required-role` and in its description. HEAD is
+            accepted wherever GET is, with GET's role.
+
+            Callers appear in the audit trail and in a job's `requestedBy` as `token:NAME`,
+            `uid:U pid:P (comm)` (peer credentials), `cert:SUBJECT`, or `anonymous@ADDRESS` (`--no-auth`).
+            Every changing request (POST, PUT, DELETE) is recorded there, those refused at the edge included.
+
+            ## The edge
+
+            Before a handler sees a request, graced checks the request's head in this order and answers the
+            first failure before reading any of the body:
+
+            1. Framing: 400 `bad-framing` (with `Connection: close`) when the body's length could be read
+               two ways: more than one `Content-Length`, a `Transfer-Encoding` other than exactly `chunked`,
+               or both headers. A `Content-Length` that is not plain decimal digits is 400 `bad-framing` too,
+               and 413 `content-too-large` when its digits overflow 64 bits: libmicrohttpd would answer these
+               itself with an HTML body; graced sends its problem in place of that answer and closes the
+               connection.
+            2. Host, on TCP only: 421 `misdirected-request` unless exactly one `Host` header names this
+               listener: its IP literal (any IP literal on a wildcard address), `localhost` on a loopback
+               address, or a name given with `--allow-host`, and if it has a port, the listener's port. This
+               defeats DNS rebinding. The Unix socket does not check `Host`.
+            3. Origin: 403 `origin-not-allowed` when the request has an `Origin` header that is not exactly
+               one origin given with `--allow-origin`: a web page cannot drive graced.
+            4. Identity: 400 `ambiguous-credentials` for more than one `Authorization` header; 401
+               `unauthenticated` (with `WWW-Authenticate`) for a malformed `Authorization`, an unknown or
+               revoked token, a client certificate that does not verify, or no credentials graced accepts.
+               Because identity comes before the route, an unauthenticated request to an unknown path is 401,
+               not 404.
+            5. Route: 404 `not-found`, or 405 `method-not-allowed` with an `Allow` header.
+            6. Role: 403 `forbidden`, with `requiredRole` and `role` members.
+            7. Media type, for changing requests that have a body: 415 `unsupported-media-type` unless
+               `Content-Type` is `application/json` (optionally with `charset=utf-8`); the answer carries
+               `Accept-Post: application/json`. A changing request without a body needs no `Content-Type`.
+            8. Rate, for changing requests: 429 `too-many-mutations` past `--mutations-per-minute` (default
+               60; 0 turns it off) changing requests per identity per minute, with `Retry-After` and `limit`.
+            9. Size: 413 `content-too-large` with `limit` when `Content-Length` exceeds `--max-body-bytes`;
+               the body is not read. A chunked body is dropped the moment it crosses the limit and answered
+               413 when it ends (a client that goes on sending 64 times the limit is disconnected).
+
+            Then, for a changing request, the audit line is written before the handler runs; if it cannot be
+            written the answer is 503 `audit-unavailable` (`Retry-After: 5`) and nothing is done.
+
+            ## Limits
+
+            - `--max-connections` (default 256) connections at once per listener, kept below the process's
+              open-file limit. At the limit a new client is answered at once, before its request is read:
+              503 `too-many-connections` with `Retry-After: 1` on plain TCP and on the Unix socket; on TLS the
+              connection is closed without an answer.
+            - `--max-connections-per-client` (default 32; 0: no limit) connections at once from one client
+              address, on TCP: a connection past it is closed without an answer.
+            - `--header-timeout` (default 10 s): a connection must deliver a request's head within this time
+              of connecting or of its previous answer, however slowly it trickles in; otherwise it is closed
+              without an answer. An idle connection is closed after 30 s.
+            - `--max-body-bytes` (default 65536): a larger body is 413.
+            - The request head (request line and headers) must fit libmicrohttpd's connection memory, 32 KiB.
+            - While graced shuts down, a request it cannot finish is answered 503 `service-stopping`
+              (`Retry-After: 5`).
+
+            libmicrohttpd answers some malformed requests itself, before graced sees them, with its own short
+            HTML body that graced cannot change: a malformed request line or header line (400), a malformed
+            chunked body (400; 413 when a chunk's size overflows), a request line too long for the connection
+            memory (414), a request head too large (431), and an HTTP version other than 1.x (505). The one it
+            would give for a malformed `Content-Length` is replaced by graced's own problem (see "The edge").
           license:
             name: Apache-2.0
         servers:
           - url: http://127.0.0.1:8080
+            description: |
+              The demo's loopback listener (`scripts/demo.sh` runs graced with `--listen 127.0.0.1:8080`).
+              Like any TCP listener it needs a bearer token, unless graced was started with `--no-auth`.
+          - url: http://localhost
+            description: |
+              The default channel, the Unix socket `/run/graced/graced.sock`, where peer credentials
+              identify the caller. OpenAPI cannot express a Unix socket: connect to the socket and use this
+              URL for the path, e.g. `curl --unix-socket /run/graced/graced.sock http://localhost/gpus`.
+        security:
+          - bearerToken: []
+          - clientCertificate: []
         paths:
           /gpus:
             get:
               operationId: listGPUs
+              x-required-role: viewer
               summary: Every managed GPU
+              description: Needs the viewer role.
               parameters:
                 - $ref: '#/components/parameters/IfNoneMatch'
               responses:
@@ -46,12 +159,24 @@ enum OpenAPIDocument {
                               $ref: '#/components/schemas/GPU'
                 '304':
                   description: Unchanged since the ETag sent in `If-None-Match`.
+                '400':
+                  $ref: '#/components/responses/BadFraming'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
           /gpus/{bdf}:
             parameters:
               - $ref: '#/components/parameters/BDF'
             get:
               operationId: getGPU
+              x-required-role: viewer
               summary: One GPU
+              description: Needs the viewer role.
               parameters:
                 - $ref: '#/components/parameters/IfNoneMatch'
               responses:
@@ -68,15 +193,26 @@ enum OpenAPIDocument {
                   description: Unchanged since the ETag sent in `If-None-Match`.
                 '400':
                   $ref: '#/components/responses/BadBDF'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
           /gpus/{bdf}/layout:
             parameters:
               - $ref: '#/components/parameters/BDF'
             get:
               operationId: getGPULayout
+              x-required-role: viewer
               summary: The GPU's memory layout now and its recorded snapshots
               description: |
+                Needs the viewer role.
+
                 A snapshot is recorded when the service first sees a GPU and whenever its layout (BARs or
                 device memory) changes afterwards; such a change is flagged as `drift`.
               parameters:
@@ -95,15 +231,26 @@ enum OpenAPIDocument {
                   description: Unchanged since the ETag sent in `If-None-Match`.
                 '400':
                   $ref: '#/components/responses/BadBDF'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
           /gpus/{bdf}/reset:
             parameters:
               - $ref: '#/components/parameters/BDF'
             post:
               operationId: resetGPU
+              x-required-role: operator
               summary: Reset a GPU as a job, then wait until it is ready and verify its layout
               description: |
+                Needs the operator role.
+
                 The job holds the GPU in D0, narrows `reset_method` to the chosen method (restoring it
                 afterwards), writes `reset` (EBUSY and EAGAIN are retried with backoff inside the deadline),
                 polls the readiness probe, and checks that the BARs are those recorded before. The default
@@ -111,6 +258,9 @@ enum OpenAPIDocument {
                 nvgrace BAR0 30 s, generic PCI 60 s. The deadline counts from submission: time spent queued
                 behind other jobs (the pool has `--workers` threads) counts against it. With `dryRun` nothing
                 is touched and the plan is returned.
+
+                The body is optional: an empty body means the defaults. A `deadlineSeconds` outside 0.1 to
+                3600 is 422 `value-out-of-range`.
               parameters:
                 - $ref: '#/components/parameters/IdempotencyKey'
               requestBody:
@@ -130,27 +280,43 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/JobAccepted'
                 '400':
                   $ref: '#/components/responses/BadRequest'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
                 '409':
                   $ref: '#/components/responses/Conflict'
                 '413':
-                  $ref: '#/components/responses/TooLarge'
+                  $ref: '#/components/responses/ContentTooLarge'
+                '415':
+                  $ref: '#/components/responses/UnsupportedMediaType'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
                 '422':
                   $ref: '#/components/responses/Refused'
+                '429':
+                  $ref: '#/components/responses/TooManyRequests'
                 '503':
-                  $ref: '#/components/responses/Unavailable'
+                  $ref: '#/components/responses/MutationUnavailable'
           /gpus/{bdf}/bind:
             parameters:
               - $ref: '#/components/parameters/BDF'
             post:
               operationId: bindGPU
+              x-required-role: operator
               summary: Bind a GPU to vfio-pci or its VFIO variant driver, as a job
               description: |
+                Needs the operator role.
+
                 `driver_override`, `unbind`, `drivers_probe`, then the `driver` link is checked (probing succeeds
                 even when nothing bound) and the readiness probe runs. Every other member of the IOMMU group must
                 be on a VFIO driver or none, or be bound too with `"group": true`; otherwise 409 lists them. A
                 failed bind is reverted. The driver the GPU had is recorded for `unbind`.
+
+                The body is optional: an empty body means the defaults. A `deadlineSeconds` outside 0.1 to
+                3600 is 422 `value-out-of-range`.
               parameters:
                 - $ref: '#/components/parameters/IdempotencyKey'
               requestBody:
@@ -164,22 +330,38 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/JobAccepted'
                 '400':
                   $ref: '#/components/responses/BadRequest'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
                 '409':
                   $ref: '#/components/responses/Conflict'
                 '413':
-                  $ref: '#/components/responses/TooLarge'
+                  $ref: '#/components/responses/ContentTooLarge'
+                '415':
+                  $ref: '#/components/responses/UnsupportedMediaType'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
                 '422':
                   $ref: '#/components/responses/Refused'
+                '429':
+                  $ref: '#/components/responses/TooManyRequests'
                 '503':
-                  $ref: '#/components/responses/Unavailable'
+                  $ref: '#/components/responses/MutationUnavailable'
           /gpus/{bdf}/unbind:
             parameters:
               - $ref: '#/components/parameters/BDF'
             post:
               operationId: unbindGPU
+              x-required-role: operator
               summary: Give a GPU back to its original driver, another driver, or none, as a job
+              description: |
+                Needs the operator role.
+
+                The body is optional: an empty body means the defaults (back to the original driver). A
+                `deadlineSeconds` outside 0.1 to 3600 is 422 `value-out-of-range`.
               parameters:
                 - $ref: '#/components/parameters/IdempotencyKey'
               requestBody:
@@ -193,22 +375,34 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/JobAccepted'
                 '400':
                   $ref: '#/components/responses/BadRequest'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
                 '409':
                   $ref: '#/components/responses/Conflict'
                 '413':
-                  $ref: '#/components/responses/TooLarge'
+                  $ref: '#/components/responses/ContentTooLarge'
+                '415':
+                  $ref: '#/components/responses/UnsupportedMediaType'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
                 '422':
                   $ref: '#/components/responses/Refused'
+                '429':
+                  $ref: '#/components/responses/TooManyRequests'
                 '503':
-                  $ref: '#/components/responses/Unavailable'
+                  $ref: '#/components/responses/MutationUnavailable'
           /gpus/{bdf}/resets:
             parameters:
               - $ref: '#/components/parameters/BDF'
             get:
               operationId: listGPUResets
+              x-required-role: viewer
               summary: The GPU's reset history, newest first
+              description: Needs the viewer role.
               parameters:
                 - $ref: '#/components/parameters/Limit'
                 - $ref: '#/components/parameters/Before'
@@ -216,11 +410,21 @@ enum OpenAPIDocument {
                 '200':
                   $ref: '#/components/responses/JobPage'
                 '400':
-                  $ref: '#/components/responses/BadRequest'
+                  $ref: '#/components/responses/BadQuery'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
           /jobs:
             get:
               operationId: listJobs
+              x-required-role: viewer
               summary: Jobs, newest first
+              description: Needs the viewer role.
               parameters:
                 - name: gpu
                   in: query
@@ -238,7 +442,15 @@ enum OpenAPIDocument {
                 '200':
                   $ref: '#/components/responses/JobPage'
                 '400':
-                  $ref: '#/components/responses/BadRequest'
+                  $ref: '#/components/responses/BadQuery'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
           /jobs/{id}:
             parameters:
               - name: id
@@ -248,7 +460,9 @@ enum OpenAPIDocument {
                   type: string
             get:
               operationId: getJob
+              x-required-role: viewer
               summary: One job
+              description: Needs the viewer role.
               responses:
                 '200':
                   description: The job.
@@ -256,33 +470,68 @@ enum OpenAPIDocument {
                     application/json:
                       schema:
                         $ref: '#/components/schemas/Job'
+                '400':
+                  $ref: '#/components/responses/BadFraming'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
             delete:
               operationId: cancelJob
+              x-required-role: operator
               summary: Cancel a job
               description: |
+                Needs the operator role.
+
                 A queued job ends `cancelled` at once. A running job's poll stops within milliseconds; a kernel
-                write already in flight cannot be interrupted and is waited for (up to the deadline).
+                write already in flight cannot be interrupted and is waited for (up to the deadline). The job's
+                notes say who cancelled it. The request takes no body.
               responses:
                 '202':
                   description: Cancellation accepted; the job as it is now.
+                  headers:
+                    Location:
+                      description: /jobs/{id}
+                      schema:
+                        type: string
                   content:
                     application/json:
                       schema:
                         $ref: '#/components/schemas/Job'
+                '400':
+                  $ref: '#/components/responses/BadFraming'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
                 '409':
-                  description: The job had already finished.
+                  description: The job had already finished (`job-finished`, with its `state`).
                   content:
                     application/problem+json:
                       schema:
                         $ref: '#/components/schemas/Problem'
+                '415':
+                  $ref: '#/components/responses/UnsupportedMediaType'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyRequests'
+                '503':
+                  $ref: '#/components/responses/MutationUnavailable'
           /healthz:
             get:
               operationId: health
+              x-required-role: viewer
               summary: Liveness and a summary of the inventory
+              description: Needs the viewer role, like every read; on the Unix socket, root and the socket's group have it.
               responses:
                 '200':
                   description: The service is up.
@@ -321,10 +570,22 @@ enum OpenAPIDocument {
                           inventoryTakenAt:
                             type: string
                             format: date-time
+                '400':
+                  $ref: '#/components/responses/BadFraming'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
           /openapi.yaml:
             get:
               operationId: getContract
+              x-required-role: viewer
               summary: This document
+              description: Needs the viewer role.
               responses:
                 '200':
                   description: The OpenAPI document.
@@ -332,12 +593,74 @@ enum OpenAPIDocument {
                     application/yaml:
                       schema:
                         type: string
+                '400':
+                  $ref: '#/components/responses/BadFraming'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
+          /audit:
+            get:
+              operationId: listAudit
+              x-required-role: admin
+              summary: The audit trail, newest first
+              description: |
+                Needs the admin role.
+
+                One entry per changing request (POST, PUT, DELETE) that reached graced: written before the
+                request is carried out and completed with the answer's status, and written with the status
+                for a request refused at the edge (401, 403, 413, 415, 429 and the rest). Each job's outcome
+                adds an entry of its own, with actor `graced` and action `job.<kind>`. Answered with
+                `Cache-Control: no-store`.
+              parameters:
+                - $ref: '#/components/parameters/Limit'
+                - name: before
+                  in: query
+                  required: false
+                  description: The `next` value of the previous page (an entry's `id`).
+                  schema:
+                    type: integer
+                    minimum: 1
+              responses:
+                '200':
+                  description: A page of the audit trail.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [items, next]
+                        properties:
+                          items:
+                            type: array
+                            items:
+                              $ref: '#/components/schemas/AuditEntry'
+                          next:
+                            type: [string, 'null']
+                            description: Pass as `before` for the next page; null when this page is not full.
+                '400':
+                  $ref: '#/components/responses/BadQuery'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
           /simulator/devices/{bdf}/faults:
             parameters:
               - $ref: '#/components/parameters/BDF'
             get:
               operationId: getSimulatorFaults
+              x-required-role: admin
               summary: The faults the simulated kernel injects for a device (only with `--simulate`)
+              description: |
+                Needs the admin role. Without `--simulate` the path does not exist (404, or 401 for a caller
+                who is not authenticated).
               responses:
                 '200':
                   description: The current faults.
@@ -347,14 +670,27 @@ enum OpenAPIDocument {
                         $ref: '#/components/schemas/SimulatorFaults'
                 '400':
                   $ref: '#/components/responses/BadBDF'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
             put:
               operationId: setSimulatorFaults
+              x-required-role: admin
               summary: Change the injected faults (only with `--simulate`)
-              description: Fields left out keep their value.
+              description: |
+                Needs the admin role. Without `--simulate` the path does not exist (404, or 401 for a caller
+                who is not authenticated).
+
+                Fields left out keep their value; an empty body changes nothing and returns the faults in force.
               requestBody:
-                required: true
+                required: false
                 content:
                   application/json:
                     schema:
@@ -368,11 +704,47 @@ enum OpenAPIDocument {
                         $ref: '#/components/schemas/SimulatorFaults'
                 '400':
                   $ref: '#/components/responses/BadRequest'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
                 '413':
-                  $ref: '#/components/responses/TooLarge'
+                  $ref: '#/components/responses/ContentTooLarge'
+                '415':
+                  $ref: '#/components/responses/UnsupportedMediaType'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyRequests'
+                '503':
+                  $ref: '#/components/responses/MutationUnavailable'
         components:
+          securitySchemes:
+            bearerToken:
+              type: http
+              scheme: bearer
+              bearerFormat: grace_<64 hex>
+              description: |
+                `Authorization: Bearer grace_<64 lowercase hex>`, exactly one such header. An admin creates a
+                token with `graced token create --name NAME --role viewer|operator|admin`; graced reads the
+                token file (`--tokens`) at start and on SIGHUP. The caller is then `token:NAME` with the token's
+                role. A token is accepted on every listener, the Unix socket included, where it overrides the
+                peer credentials.
+
+                Peer credentials, which OpenAPI has no scheme for: on the Unix socket
+                `/run/graced/graced.sock` (mode 0660) a request without `Authorization` is identified by the
+                connecting process's credentials (SO_PEERCRED), as `uid:U pid:P (comm)`. uid 0 is admin;
+                members of the socket's group (`--socket-group`, default `graced`) get `--socket-group-role`
+                (default operator); anyone else is not authenticated (401).
+            clientCertificate:
+              type: mutualTLS
+              description: |
+                A client certificate on a TLS listener started with `--tls-client-ca FILE`: one that chains to
+                those CAs identifies the caller as `cert:SUBJECT`, with the role `--tls-client-role` (default
+                operator). A certificate that does not verify is 401. A bearer token sent on the same
+                connection takes precedence.
           parameters:
             BDF:
               name: bdf
@@ -419,6 +791,11 @@ enum OpenAPIDocument {
               description: Entity tag of the body; send it back in `If-None-Match`.
               schema:
                 type: string
+            RetryAfter:
+              description: Seconds to wait before trying again.
+              schema:
+                type: integer
+                minimum: 0
           responses:
             JobAccepted:
               description: The job was queued; follow `Location`.
@@ -457,25 +834,182 @@ enum OpenAPIDocument {
             Refused:
               description: |
                 The request cannot be done on this device: a method it does not list, a bus reset the kernel
-                forbids (GH200) or on a root bus, a bridge, an unknown driver, a reused Idempotency-Key.
+                forbids (GH200) or on a root bus, a bridge, an unknown driver, a reused Idempotency-Key
+                (`idempotency-key-reused`). Or a value is out of range (`value-out-of-range`, checked before
+                anything else about the GPU): `deadlineSeconds` must be from 0.1 to 3600, and the problem
+                names the `field` with its `minimum` and `maximum`.
               content:
                 application/problem+json:
                   schema:
                     $ref: '#/components/schemas/Problem'
-            Unavailable:
-              description: Too many kernel writes are stuck, or the database is unavailable; nothing was done.
+                  examples:
+                    valueOutOfRange:
+                      value:
+                        type: https://graceapi.dev/problems/value-out-of-range
+                        title: Value out of range
+                        status: 422
+                        detail: deadlineSeconds must be from 0.1 to 3600 (got 7200.0).
+                        resolution: Send a deadline in seconds within that range, or leave it out for the probe's own ceiling plus a margin.
+                        field: deadlineSeconds
+                        minimum: 0.1
+                        maximum: 3600
+            MutationUnavailable:
+              description: |
+                Nothing was done, because:
+                - the audit trail could not be written (`audit-unavailable`, `Retry-After: 5`): every change
+                  is recorded before it is carried out;
+                - too many kernel writes are stuck (`kernel-writes-stuck`, `Retry-After: 30`; jobs only);
+                - the job could not be stored (`store-unavailable`; jobs only);
+                - or, as for any request, the listener is at its connection limit (`too-many-connections`,
+                  `Retry-After: 1`, sent before the request is read) or graced is shutting down
+                  (`service-stopping`, `Retry-After: 5`).
+              headers:
+                Retry-After:
+                  $ref: '#/components/headers/RetryAfter'
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
+            ServiceUnavailable:
+              description: |
+                graced cannot take the request now: the listener is at its connection limit
+                (`too-many-connections`, `Retry-After: 1`, answered at once before the request is read, on
+                plain TCP and the Unix socket; a TLS client is just disconnected), or graced is shutting down
+                (`service-stopping`, `Retry-After: 5`). Reads of the job history or the audit trail also
+                answer 503 `store-unavailable` when the database cannot be read.
+              headers:
+                Retry-After:
+                  $ref: '#/components/headers/RetryAfter'
               content:
                 application/problem+json:
                   schema:
                     $ref: '#/components/schemas/Problem'
             BadBDF:
-              description: The path does not hold a valid PCI address.
+              description: |
+                The path does not hold a valid PCI address (`invalid-bdf`). Like every request, this one can
+                also be refused at the edge with 400 for ambiguous framing (`bad-framing`) or a repeated
+                `Authorization` header (`ambiguous-credentials`); see `BadFraming`.
               content:
                 application/problem+json:
                   schema:
                     $ref: '#/components/schemas/Problem'
             BadRequest:
-              description: The request body is not valid.
+              description: |
+                The request is not valid: the path does not hold a valid PCI address (`invalid-bdf`), the
+                `Idempotency-Key` is not 1 to 200 characters, or the body is not valid (`invalid-body`): not a
+                single JSON object (malformed JSON, an array, a string, a number...), a key that appears twice,
+                an unknown field, or a value of the wrong type. An empty body is not an error: it means the
+                defaults. Like every request, this one can also be refused at the edge with 400 for ambiguous
+                framing (`bad-framing`) or a repeated `Authorization` header (`ambiguous-credentials`); see
+                `BadFraming`.
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
+            BadQuery:
+              description: |
+                A query parameter is not valid (`invalid-query`: `limit` outside 1 to 500, a `before` that is
+                not a `next` value, an unknown `state`; `invalid-bdf` for a `gpu` filter or a path that is not
+                a PCI address). Like every request, this one can also be refused at the edge with 400 for
+                ambiguous framing (`bad-framing`) or a repeated `Authorization` header
+                (`ambiguous-credentials`); see `BadFraming`.
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
+            BadFraming:
+              description: |
+                Refused at the edge before anything else: the body's length could be read two ways
+                (`bad-framing`: more than one `Content-Length`, a `Transfer-Encoding` other than exactly
+                `chunked`, both headers, or a `Content-Length` that is not plain decimal digits; the connection
+                is closed), or the request has more than one `Authorization` header (`ambiguous-credentials`).
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
+                  examples:
+                    badFraming:
+                      value:
+                        type: https://graceapi.dev/problems/bad-framing
+                        title: Ambiguous request framing
+                        status: 400
+                        detail: The request has more than one Content-Length.
+                        resolution: 'Send one Content-Length of plain decimal digits, or `Transfer-Encoding: chunked` without Content-Length.'
+            Unauthenticated:
+              description: |
+                The request carries no credentials graced accepts (`unauthenticated`): no token or client
+                certificate on TCP, a peer on the Unix socket that is neither root nor in the socket's group,
+                or credentials that do not verify: an unknown or revoked token, a malformed `Authorization`
+                header, a client certificate that does not chain to `--tls-client-ca`.
+              headers:
+                WWW-Authenticate:
+                  description: '`Bearer realm="graced"`, with `, error="invalid_token"` when the credentials sent do not verify.'
+                  required: true
+                  schema:
+                    type: string
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
+            Forbidden:
+              description: |
+                The caller's role is too low for the operation (`forbidden`, with `requiredRole` and the
+                caller's `role`), or the request comes from a web origin not allowed with `--allow-origin`
+                (`origin-not-allowed`, checked before authentication).
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
+                  examples:
+                    roleTooLow:
+                      value:
+                        type: https://graceapi.dev/problems/forbidden
+                        title: Role too low
+                        status: 403
+                        detail: POST /gpus/{bdf}/reset needs the operator role; token:grafana has viewer.
+                        resolution: Ask an admin for a token with the operator role (`graced token create --name NAME --role operator`), or use the Unix socket as a member of its group.
+                        requiredRole: operator
+                        role: viewer
+                    foreignOrigin:
+                      value:
+                        type: https://graceapi.dev/problems/origin-not-allowed
+                        title: Cross-origin request refused
+                        status: 403
+                        detail: The request comes from the web origin 'https://evil.example', which is not allowed to use graced.
+                        resolution: Call graced from a program, not a web page; to allow a dashboard's origin, start graced with --allow-origin ORIGIN.
+            MisdirectedRequest:
+              description: |
+                On a TCP listener, the `Host` header is missing, repeated, or does not name this server
+                (`misdirected-request`): it must be the listener's IP literal (any IP literal on a wildcard
+                address), `localhost` on a loopback address, or a name given with `--allow-host`, with the
+                listener's port if it has one. The Unix socket does not check `Host`.
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
+            UnsupportedMediaType:
+              description: |
+                The request has a body (a `Content-Length` above 0, or chunked) whose `Content-Type` is not
+                exactly one `application/json`, optionally with `charset=utf-8` (`unsupported-media-type`).
+                Send no body at all for the defaults.
+              headers:
+                Accept-Post:
+                  description: application/json
+                  required: true
+                  schema:
+                    type: string
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
+            TooManyRequests:
+              description: |
+                This identity sent more than `--mutations-per-minute` (default 60) changing requests in the
+                last minute (`too-many-mutations`, with that `limit`). Follow running jobs with
+                `GET /jobs/{id}` rather than resubmitting.
+              headers:
+                Retry-After:
+                  $ref: '#/components/headers/RetryAfter'
               content:
                 application/problem+json:
                   schema:
@@ -486,8 +1020,12 @@ enum OpenAPIDocument {
                 application/problem+json:
                   schema:
                     $ref: '#/components/schemas/Problem'
-            TooLarge:
-              description: The request body is larger than the server accepts.
+            ContentTooLarge:
+              description: |
+                The request body is larger than `--max-body-bytes` (`content-too-large`, with that `limit` in
+                bytes). A declared `Content-Length` over the limit is answered before the body is read; a
+                chunked body is answered once it ends. A `Content-Length` whose digits overflow 64 bits is 413
+                too, without `limit`.
               content:
                 application/problem+json:
                   schema:
@@ -495,7 +1033,7 @@ enum OpenAPIDocument {
           schemas:
             Problem:
               type: object
-              description: RFC 9457 problem details; every error has this shape.
+              description: RFC 9457 problem details; every error graced sends has this shape.
               required: [type, title, status, detail, resolution]
               properties:
                 type:
@@ -511,6 +1049,28 @@ enum OpenAPIDocument {
                 resolution:
                   type: string
                   description: What the client should do next.
+                requiredRole:
+                  type: string
+                  enum: [viewer, operator, admin]
+                  description: With `forbidden` (403), the role the operation needs.
+                role:
+                  type: string
+                  enum: [viewer, operator, admin, none]
+                  description: With `forbidden` (403), the role the caller has.
+                limit:
+                  type: integer
+                  description: |
+                    With `content-too-large` (413), the largest body in bytes; with `too-many-mutations` (429),
+                    the changing requests allowed per identity per minute.
+                field:
+                  type: string
+                  description: With `value-out-of-range` (422), the request body's member that is out of range.
+                minimum:
+                  type: number
+                  description: With `value-out-of-range` (422), the smallest value allowed.
+                maximum:
+                  type: number
+                  description: With `value-out-of-range` (422), the largest value allowed.
               additionalProperties: true
             GPU:
               type: object
@@ -705,6 +1265,9 @@ enum OpenAPIDocument {
                         $ref: '#/components/schemas/Layout'
             ResetRequest:
               type: object
+              description: |
+                Every field is optional and an empty body means the defaults (`{}`). Anything but a JSON
+                object, a key that appears twice, or an unknown field is 400 `invalid-body`.
               additionalProperties: false
               properties:
                 method:
@@ -714,13 +1277,19 @@ enum OpenAPIDocument {
                   description: '`auto` is the first method of the device''s `reset_method` list.'
                 deadlineSeconds:
                   type: number
-                  exclusiveMinimum: 0
+                  minimum: 0.1
                   maximum: 3600
+                  description: |
+                    Seconds from submission until the job gives up; left out, the probe's own ceiling plus a
+                    margin. A value outside 0.1 to 3600 is 422 `value-out-of-range` (not 400).
                 dryRun:
                   type: boolean
                   default: false
             BindRequest:
               type: object
+              description: |
+                Every field is optional and an empty body means the defaults (`{}`). Anything but a JSON
+                object, a key that appears twice, or an unknown field is 400 `invalid-body`.
               additionalProperties: false
               properties:
                 driver:
@@ -733,10 +1302,16 @@ enum OpenAPIDocument {
                   description: Bind the other members of the IOMMU group too.
                 deadlineSeconds:
                   type: number
-                  exclusiveMinimum: 0
+                  minimum: 0.1
                   maximum: 3600
+                  description: |
+                    Seconds from submission until the job gives up; left out, the probe's own ceiling plus a
+                    margin. A value outside 0.1 to 3600 is 422 `value-out-of-range` (not 400).
             UnbindRequest:
               type: object
+              description: |
+                Every field is optional and an empty body means the defaults (`{}`). Anything but a JSON
+                object, a key that appears twice, or an unknown field is 400 `invalid-body`.
               additionalProperties: false
               properties:
                 driver:
@@ -745,8 +1320,11 @@ enum OpenAPIDocument {
                   description: '`original` (recorded when the service bound it), a driver name, or `none`.'
                 deadlineSeconds:
                   type: number
-                  exclusiveMinimum: 0
+                  minimum: 0.1
                   maximum: 3600
+                  description: |
+                    Seconds from submission until the job gives up; left out, the probe's own ceiling plus a
+                    margin. A value outside 0.1 to 3600 is 422 `value-out-of-range` (not 400).
             ResetDryRun:
               type: object
               required: [gpu, plan, probe, deadlineSeconds, wouldRun]
@@ -855,8 +1433,17 @@ enum OpenAPIDocument {
                 finishedAt:
                   type: string
                   format: date-time
+                requestedBy:
+                  type: [string, 'null']
+                  description: |
+                    Who submitted the job, in the same forms as an audit entry's `actor`: `token:NAME`,
+                    `uid:U pid:P (comm)`, `cert:SUBJECT`, or `anonymous@ADDRESS` (`--no-auth`). Absent or null
+                    for jobs stored before identities existed.
             SimulatorFaults:
               type: object
+              description: |
+                Every field is optional and an empty body means the defaults (`{}`). Anything but a JSON
+                object, a key that appears twice, or an unknown field is 400 `invalid-body`.
               additionalProperties: false
               properties:
                 readyAfterMs:
@@ -882,5 +1469,50 @@ enum OpenAPIDocument {
                   description: |
                     How long every `reset` write blocks while the device is in reset (awake, reading not
                     ready), like the real FLR's 100 to 120 ms. Applies to every reset until set to 0.
+            AuditEntry:
+              type: object
+              description: |
+                One line of the audit trail: a changing request (its status is filled in once it is
+                answered), or a job's outcome (actor `graced`; `status`, `job`, `channel`, `role` and
+                `source` are null).
+              required: [id, at, actor, action, target, status, job, channel, role, source]
+              properties:
+                id:
+                  type: integer
+                  description: Increasing; pass as `before` to page.
+                at:
+                  type: string
+                  format: date-time
+                actor:
+                  type: string
+                  description: |
+                    Who: `token:NAME`, `uid:U pid:P (comm)` (peer credentials on the Unix socket),
+                    `cert:SUBJECT`, `anonymous@ADDRESS` (`--no-auth`, or a caller refused before being
+                    identified; plain `anonymous` when there is no address), or `graced` for a job's outcome.
+                action:
+                  type: string
+                  description: The method and route, e.g. `POST /gpus/{bdf}/reset`, or `job.reset` (`job.<kind>`) for a job's outcome.
+                  example: POST /gpus/{bdf}/reset
+                target:
+                  type: string
+                  description: The request's path, e.g. `/gpus/0009:01:00.0/reset`, or the GPU's BDF for a job's outcome.
+                status:
+                  type: [integer, 'null']
+                  description: The answer's status; null while the request was being handled, and for a job's outcome.
+                job:
+                  type: [string, 'null']
+                  description: The job the answer created or named (from its `Location`), else null.
+                channel:
+                  type: [string, 'null']
+                  enum: [unix, tcp, tls, null]
+                  description: The listener the request came in on; null for a job's outcome.
+                role:
+                  type: [string, 'null']
+                  enum: [viewer, operator, admin, null]
+                  description: The caller's role; null when not authenticated, and for a job's outcome.
+                source:
+                  type: [string, 'null']
+                  enum: [token, peer-credentials, certificate, no-auth, none, null]
+                  description: How the caller was identified; null for a job's outcome.
         """##
 }

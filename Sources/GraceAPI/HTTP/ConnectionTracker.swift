@@ -37,7 +37,9 @@ final class ConnectionTracker: Sendable {
     func opened(fd: Int32) -> Connection {
         let connection = Connection(fd: fd)
         let now = clock.now
-        entries.withLock { $0[ObjectIdentifier(connection)] = Entry(connection: connection, awaitingHeadSince: now) }
+        entries.withLock {
+            $0[ObjectIdentifier(connection)] = Entry(connection: connection, awaitingHeadSince: now)
+        }
         return connection
     }
 

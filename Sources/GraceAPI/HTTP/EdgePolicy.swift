@@ -38,7 +38,8 @@ public struct EdgePolicy: Sendable {
             detail:
                 "The request comes from the web origin '\(String(origins[0].prefix(100)))', which is not allowed to use graced.",
             resolution:
-                "Call graced from a program, not a web page; to allow a dashboard's origin, start graced with --allow-origin ORIGIN.")
+                "Call graced from a program, not a web page; to allow a dashboard's origin, start graced with --allow-origin ORIGIN."
+        )
     }
 
     // MARK: Host
@@ -86,7 +87,8 @@ public struct EdgePolicy: Sendable {
             detail:
                 "The Host header '\(String((values.first ?? "").prefix(100)))' does not name this server\(values.count > 1 ? " (and it was sent more than once)" : "").",
             resolution:
-                "Address graced by the IP address it listens on (or localhost on a loopback address); to use a DNS name, start graced with --allow-host NAME.")
+                "Address graced by the IP address it listens on (or localhost on a loopback address); to use a DNS name, start graced with --allow-host NAME."
+        )
     }
 
     // MARK: Content type
@@ -107,7 +109,8 @@ public struct EdgePolicy: Sendable {
             detail: values.isEmpty
                 ? "The request has a body but no Content-Type."
                 : "The body's Content-Type is '\(String(values.joined(separator: ", ").prefix(100)))'.",
-            resolution: "Send the body as JSON with `Content-Type: application/json`, or send no body for the defaults.",
+            resolution:
+                "Send the body as JSON with `Content-Type: application/json`, or send no body for the defaults.",
             headers: [("Accept-Post", "application/json")])
     }
 

@@ -79,7 +79,9 @@ public final class HTTPServer: Sendable {
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         let reserve = 64
-        let budget = (Int(clamping: limit.rlim_cur) - openDescriptorCount() - reserve) / max(1, configuration.listeners.count)
+        let budget =
+            (Int(clamping: limit.rlim_cur) - openDescriptorCount() - reserve)
+            / max(1, configuration.listeners.count)
         return max(1, min(configuration.connectionLimit, budget))
     }
 
@@ -91,11 +93,13 @@ public final class HTTPServer: Sendable {
         try running.withLock { running in
             guard running == nil else { throw HTTPServerError.alreadyRunning }
             let core = HTTPServerCore(
-                router: router, maxBodyBytes: configuration.maxBodyBytes, policy: configuration.edge, log: log)
+                router: router, maxBodyBytes: configuration.maxBodyBytes, policy: configuration.edge, log: log
+            )
             var logSink: UnsafeMutablePointer<GraceLogSink>?
             if log != nil {
                 let sink = UnsafeMutablePointer<GraceLogSink>.allocate(capacity: 1)
-                sink.initialize(to: GraceLogSink(callback: Self.logLine, cls: Unmanaged.passUnretained(core).toOpaque()))
+                sink.initialize(
+                    to: GraceLogSink(callback: Self.logLine, cls: Unmanaged.passUnretained(core).toOpaque()))
                 logSink = sink
             }
             let limit = effectiveConnectionLimit
@@ -120,13 +124,18 @@ public final class HTTPServer: Sendable {
             listener.address, unix: ListenSocket.UnixPermissions(group: listener.unixGroup))
         let context = ListenerContext(core: core, listener: listener, port: socket.port)
         let contextPointer = Unmanaged.passUnretained(context).toOpaque()
-        let tls = listener.tls.map { [strdup($0.keyPEM)!, strdup($0.certificatePEM)!] + ($0.clientCAPEM.map { [strdup($0)!] } ?? []) } ?? []
+        let tls =
+            listener.tls.map {
+                [strdup($0.keyPEM)!, strdup($0.certificatePEM)!]
+                    + ($0.clientCAPEM.map { [strdup($0)!] } ?? [])
+            } ?? []
         var config = GraceDaemonConfig(
             listen_fd: socket.fd,
             thread_pool_size: UInt32(configuration.threadPoolSize),
             connection_timeout_seconds: UInt32(configuration.connectionTimeoutSeconds),
             connection_limit: UInt32(limit),
-            per_ip_connection_limit: listener.address.isUnix ? 0 : UInt32(configuration.perClientConnectionLimit),
+            per_ip_connection_limit: listener.address.isUnix
+                ? 0 : UInt32(configuration.perClientConnectionLimit),
             connection_memory_limit: 0,
             tls_key: tls.count >= 2 ? UnsafePointer(tls[0]) : nil,
             tls_cert: tls.count >= 2 ? UnsafePointer(tls[1]) : nil,
@@ -141,7 +150,8 @@ public final class HTTPServer: Sendable {
             tls.forEach { free($0) }
             throw listener.tls != nil
                 ? HTTPServerError.tlsUnavailable(
-                    "libmicrohttpd refused the key or certificate for \(listener.address) (check that they are PEM and belong together)")
+                    "libmicrohttpd refused the key or certificate for \(listener.address) (check that they are PEM and belong together)"
+                )
                 : HTTPServerError.startFailed(listener.address.description)
         }
         let guardThread = ListenerGuard(
@@ -149,7 +159,8 @@ public final class HTTPServer: Sendable {
             headerTimeout: .milliseconds(Int64(configuration.headerTimeoutSeconds * 1000)),
             plainText: listener.tls == nil)
         guardThread.start()
-        return RunningListener(context: context, socket: socket, daemon: daemon, guardThread: guardThread, tls: tls)
+        return RunningListener(
+            context: context, socket: socket, daemon: daemon, guardThread: guardThread, tls: tls)
     }
 
     /// Stops accepting, answers suspended requests with 503 (cancelling their tasks), gives
@@ -223,7 +234,8 @@ public final class HTTPServer: Sendable {
         }
         for listener in c.listeners {
             if listener.noAuth && !listener.address.isLoopback {
-                throw HTTPServerError.invalidConfiguration("noAuth on \(listener.address), which is not a loopback address")
+                throw HTTPServerError.invalidConfiguration(
+                    "noAuth on \(listener.address), which is not a loopback address")
             }
             if listener.tls != nil {
                 guard !listener.address.isUnix else {
@@ -289,7 +301,8 @@ public final class HTTPServer: Sendable {
 
     /// Keeps the listener's connection count and header deadlines; the socket context holds a +1
     /// reference from start to close.
-    private static let connectionNotified: MHD_NotifyConnectionCallback = { cls, connection, socketContext, event in
+    private static let connectionNotified: MHD_NotifyConnectionCallback = {
+        cls, connection, socketContext, event in
         guard let cls, let socketContext else { return }
         let listener = Unmanaged<ListenerContext>.fromOpaque(cls).takeUnretainedValue()
         switch event {

@@ -14,7 +14,9 @@ extension HTTPServer {
         /// (validated at start), for a demo or a test.
         public var noAuth: Bool
 
-        public init(address: ListenAddress, tls: TLSMaterial? = nil, unixGroup: gid_t? = nil, noAuth: Bool = false) {
+        public init(
+            address: ListenAddress, tls: TLSMaterial? = nil, unixGroup: gid_t? = nil, noAuth: Bool = false
+        ) {
             self.address = address
             self.tls = tls
             self.unixGroup = unixGroup

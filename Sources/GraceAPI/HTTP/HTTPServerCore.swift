@@ -64,7 +64,8 @@ final class HTTPServerCore: Sendable {
     /// body chunk (`size > 0`), and once more with size 0 when the request is complete.
     func process(
         _ context: RequestContext, listener: ListenerContext, connection: OpaquePointer,
-        method: UnsafePointer<CChar>?, uploadData: UnsafePointer<CChar>?, uploadSize: UnsafeMutablePointer<Int>
+        method: UnsafePointer<CChar>?, uploadData: UnsafePointer<CChar>?,
+        uploadSize: UnsafeMutablePointer<Int>
     ) -> MHD_Result {
         let size = uploadSize.pointee
         switch context.phase {
@@ -88,7 +89,8 @@ final class HTTPServerCore: Sendable {
                 // is the only way to answer exactly once without patching the library.
                 context.phase = .dispatched
                 auditRefusal(context, status: response.status)
-                let bytes = response.serialized(reason: response.status == 413 ? "Content Too Large" : "Bad Request")
+                let bytes = response.serialized(
+                    reason: response.status == 413 ? "Content Too Large" : "Bad Request")
                 _ = bytes.withUnsafeBytes { grace_mhd_send_raw(connection, $0.baseAddress, $0.count) }
                 return .NO
             case .proceed(let declaredLength):
@@ -172,7 +174,8 @@ final class HTTPServerCore: Sendable {
             guard role.allows(match.role) else {
                 return .refuse(
                     AccessProblems.forbidden(
-                        context.caller, required: match.role, method: context.method, template: match.template))
+                        context.caller, required: match.role, method: context.method, template: match.template
+                    ))
             }
         }
         if EdgePolicy.isMutation(context.method) {
@@ -268,7 +271,9 @@ final class HTTPServerCore: Sendable {
         }
         switch match.handler(request, match.parameters) {
         case .respond(let response):
-            if let auditID { policy.auditor?.finish(auditID, status: response.status, job: Self.job(of: response)) }
+            if let auditID {
+                policy.auditor?.finish(auditID, status: response.status, job: Self.job(of: response))
+            }
             return result(queue(response, on: connection))
         case .deferred(let work):
             if state.withLock({ $0.stopping }) {
@@ -279,7 +284,9 @@ final class HTTPServerCore: Sendable {
             let auditID = auditID
             suspend(context, connection: connection) {
                 let response = await work()
-                if let auditID { auditor?.finish(auditID, status: response.status, job: Self.job(of: response)) }
+                if let auditID {
+                    auditor?.finish(auditID, status: response.status, job: Self.job(of: response))
+                }
                 return response
             }
             return .YES

@@ -48,7 +48,8 @@ struct ListenSocket: Sendable {
         throws(HTTPServerError) -> ListenSocket
     {
         let v6 = host.contains(":")
-        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(
+            v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .listenFailed(address.description, errno: errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -101,14 +102,16 @@ struct ListenSocket: Sendable {
     private static func openUnix(
         _ address: ListenAddress, path: String, backlog: Int32, permissions: UnixPermissions
     ) throws(HTTPServerError) -> ListenSocket {
-        let folder = path.lastIndex(of: "/").map { String(path[..<$0]) }.flatMap { $0.isEmpty ? "/" : $0 } ?? "/"
+        let folder =
+            path.lastIndex(of: "/").map { String(path[..<$0]) }.flatMap { $0.isEmpty ? "/" : $0 } ?? "/"
         try makeFolder(folder, address: address)
         try removeStaleSocket(path, address: address)
 
         // mkdtemp makes the private folder 0700: nobody else can reach the socket inside it.
         var template = Array("\(folder == "/" ? "" : folder)/.graced-bind-XXXXXX".utf8CString)
-        guard let privateFolder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) })
-            .map({ String(cString: $0) })
+        guard
+            let privateFolder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) })
+                .map({ String(cString: $0) })
         else { throw .listenFailed(address.description, errno: errno) }
         defer { rmdir(privateFolder) }
         let temporary = privateFolder + "/s"
@@ -132,7 +135,9 @@ struct ListenSocket: Sendable {
             }
         }
         guard bound == 0 else { throw fail(errno) }
-        if let group = permissions.group, chown(temporary, 0, group) != 0 && chown(temporary, geteuid(), group) != 0 {
+        if let group = permissions.group,
+            chown(temporary, 0, group) != 0 && chown(temporary, geteuid(), group) != 0
+        {
             throw fail(errno)
         }
         guard chmod(temporary, permissions.mode) == 0, listen(fd, backlog) == 0, setNonBlocking(fd) else {

@@ -79,7 +79,8 @@ final class ListenerGuard: Sendable {
         let response = HTTPResponse.problem(
             status: 503, slug: "too-many-connections", title: "Too many connections",
             detail: "graced is serving as many connections as it is configured to hold.",
-            resolution: "Retry in a second; if it persists, raise --max-connections or find the clients holding connections open.",
+            resolution:
+                "Retry in a second; if it persists, raise --max-connections or find the clients holding connections open.",
             headers: [("Retry-After", "1")])
         return response.serialized(reason: "Service Unavailable")
     }()

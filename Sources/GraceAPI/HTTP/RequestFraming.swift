@@ -21,11 +21,13 @@ enum RequestFraming: Equatable {
             // MHD itself takes any Transfer-Encoding as "length unknown" and ignores Content-Length.
             guard encodings.count == 1, encodings[0].lowercased() == "chunked" else {
                 return .failure(
-                    .refused(status: 400, detail: "Transfer-Encoding must be exactly `chunked` when present."))
+                    .refused(status: 400, detail: "Transfer-Encoding must be exactly `chunked` when present.")
+                )
             }
             guard lengths.isEmpty else {
                 return .failure(
-                    .refused(status: 400, detail: "The request has both Content-Length and Transfer-Encoding."))
+                    .refused(
+                        status: 400, detail: "The request has both Content-Length and Transfer-Encoding."))
             }
             return .success(.chunked)
         }

@@ -51,7 +51,8 @@ public struct Router: Sendable {
             }
             return .literal(String(part))
         }
-        routes.append(Route(method: method, pattern: pattern, segments: segments, role: role, handler: handler))
+        routes.append(
+            Route(method: method, pattern: pattern, segments: segments, role: role, handler: handler))
     }
 
     /// Reads need a viewer unless said otherwise; changes an operator.

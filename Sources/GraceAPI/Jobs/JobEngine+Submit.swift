@@ -25,7 +25,9 @@ extension JobEngine {
     /// A shorter deadline could not even cover one readiness poll and the write's own round trip.
     static let minimumDeadlineSeconds = 0.1
 
-    func submitReset(_ bdf: BDF, _ request: ResetRequest, idempotencyKey: String?, requestedBy: String) -> Submission {
+    func submitReset(_ bdf: BDF, _ request: ResetRequest, idempotencyKey: String?, requestedBy: String)
+        -> Submission
+    {
         let requested = request.method ?? .auto
         return submit(
             bdf, kind: .reset, methodRequested: requested.rawValue, deadlineSeconds: request.deadlineSeconds,
@@ -49,7 +51,9 @@ extension JobEngine {
         }
     }
 
-    func submitBind(_ bdf: BDF, _ request: BindRequest, idempotencyKey: String?, requestedBy: String) -> Submission {
+    func submitBind(_ bdf: BDF, _ request: BindRequest, idempotencyKey: String?, requestedBy: String)
+        -> Submission
+    {
         let driver = request.driver ?? "auto"
         return submit(
             bdf, kind: .bind, methodRequested: driver, deadlineSeconds: request.deadlineSeconds,

@@ -79,7 +79,9 @@ enum AuditRoutes {
                 let entries = try store.auditEntries(limit: limit, beforeId: before)
                 let next = entries.count == limit ? entries.last.map { String($0.id) } : nil
                 return .respond(
-                    .json(Page(items: entries.map(entry), next: next), headers: [("Cache-Control", "no-store")]))
+                    .json(
+                        Page(items: entries.map(entry), next: next), headers: [("Cache-Control", "no-store")])
+                )
             } catch {
                 return .respond(
                     .problem(

@@ -16,7 +16,8 @@ public final class Application: Sendable {
     /// `server` says where to listen and who may do what; the audit trail is this store's unless
     /// `server.edge.auditor` names another.
     public init(
-        host: ServiceHost, store: GraceStore, server serverConfiguration: HTTPServer.Configuration = .loopback(),
+        host: ServiceHost, store: GraceStore,
+        server serverConfiguration: HTTPServer.Configuration = .loopback(),
         rescanIntervalSeconds: Double = 5, jobs: JobEngine.Configuration = .init(), logger: Logger
     ) throws {
         self.host = host

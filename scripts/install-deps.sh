@@ -10,6 +10,8 @@ packages=(
     libsqlite3-dev      # storage
     pciutils            # lspci, for operators and for checking generated trees
     curl jq             # the README's examples and the end-to-end scripts
+    openssl             # TLS certificates: for operators, and made at test time by the tests
+    util-linux          # setpriv: the tests act as an unprivileged member of the socket's group
 )
 
 missing=()

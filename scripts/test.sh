@@ -18,5 +18,8 @@ fi
 echo "== tests"
 swift test --skip-build 2>&1 | tee .test-log.txt
 
+echo "== the systemd unit: systemd-analyze verify and security (exposure at most 3.5)"
+./scripts/check-unit.sh
+
 echo "== real-kernel lab: lab/run all (a QEMU guest with an IOMMU, vfio-pci and a CXL device)"
 lab/run all

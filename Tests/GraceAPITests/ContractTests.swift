@@ -51,6 +51,42 @@ struct ContractTests {
         #expect(documented.subtracting(served).isEmpty, "documented but not served")
     }
 
+    /// `METHOD /path` to the `x-required-role` of its operation (six spaces in, right under the method).
+    static func documentedRoles(_ yaml: String) -> [String: String] {
+        var roles: [String: String] = [:]
+        var inPaths = false
+        var currentPath: String?
+        var currentOperation: String?
+        for line in yaml.split(separator: "\n", omittingEmptySubsequences: false) {
+            if !line.hasPrefix(" ") && !line.isEmpty { inPaths = line == "paths:" }
+            guard inPaths else { continue }
+            if line.hasPrefix("  /") && line.hasSuffix(":") && !line.hasPrefix("   ") {
+                currentPath = String(line.dropFirst(2).dropLast())
+                currentOperation = nil
+            } else if let currentPath, line.hasPrefix("    ") && !line.hasPrefix("     ") {
+                let key = line.dropFirst(4).prefix { $0 != ":" }
+                currentOperation =
+                    ["get", "put", "post", "delete", "patch"].contains(key)
+                    ? key.uppercased() + " " + currentPath : nil
+            } else if let currentOperation, line.hasPrefix("      x-required-role:") {
+                roles[currentOperation] = String(
+                    line.dropFirst("      x-required-role:".count).drop { $0 == " " })
+            }
+        }
+        return roles
+    }
+
+    @Test("every operation's x-required-role in openapi.yaml is the role the server enforces")
+    func rolesMatchDocument() throws {
+        let service = try RunningService()
+        let documented = Self.documentedRoles(try Self.openAPIFile())
+        for route in service.application.routes {
+            let operation = "\(route.method) \(route.pattern)"
+            #expect(documented[operation] == route.role.rawValue, "\(operation)")
+        }
+        #expect(documented.count == service.application.routes.count)
+    }
+
     @Test("the embedded document is the file (run scripts/embed-openapi.sh after editing openapi.yaml)")
     func embeddedDocumentIsCurrent() throws {
         let file = try Self.openAPIFile()

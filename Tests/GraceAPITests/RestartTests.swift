@@ -59,9 +59,15 @@ final class GracedProcess: @unchecked Sendable {
         return String(path.dropLast(4))
     }
 
+    /// Sends `signal` and waits for the daemon to exit.
     func kill(_ signal: Int32) {
         Glibc.kill(pid, signal)
         _ = ChildProcess.wait(pid)
+    }
+
+    /// Sends `signal` without waiting (SIGHUP: the daemon goes on).
+    func signal(_ signal: Int32) {
+        Glibc.kill(pid, signal)
     }
 
     func request(_ method: String, _ target: String, body: String? = nil) async throws

@@ -1,0 +1,145 @@
+import FoundationEssentials
+import Testing
+
+@testable import GraceAPI
+@testable import Passthrough
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// graced the binary: what it refuses to start with, its socket's life, token reloads, and a fresh
+/// client's answer when the descriptors run short.
+@Suite("Daemon access", .serialized)
+struct DaemonAccessTests {
+    func folder() throws -> String {
+        var template = Array("/tmp/graced-daemon-XXXXXX".utf8CString)
+        return String(
+            cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
+    }
+
+    func run(_ arguments: [String], in folder: String) async throws -> (status: Int32, output: String) {
+        try await offPool { try ChildProcess.run([GracedProcess.binary] + arguments, in: folder) }
+    }
+
+    @Test("TCP without a token file, or --no-auth off loopback, is refused at start with what to do")
+    func refusesOpenTCP() async throws {
+        let folder = try folder()
+        let open = try await run(
+            [
+                "--simulate", "--listen", "127.0.0.1:0", "--tokens", folder + "/none", "--db",
+                folder + "/a.sqlite",
+            ],
+            in: folder)
+        #expect(open.status != 0)
+        #expect(open.output.contains("graced token create") && open.output.contains("without authentication"))
+        let wide = try await run(
+            ["--simulate", "--listen", "0.0.0.0:0", "--no-auth", "--db", folder + "/b.sqlite"], in: folder)
+        #expect(wide.status == 64, "\(wide.output)")
+        #expect(wide.output.contains("--no-auth is only for loopback"))
+    }
+
+    @Test("the socket is 0660 from the start, the database 0600, and both socket and folder tidy at exit")
+    func socketLifecycle() async throws {
+        let folder = try folder()
+        let socket = folder + "/run/graced.sock"
+        let database = folder + "/state/graced.sqlite"
+        let pid = try ChildProcess.spawn(
+            [
+                GracedProcess.binary, "--simulate", "--listen", "unix:" + socket, "--db", database,
+                "--rescan-interval", "0",
+            ],
+            output: folder + "/graced.log")
+        let client = RawHTTPClient(unixPath: socket)
+        var answered = false
+        for _ in 0..<300 where !answered {
+            answered = (await offPool { try? client.request("GET", "/healthz") })?.status == 200
+            if !answered { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(answered, "\(ChildProcess.read(folder + "/graced.log"))")
+        var status = stat()
+        #expect(stat(socket, &status) == 0 && status.st_mode & 0o777 == 0o660)
+        #expect(stat(database, &status) == 0 && status.st_mode & 0o777 == 0o600)
+        #expect(stat(folder + "/state", &status) == 0 && status.st_mode & 0o777 == 0o700)
+        // No temporary bind folder is left beside the socket.
+        let entries = SysfsRoot(path: folder).list("run")
+        #expect(entries == ["graced.sock"], "\(entries)")
+        kill(pid, SIGTERM)
+        #expect(ChildProcess.wait(pid) == 0)
+        #expect(access(socket, F_OK) != 0, "the socket is removed at exit")
+    }
+
+    @Test("a token created while graced runs works after SIGHUP; a revoked one stops working")
+    func sighupReloadsTokens() async throws {
+        let folder = try folder()
+        let tokens = folder + "/tokens"
+        let first = try await run(
+            ["token", "create", "--tokens", tokens, "--name", "first", "--role", "viewer"], in: folder)
+        #expect(first.status == 0)
+        let firstToken = try #require(first.output.split(separator: "\n").first { $0.hasPrefix("grace_") })
+        let daemon = try GracedProcess(
+            database: folder + "/graced.sqlite", logPath: folder + "/graced.log",
+            access: ["--tokens", tokens])
+        defer { daemon.kill(SIGTERM) }
+        try await daemon.waitUntilServing()
+        let client = daemon.client
+        func status(_ token: Substring) async -> Int? {
+            await offPool {
+                try? client.request("GET", "/gpus", headers: [("Authorization", "Bearer \(token)")])
+            }?
+            .status
+        }
+        #expect(await status(firstToken) == 200)
+        let second = try await run(
+            ["token", "create", "--tokens", tokens, "--name", "second", "--role", "viewer"], in: folder)
+        let secondToken = try #require(second.output.split(separator: "\n").first { $0.hasPrefix("grace_") })
+        #expect(await status(secondToken) == 401)
+        #expect(try await run(["token", "revoke", "--tokens", tokens, "first"], in: folder).status == 0)
+        daemon.signal(SIGHUP)
+        var reloaded = false
+        for _ in 0..<100 where !reloaded {
+            reloaded = await status(secondToken) == 200
+            if !reloaded { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(reloaded)
+        #expect(await status(firstToken) == 401)
+        #expect(
+            !daemon.log.contains(String(secondToken.dropFirst(6).prefix(16))), "tokens never reach the log")
+    }
+
+    @Test(
+        "with 150 slow connections under `ulimit -n 128` a fresh client is answered at once, not left hanging"
+    )
+    func descriptorExhaustion() async throws {
+        let folder = try folder()
+        let daemon = try GracedProcess(
+            database: folder + "/graced.sqlite", logPath: folder + "/graced.log",
+            access: ["--no-auth", "--header-timeout", "60", "--max-connections-per-client", "0"],
+            launcher: ["/bin/sh", "-c", "ulimit -n 128 && exec \"$@\"", "sh"])
+        defer { daemon.kill(SIGTERM) }
+        try await daemon.waitUntilServing()
+        let client = daemon.client
+        // Each sends half a request head and then nothing.
+        let slow = try await offPool { () throws -> [Int32] in
+            var sockets: [Int32] = []
+            for _ in 0..<150 {
+                guard let fd = try? client.connectSocket() else { break }
+                try? client.sendAll(fd, Array("GET /gpus HTTP/1.1\r\nHost: 127.0.0.1\r\n".utf8))
+                sockets.append(fd)
+            }
+            return sockets
+        }
+        defer { slow.forEach { close($0) } }
+        #expect(slow.count >= 100)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let fresh = await offPool { try? client.request("GET", "/healthz") }
+        let waited = start.duration(to: clock.now)
+        #expect(waited < .seconds(1), "waited \(waited)")
+        #expect([200, 503].contains(fresh?.status ?? 0), "\(String(describing: fresh?.status))")
+        if fresh?.status == 503 {
+            #expect(fresh?.header("Retry-After") != nil)
+        }
+        #expect(daemon.log.contains("graced listening"))
+    }
+}

@@ -55,7 +55,7 @@ enum RequestFraming: Equatable {
         if status == 413 {
             return .problem(
                 status: 413, slug: "content-too-large", title: "Content Too Large", detail: detail,
-                resolution: "Send a smaller body.")
+                resolution: "Send a Content-Length that states the body's real size in bytes.")
         }
         return .problem(
             status: 400, slug: "bad-framing", title: "Ambiguous request framing", detail: detail,

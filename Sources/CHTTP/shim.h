@@ -10,8 +10,9 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <time.h>
-#include <errno.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <microhttpd.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -35,7 +36,8 @@ struct GraceLogSink {
 };
 
 struct GraceDaemonConfig {
-    /* A socket that is already bound and listening (TCP or Unix); MHD accepts on it. */
+    /* A socket that is already bound and listening, on which MHD accepts (TLS); or -1: MHD
+     * listens on nothing and graced hands it each connection with MHD_add_connection. */
     int listen_fd;
     unsigned int thread_pool_size;
     unsigned int connection_timeout_seconds;
@@ -71,8 +73,10 @@ static inline void grace_mhd_log_trampoline(void *cls, const char *format, va_li
 }
 
 /*
- * Starts a daemon with MHD's internal thread pool over epoll and suspend/resume enabled, on a
- * listening socket the caller made (so a Unix socket gets its mode before anyone can connect).
+ * Starts a daemon with MHD's internal thread pool over epoll and suspend/resume enabled, either on
+ * a listening socket the caller made (so a Unix socket gets its mode before anyone can connect) or
+ * on none, for connections added with MHD_add_connection. Those need MHD_USE_ITC, so that a worker
+ * blocked in epoll learns of them at once (MHD_ALLOW_SUSPEND_RESUME implies it; named anyway).
  * Options travel as an MHD_OptionItem array through MHD_OPTION_ARRAY; two-pointer options carry
  * the function in `value` and the closure in `ptr_value`, as MHD documents.
  */
@@ -86,8 +90,12 @@ static inline struct MHD_Daemon *grace_mhd_start(const struct GraceDaemonConfig 
         options[count++] = (struct MHD_OptionItem){
             MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)&grace_mhd_log_trampoline, config->log_sink};
     }
-    options[count++] = (struct MHD_OptionItem){
-        MHD_OPTION_LISTEN_SOCKET, (intptr_t)config->listen_fd, NULL};
+    if (config->listen_fd >= 0) {
+        options[count++] = (struct MHD_OptionItem){
+            MHD_OPTION_LISTEN_SOCKET, (intptr_t)config->listen_fd, NULL};
+    } else {
+        flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+    }
     options[count++] = (struct MHD_OptionItem){
         MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)config->thread_pool_size, NULL};
     options[count++] = (struct MHD_OptionItem){
@@ -192,37 +200,6 @@ static inline int grace_mhd_client_certificate(
     return result;
 }
 
-/*
- * Writes bytes straight to the client, through TLS when the connection has a session. Only for
- * the one case where MHD has already queued an answer of its own and would send its status line
- * twice (see HTTPServerCore); the connection is closed right after.
- */
-static inline bool grace_mhd_send_raw(struct MHD_Connection *connection, const void *bytes, size_t size) {
-    const union MHD_ConnectionInfo *tls =
-        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (tls != NULL && tls->tls_session != NULL) {
-        ssize_t sent = gnutls_record_send((gnutls_session_t)tls->tls_session, bytes, size);
-        return sent == (ssize_t)size;
-    }
-    int fd = grace_mhd_connection_fd(connection);
-    if (fd < 0) return false;
-    size_t done = 0;
-    int tries = 0;
-    while (done < size && tries < 100) {
-        ssize_t sent = send(fd, (const char *)bytes + done, size - done, MSG_NOSIGNAL);
-        if (sent > 0) {
-            done += (size_t)sent;
-        } else if (sent < 0 && (errno == EAGAIN || errno == EINTR)) {
-            tries++;
-            struct timespec pause = {0, 1000000};
-            nanosleep(&pause, NULL);
-        } else {
-            return false;
-        }
-    }
-    return done == size;
-}
-
 typedef enum MHD_Result (*GraceHeaderIterator)(
     void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size, const char *value,
     size_t value_size);
@@ -252,6 +229,56 @@ static inline bool grace_mhd_add_header(
 static inline bool grace_mhd_queue(
     struct MHD_Connection *connection, unsigned int status, struct MHD_Response *response) {
     return MHD_queue_response(connection, status, response) == MHD_YES;
+}
+
+/*
+ * The head gate's system calls. Swift's Glibc has neither accept4 nor eventfd, and glibc's
+ * struct epoll_event is a packed struct around a union; these keep all three on the C side.
+ */
+
+/* accept4 with the new socket non-blocking and close-on-exec from the start. */
+static inline int grace_accept(int listen_fd, struct sockaddr *address, socklen_t *length) {
+    return accept4(listen_fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+/* An eventfd that can wake an epoll wait from another thread. */
+static inline int grace_wake_fd(void) {
+    return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+static inline void grace_wake(int wake_fd) {
+    uint64_t one = 1;
+    ssize_t written = write(wake_fd, &one, sizeof one);
+    (void)written; /* a full counter already wakes the waiter */
+}
+
+/* Watches `fd` for input and for the peer's hang-up; edge-triggered reports only new arrivals. */
+static inline int grace_epoll_watch(int epoll_fd, int fd, bool edge_triggered) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof event);
+    event.events = EPOLLIN | EPOLLRDHUP | (edge_triggered ? EPOLLET : 0);
+    event.data.fd = fd;
+    return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event);
+}
+
+static inline void grace_epoll_forget(int epoll_fd, int fd) {
+    struct epoll_event unused;
+    memset(&unused, 0, sizeof unused);
+    (void)epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, &unused);
+}
+
+/* Like epoll_wait, with each ready descriptor and whether its peer hung up (or the socket failed)
+ * written to two plain arrays of `capacity` (at most 64) entries. */
+static inline int grace_epoll_wait(
+    int epoll_fd, int *fds, bool *hung_up, int capacity, int timeout_ms) {
+    struct epoll_event ready[64];
+    if (capacity > 64) capacity = 64;
+    int count = epoll_wait(epoll_fd, ready, capacity, timeout_ms);
+    for (int i = 0; i < count; i++) {
+        fds[i] = ready[i].data.fd;
+        hung_up[i] = (ready[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+    }
+    return count;
 }
 
 static inline enum MHD_Result grace_mhd_yes(void) { return MHD_YES; }

@@ -124,7 +124,43 @@ struct EdgeTests {
             + "Content-Type: application/json\r\nContent-Length: 99999999999999999999999\r\n\r\n"
         let answer = String(decoding: try await raw(guarded, head), as: UTF8.self)
         #expect(answer.components("HTTP/1.1 ").count == 2, "\(answer)")
-        #expect(try RawHTTPClient.parse(Array(answer.utf8)).status == 413)
+        let response = try RawHTTPClient.parse(Array(answer.utf8))
+        #expect(response.status == 413)
+        #expect(try response.problem().resolution.contains("Content-Length"))
+    }
+
+    @Test("a malformed Content-Length over the Unix socket is one 400 problem, and the socket still serves")
+    func ambiguousLengthOverSocket() async throws {
+        let guarded = try GuardedService()
+        let head =
+            "POST /gpus/\(Self.gpu)/reset HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + "Content-Length: abc\r\n\r\n{}"
+        let client = guarded.unix
+        let bytes = try await offPool { try client.exchangeRaw([Array(head.utf8)]) }
+        let answer = String(decoding: bytes, as: UTF8.self)
+        #expect(answer.components("HTTP/1.1 ").count == 2, "one status line: \(answer)")
+        let response = try RawHTTPClient.parse(bytes)
+        #expect(response.status == 400, "\(answer)")
+        #expect(try response.problem().resolution.contains("Content-Length"))
+        #expect(try await jobCount(guarded) == 0)
+        // Handed-over connections keep their peer credentials: root is an admin on the socket.
+        let audit = try await guarded.request("GET", "/audit", overSocket: true)
+        #expect(audit.status == (geteuid() == 0 ? 200 : 401))
+    }
+
+    @Test(
+        "a malformed Content-Length is found however MHD would read the head",
+        arguments: [
+            "POST / HTTP/1.1\nHost: 127.0.0.1\nContent-Length: abc\n\n",
+            "\r\nPOST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n x\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length:\t7 \r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: one\r\nContent-Length: 2\r\n\r\n",
+        ])
+    func ambiguousLengthAsMHDReadsIt(_ head: String) async throws {
+        let guarded = try GuardedService()
+        let answer = String(decoding: try await raw(guarded, head), as: UTF8.self)
+        #expect(answer.components("HTTP/1.1 ").count == 2, "one status line: \(answer)")
+        #expect(try RawHTTPClient.parse(Array(answer.utf8)).status == 400, "\(answer)")
     }
 
     @Test("a chunked body over the limit gets 413, not a closed connection")

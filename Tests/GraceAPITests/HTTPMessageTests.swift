@@ -65,4 +65,37 @@ import Testing
         #expect(String(decoding: json.body, as: UTF8.self) == #"{"a":2,"b":1}"#)
         #expect(HTTPResponse.json(["x": Double.nan]).status == 500)
     }
+
+    /// The fields of a head as `RequestHead` reads them, or nil while incomplete, or ["malformed"].
+    static func fields(_ head: String) -> [String]? {
+        switch RequestHead.read(Array(head.utf8)[...]) {
+        case .incomplete: nil
+        case .malformed: ["malformed"]
+        case .complete(let headers): headers.map { "\($0.name)=\($0.value)" }
+        }
+    }
+
+    @Test func requestHeadIsReadAsLibmicrohttpdReadsIt() {
+        #expect(Self.fields("GET / HTTP/1.1\r\nHost: a\r\n") == nil)
+        #expect(Self.fields("GET / HTTP/1.1\r\nHost: a\r\n\r") == nil)
+        #expect(Self.fields("GET / HTTP/1.1\r\nHost: a\r\n\r\nbody") == ["Host=a"])
+        #expect(Self.fields("GET / HTTP/1.1\r\n\r\n") == [])
+        // Bare LF ends a line; blank lines before the request line are skipped.
+        #expect(Self.fields("\r\n\nGET / HTTP/1.1\nContent-Length: abc\n\n") == ["Content-Length=abc"])
+        // Leading blanks of a value go, trailing ones stay; a name keeps everything before its colon.
+        #expect(
+            Self.fields("GET / HTTP/1.1\r\nContent-Length: \t5 \r\nX :y\r\n\r\n") == [
+                "Content-Length=5 ", "X =y",
+            ])
+        // A line that starts with a blank continues the previous value, joined without a separator.
+        #expect(
+            Self.fields("GET / HTTP/1.1\r\nContent-Length: 1\r\n  2\r\n\tx\r\n\r\n") == ["Content-Length=12x"]
+        )
+        // Each line is a C string to MHD: it ends at its first NUL.
+        #expect(Self.fields("GET / HTTP/1.1\r\nContent-Length: 5\u{0}abc\r\n\r\n") == ["Content-Length=5"])
+        #expect(Self.fields("GET / HTTP/1.1\r\nHost: a\r\n\u{0}junk\r\n") == ["Host=a"])
+        #expect(Self.fields("GET / HTTP/1.1\r\nno colon here\r\n") == ["malformed"])
+        // A lone CR inside a line is part of it.
+        #expect(Self.fields("GET / HTTP/1.1\r\nA: b\rc\r\n\r\n") == ["A=b\rc"])
+    }
 }

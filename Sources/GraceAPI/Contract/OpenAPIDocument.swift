@@ -68,9 +68,11 @@ enum OpenAPIDocument {
             1. Framing: 400 `bad-framing` (with `Connection: close`) when the body's length could be read
                two ways: more than one `Content-Length`, a `Transfer-Encoding` other than exactly `chunked`,
                or both headers. A `Content-Length` that is not plain decimal digits is 400 `bad-framing` too,
-               and 413 `content-too-large` when its digits overflow 64 bits: libmicrohttpd would answer these
-               itself with an HTML body; graced sends its problem in place of that answer and closes the
-               connection.
+               and 413 `content-too-large` when its digits overflow 64 bits. graced reads these from a
+               connection's first request before libmicrohttpd sees it, answers with the problem and closes
+               the connection; they are not in the audit trail. On a later request of a kept-alive
+               connection, or over TLS, libmicrohttpd 0.9.75 answers them itself, with an HTML body and its
+               status line and headers sent twice.
             2. Host, on TCP only: 421 `misdirected-request` unless exactly one `Host` header names this
                listener: its IP literal (any IP literal on a wildcard address), `localhost` on a loopback
                address, or a name given with `--allow-host`, and if it has a port, the listener's port. This

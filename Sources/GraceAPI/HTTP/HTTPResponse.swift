@@ -73,7 +73,8 @@ public struct HTTPResponse: Sendable {
     /// graced writes to a socket itself, outside libmicrohttpd.
     func serialized(reason: String) -> [UInt8] {
         var head = "HTTP/1.1 \(status) \(reason)\r\n"
-        for (name, value) in headers where !HTTPHeaders.namesMatch(name, "Content-Length") {
+        for (name, value) in headers
+        where !HTTPHeaders.namesMatch(name, "Content-Length") && !HTTPHeaders.namesMatch(name, "Connection") {
             head += "\(name): \(value)\r\n"
         }
         head += "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"

@@ -8,8 +8,10 @@ import Synchronization
 #endif
 
 /// An HTTP/1.1 server on libmicrohttpd, one MHD daemon per listener (Unix socket, TCP, TLS): MHD's
-/// own thread pool over epoll accepts, parses and answers synchronous handlers on its threads;
-/// deferred handlers suspend their connection and answer from a Swift `Task`.
+/// own thread pool over epoll parses requests and answers synchronous handlers on its threads;
+/// deferred handlers suspend their connection and answer from a Swift `Task`. On a plain listener a
+/// `HeadGate` accepts each client and hands it to MHD once its first request head is safe for
+/// libmicrohttpd 0.9.75; on a TLS listener MHD accepts itself, watched by a `ListenerGuard`.
 ///
 /// Safe to use from any thread. The server logs nothing unless given a `log` closure, which
 /// receives MHD's own error messages and the few problems the server notices itself.
@@ -24,7 +26,9 @@ public final class HTTPServer: Sendable {
         let context: ListenerContext
         let socket: ListenSocket
         let daemon: OpaquePointer
-        let guardThread: ListenerGuard
+        /// Exactly one of the two: the gate on a plain listener, the guard on a TLS one.
+        let gate: HeadGate?
+        let guardThread: ListenerGuard?
         /// PEM text MHD was given; kept until the daemon stops.
         let tls: [UnsafeMutablePointer<CChar>]
     }
@@ -129,14 +133,17 @@ public final class HTTPServer: Sendable {
                 [strdup($0.keyPEM)!, strdup($0.certificatePEM)!]
                     + ($0.clientCAPEM.map { [strdup($0)!] } ?? [])
             } ?? []
+        // The gate accepts on a plain listener; MHD keeps accepting on a TLS one, whose heads the
+        // gate cannot read (see HeadGate).
+        let gated = listener.tls == nil
         var config = GraceDaemonConfig(
-            listen_fd: socket.fd,
+            listen_fd: gated ? -1 : socket.fd,
             thread_pool_size: UInt32(configuration.threadPoolSize),
             connection_timeout_seconds: UInt32(configuration.connectionTimeoutSeconds),
             connection_limit: UInt32(limit),
             per_ip_connection_limit: listener.address.isUnix
                 ? 0 : UInt32(configuration.perClientConnectionLimit),
-            connection_memory_limit: 0,
+            connection_memory_limit: HeadGate.headLimit,
             tls_key: tls.count >= 2 ? UnsafePointer(tls[0]) : nil,
             tls_cert: tls.count >= 2 ? UnsafePointer(tls[1]) : nil,
             tls_trust: tls.count == 3 ? UnsafePointer(tls[2]) : nil,
@@ -154,13 +161,29 @@ public final class HTTPServer: Sendable {
                 )
                 : HTTPServerError.startFailed(listener.address.description)
         }
-        let guardThread = ListenerGuard(
-            listenFD: socket.fd, tracker: context.tracker, limit: limit,
-            headerTimeout: .milliseconds(Int64(configuration.headerTimeoutSeconds * 1000)),
-            plainText: listener.tls == nil)
-        guardThread.start()
+        let headerTimeout = Duration.milliseconds(Int64(configuration.headerTimeoutSeconds * 1000))
+        guard gated else {
+            let guardThread = ListenerGuard(
+                listenFD: socket.fd, tracker: context.tracker, limit: limit, headerTimeout: headerTimeout)
+            guardThread.start()
+            return RunningListener(
+                context: context, socket: socket, daemon: daemon, gate: nil, guardThread: guardThread,
+                tls: tls)
+        }
+        let gate: HeadGate
+        do {
+            gate = try HeadGate(
+                listenFD: socket.fd, daemon: daemon, tracker: context.tracker, limit: limit,
+                perClientLimit: listener.address.isUnix ? 0 : configuration.perClientConnectionLimit,
+                headerTimeout: headerTimeout)
+        } catch {
+            MHD_stop_daemon(daemon)
+            socket.close()
+            throw error
+        }
+        gate.start()
         return RunningListener(
-            context: context, socket: socket, daemon: daemon, guardThread: guardThread, tls: tls)
+            context: context, socket: socket, daemon: daemon, gate: gate, guardThread: nil, tls: tls)
     }
 
     /// Stops accepting, answers suspended requests with 503 (cancelling their tasks), gives
@@ -176,9 +199,15 @@ public final class HTTPServer: Sendable {
             })
         else { return }
         for listener in current.listeners {
-            // Quiescing closes the door to new connections; the socket stays ours to close.
-            _ = MHD_quiesce_daemon(listener.daemon)
-            listener.guardThread.stop()
+            // Close the door to new connections (the socket stays ours to close): the gate stops
+            // accepting and closes the clients it still holds, before MHD_stop_daemon, so that it
+            // never hands MHD a connection while MHD stops; MHD stops accepting on a TLS listener.
+            if let gate = listener.gate {
+                gate.stop()
+            } else {
+                _ = MHD_quiesce_daemon(listener.daemon)
+            }
+            listener.guardThread?.stop()
         }
         current.core.drainSuspended()
         waitForInFlightRequests(current.core)
@@ -191,7 +220,8 @@ public final class HTTPServer: Sendable {
     }
 
     private static func stopListener(_ listener: RunningListener) {
-        listener.guardThread.stop()
+        listener.gate?.stop()
+        listener.guardThread?.stop()
         MHD_stop_daemon(listener.daemon)
         listener.socket.close()
         listener.tls.forEach { free($0) }

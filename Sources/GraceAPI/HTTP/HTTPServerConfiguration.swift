@@ -52,10 +52,13 @@ extension HTTPServer {
         /// A connection must deliver a request's head (request line and headers) within this many
         /// seconds of connecting or of its previous answer, however it trickles the bytes in.
         public var headerTimeoutSeconds: Double
-        /// Concurrent connections per listener; past it a new client is refused at once. Also
-        /// capped below the process's open-file limit at start, so accept() never runs out.
+        /// Concurrent connections per listener, those still sending their first head included;
+        /// past it a new client is refused at once. Also capped below the process's open-file limit
+        /// at start, so accept() never runs out.
         public var connectionLimit: Int
-        /// Concurrent connections from one client address (TCP only); 0: no limit.
+        /// Concurrent connections from one client address (TCP only); 0: no limit. Counted apart
+        /// for clients still sending their first head (in the head gate) and for those libmicrohttpd
+        /// serves, so one address holds at most twice this many.
         public var perClientConnectionLimit: Int
         /// How long `stop()` lets in-flight requests (including the 503s it sends to suspended
         /// ones) finish before closing every connection.

@@ -82,17 +82,6 @@ final class HTTPServerCore: Sendable {
                 context.phase = .dispatched
                 auditRefusal(context, status: response.status)
                 return result(queue(response, on: connection))
-            case .answeredByMHD(let response):
-                // libmicrohttpd 0.9.75 queues its own 400 for a malformed Content-Length, then
-                // overwrites the connection's state and builds that answer's head a second time
-                // (the status line went out twice). Sending our one answer ourselves and closing
-                // is the only way to answer exactly once without patching the library.
-                context.phase = .dispatched
-                auditRefusal(context, status: response.status)
-                let bytes = response.serialized(
-                    reason: response.status == 413 ? "Content Too Large" : "Bad Request")
-                _ = bytes.withUnsafeBytes { grace_mhd_send_raw(connection, $0.baseAddress, $0.count) }
-                return .NO
             case .proceed(let declaredLength):
                 if let declaredLength, declaredLength > 0 {
                     context.body.reserveCapacity(declaredLength)
@@ -130,7 +119,6 @@ final class HTTPServerCore: Sendable {
         /// Read the body (of this declared length, if any), then dispatch.
         case proceed(declaredLength: Int?)
         case refuse(HTTPResponse)
-        case answeredByMHD(HTTPResponse)
     }
 
     /// The edge's checks, in order, on the request head alone.
@@ -141,9 +129,9 @@ final class HTTPServerCore: Sendable {
         let headers = context.headers
         let framing: RequestFraming
         switch RequestFraming.read(headers) {
-        case .failure(.answeredByMHD(let status, let detail)):
-            return .answeredByMHD(RequestFraming.problem(status: status, detail: detail))
-        case .failure(.refused(let status, let detail)):
+        case .failure(.refused(let status, let detail)), .failure(.answeredByMHD(let status, let detail)):
+            // MHD never calls the handler for the second kind: it has answered the request itself
+            // (the gate answers such first requests before MHD sees them; see HeadGate).
             return .refuse(RequestFraming.problem(status: status, detail: detail))
         case .success(let read):
             framing = read

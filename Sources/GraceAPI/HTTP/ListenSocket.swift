@@ -2,7 +2,8 @@
     import Glibc
 #endif
 
-/// A bound, listening, non-blocking socket that the server owns; MHD accepts on it.
+/// A bound, listening, non-blocking socket that the server owns; the head gate accepts on it (MHD
+/// itself, on a TLS listener).
 ///
 /// A Unix socket is bound inside a fresh private folder, given its owner and mode there, and only
 /// then renamed into place, so no client can ever connect to it with looser permissions than the

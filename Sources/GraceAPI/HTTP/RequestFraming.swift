@@ -9,8 +9,9 @@ enum RequestFraming: Equatable {
     enum Refusal: Error, Equatable {
         /// 400 (or 413 for an overflowing length) that graced sends itself.
         case refused(status: Int, detail: String)
-        /// libmicrohttpd 0.9.75 has already queued its own answer for this request, and would
-        /// send its status line twice if the request went on (see `HTTPServerCore`).
+        /// libmicrohttpd 0.9.75 answers this request itself, without calling the handler, and
+        /// sends its status line twice; `HeadGate` answers a connection's first such request with
+        /// this problem before MHD sees it.
         case answeredByMHD(status: Int, detail: String)
     }
 
@@ -54,7 +55,7 @@ enum RequestFraming: Equatable {
         if status == 413 {
             return .problem(
                 status: 413, slug: "content-too-large", title: "Content Too Large", detail: detail,
-                resolution: "Send a smaller body.")
+                resolution: "Send a Content-Length that states the body's real size in bytes.")
         }
         return .problem(
             status: 400, slug: "bad-framing", title: "Ambiguous request framing", detail: detail,

@@ -72,7 +72,8 @@ while IFS= read -r command; do
         /*) ;;
         *) continue ;; # a bare name is looked up in systemd's search path, which verify checks itself
     esac
-    folder=$(dirname "$command")
+    # /bin may be a link to usr/bin inside the root: make the folder it leads to.
+    folder=$(readlink -m "$(dirname "$command")")
     mkdir -p "$root$folder"
     printf '#!/bin/sh\nexit 0\n' >"$root$command"
     chmod 755 "$root$command"

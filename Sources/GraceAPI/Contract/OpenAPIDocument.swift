@@ -73,17 +73,18 @@ enum OpenAPIDocument {
                the connection; they are not in the audit trail. On a later request of a kept-alive
                connection, or over TLS, libmicrohttpd 0.9.75 answers them itself, with an HTML body and its
                status line and headers sent twice.
-            2. Host, on TCP only: 421 `misdirected-request` unless exactly one `Host` header names this
+            2. Credentials: 400 `ambiguous-credentials` for more than one `Authorization` header; 401
+               `unauthenticated` (with `WWW-Authenticate`) for a malformed `Authorization`, an unknown or
+               revoked token, or a client certificate that does not verify. Identifying the caller first
+               means every refusal below is recorded under the caller's name.
+            3. Host, on TCP only: 421 `misdirected-request` unless exactly one `Host` header names this
                listener: its IP literal (any IP literal on a wildcard address), `localhost` on a loopback
                address, or a name given with `--allow-host`, and if it has a port, the listener's port. This
                defeats DNS rebinding. The Unix socket does not check `Host`.
-            3. Origin: 403 `origin-not-allowed` when the request has an `Origin` header that is not exactly
-               one origin given with `--allow-origin`: a web page cannot drive graced.
-            4. Identity: 400 `ambiguous-credentials` for more than one `Authorization` header; 401
-               `unauthenticated` (with `WWW-Authenticate`) for a malformed `Authorization`, an unknown or
-               revoked token, a client certificate that does not verify, or no credentials graced accepts.
-               Because identity comes before the route, an unauthenticated request to an unknown path is 401,
-               not 404.
+            4. Origin: 403 `origin-not-allowed` when the request has an `Origin` header that is not exactly
+               one origin given with `--allow-origin`: a web page cannot drive graced. Then 401
+               `unauthenticated` when the request carries no credentials graced accepts. Because identity
+               comes before the route, an unauthenticated request to an unknown path is 401, not 404.
             5. Route: 404 `not-found`, or 405 `method-not-allowed` with an `Allow` header.
             6. Role: 403 `forbidden`, with `requiredRole` and `role` members.
             7. Media type, for changing requests that have a body: 415 `unsupported-media-type` unless

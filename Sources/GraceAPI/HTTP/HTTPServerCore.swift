@@ -6,8 +6,9 @@ import Synchronization
 /// after which no callback runs.
 ///
 /// Every request passes the edge before a handler sees it, in this order, each refusal answered
-/// before any of the body is read: framing (one way to read the body's length), `Host`, `Origin`,
-/// identity (401), route (404/405), role (403), media type (415), rate (429), size (413).
+/// before any of the body is read: framing (one way to read the body's length), credentials that
+/// are wrong (401) or doubled (400), `Host` (421), `Origin` (403), no credentials (401), route
+/// (404/405), role (403), media type (415), rate (429), size (413).
 final class HTTPServerCore: Sendable {
     let router: Router
     let maxBodyBytes: Int
@@ -136,19 +137,20 @@ final class HTTPServerCore: Sendable {
         case .success(let read):
             framing = read
         }
-        let hosts = headers.values(for: "Host")
-        guard policy.hostAllowed(hosts, listen: listener.address, port: listener.port) else {
-            return .refuse(EdgePolicy.misdirected(hosts))
-        }
-        if let problem = policy.originProblem(headers) {
-            return .refuse(problem)
-        }
+        // Who it is comes first, so that every refusal below is recorded under the right name.
         let identity = listener.identity(of: connection, tracked)
         switch policy.authenticator.identify(headers, connection: identity) {
         case .failure(let problem):
             return .refuse(problem.response)
         case .success(let caller):
             context.caller = caller
+        }
+        let hosts = headers.values(for: "Host")
+        guard policy.hostAllowed(hosts, listen: listener.address, port: listener.port) else {
+            return .refuse(EdgePolicy.misdirected(hosts))
+        }
+        if let problem = policy.originProblem(headers) {
+            return .refuse(problem)
         }
         guard let role = context.caller.role else {
             return .refuse(AccessProblems.unauthenticated(invalid: false))

@@ -49,8 +49,7 @@ struct ListenSocket: Sendable {
         throws(HTTPServerError) -> ListenSocket
     {
         let v6 = host.contains(":")
-        let fd = socket(
-            v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = streamSocket(v6 ? AF_INET6 : AF_INET)
         guard fd >= 0 else { throw .listenFailed(address.description, errno: errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -117,7 +116,7 @@ struct ListenSocket: Sendable {
         defer { rmdir(privateFolder) }
         let temporary = privateFolder + "/s"
 
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = streamSocket(AF_UNIX)
         guard fd >= 0 else { throw .listenFailed(address.description, errno: errno) }
         func fail(_ code: Int32) -> HTTPServerError {
             _ = Glibc.close(fd)
@@ -169,7 +168,7 @@ struct ListenSocket: Sendable {
         guard status.st_mode & S_IFMT == S_IFSOCK else {
             throw .socketPathTaken(path, reason: "it exists and is not a socket")
         }
-        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let probe = streamSocket(AF_UNIX)
         defer { _ = Glibc.close(probe) }
         var socketAddress = sockaddr_un()
         socketAddress.sun_family = sa_family_t(AF_UNIX)
@@ -185,6 +184,13 @@ struct ListenSocket: Sendable {
             throw .socketPathTaken(path, reason: "another server is listening on it")
         }
         unlink(path)
+    }
+
+    /// A stream socket closed on exec, so no child process (a modprobe, a test's curl) inherits it.
+    private static func streamSocket(_ domain: Int32) -> Int32 {
+        let fd = socket(domain, Int32(SOCK_STREAM.rawValue), 0)
+        if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return fd
     }
 
     private static func setNonBlocking(_ fd: Int32) -> Bool {

@@ -71,7 +71,7 @@ import Testing
         switch RequestHead.read(Array(head.utf8)[...]) {
         case .incomplete: nil
         case .malformed: ["malformed"]
-        case .complete(let headers): headers.map { "\($0.name)=\($0.value)" }
+        case .complete(_, let headers): headers.map { "\($0.name)=\($0.value)" }
         }
     }
 

@@ -115,11 +115,15 @@ enum OpenAPIDocument {
             - While graced shuts down, a request it cannot finish is answered 503 `service-stopping`
               (`Retry-After: 5`).
 
-            libmicrohttpd answers some malformed requests itself, before graced sees them, with its own short
-            HTML body that graced cannot change: a malformed request line or header line (400), a malformed
-            chunked body (400; 413 when a chunk's size overflows), a request line too long for the connection
-            memory (414), a request head too large (431), and an HTTP version other than 1.x (505). The one it
-            would give for a malformed `Content-Length` is replaced by graced's own problem (see "The edge").
+            A connection's first request on a plain listener (TCP or the Unix socket) is read by graced
+            before libmicrohttpd sees it, and a head libmicrohttpd could not parse gets graced's own problem,
+            with `Connection: close`: 400 `malformed-request` for a request line that is not
+            `METHOD TARGET HTTP/1.x` or a header line without a colon, 505 `http-version-not-supported` for
+            any version but HTTP/1.x, 431 `request-head-too-large` (with `limit`) for a head over 32 KiB.
+            On later requests of a kept-alive connection and over TLS, libmicrohttpd answers these itself
+            with its own short HTML body that graced cannot change (400, 414 for a request line too long for
+            the connection memory, 431, 505), and it answers a malformed chunked body the same way (400; 413
+            when a chunk's size overflows).
           license:
             name: Apache-2.0
         servers:

@@ -15,7 +15,7 @@ struct GateClient {
     enum Verdict {
         case wait
         case close
-        /// A request libmicrohttpd 0.9.75 would answer with its status line twice.
+        /// A request libmicrohttpd 0.9.75 would answer with its status line twice, or with HTML.
         case answer(HTTPResponse)
         case handOver
     }
@@ -38,24 +38,26 @@ struct GateClient {
             return !hungUp && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? .wait : .close
         }
         switch RequestHead.read(buffer[..<count]) {
-        case .complete(let headers):
+        case .complete(let requestLine, let headers):
+            if let problem = MalformedHead.requestLineProblem(requestLine) {
+                return .answer(problem)
+            }
             if case .failure(.answeredByMHD(let status, let detail)) = RequestFraming.read(headers) {
                 return .answer(RequestFraming.problem(status: status, detail: detail))
             }
             return .handOver
         case .malformed:
-            return .handOver
+            return .answer(MalformedHead.malformed("A header line has no colon."))
         case .incomplete:
-            // A head this long cannot fit in MHD's memory for a connection either, so MHD answers it
-            // 431 or 414 before it parses any Content-Length.
-            if count >= buffer.count { return .handOver }
+            // A head this long cannot fit in MHD's memory for a connection either.
+            if count >= buffer.count { return .answer(MalformedHead.tooLarge(limit: buffer.count)) }
             return hungUp ? .close : .wait
         }
     }
 
     /// Sends the one answer and half-closes, so that the client reads it to its end.
     mutating func answer(_ response: HTTPResponse, lingeringUntil deadline: ContinuousClock.Instant) {
-        let bytes = response.serialized(reason: response.status == 413 ? "Content Too Large" : "Bad Request")
+        let bytes = response.serialized(reason: MalformedHead.reason(response.status))
         // A few hundred bytes into a fresh socket's empty send buffer: one send suffices.
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         shutdown(fd, Int32(SHUT_WR))

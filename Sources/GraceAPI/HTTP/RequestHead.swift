@@ -11,8 +11,9 @@ enum RequestHead {
     enum Reading {
         /// The bytes end before the head does.
         case incomplete
-        /// The whole head is there; these are its fields as MHD will give them to the handler.
-        case complete(HTTPHeaders)
+        /// The whole head is there: its request line, and its fields as MHD will give them to the
+        /// handler.
+        case complete(requestLine: ArraySlice<UInt8>, HTTPHeaders)
         /// A field line without a colon: MHD answers it with its own 400, once, and reads no
         /// further (that path does not send its status line twice).
         case malformed
@@ -20,16 +21,18 @@ enum RequestHead {
 
     static func read(_ bytes: ArraySlice<UInt8>) -> Reading {
         var position = bytes.startIndex
-        var sawRequestLine = false
+        var requestLine: ArraySlice<UInt8>?
         var fields: [(name: ArraySlice<UInt8>, value: [UInt8])] = []
         while let line = nextLine(bytes, from: &position) {
             let text = line.prefix { $0 != 0 }
-            guard sawRequestLine else {
-                sawRequestLine = !text.isEmpty
+            guard let requestLine else {
+                requestLine = text.isEmpty ? nil : text
                 continue
             }
             guard let first = text.first else {
-                return .complete(HTTPHeaders(fields.map { (decode($0.name), decode($0.value[...])) }))
+                return .complete(
+                    requestLine: requestLine,
+                    HTTPHeaders(fields.map { (decode($0.name), decode($0.value[...])) }))
             }
             if isBlank(first), !fields.isEmpty {
                 fields[fields.count - 1].value += text.drop(while: isBlank)

@@ -53,27 +53,15 @@ enum AuditRoutes {
 
     static func register(in router: inout Router, store: GraceStore) {
         router.get("/audit", role: .admin) { request, _ in
-            var limit = JobRoutes.defaultLimit
-            if let text = request.query["limit"] {
-                guard let parsed = Int(text), (1...JobRoutes.maximumLimit).contains(parsed) else {
-                    return .respond(
-                        .problem(
-                            status: 400, slug: "invalid-query", title: "Invalid limit",
-                            detail: "limit must be a whole number from 1 to \(JobRoutes.maximumLimit).",
-                            resolution: "Send a smaller limit and follow `next` for more."))
-                }
-                limit = parsed
-            }
-            var before: Int64?
-            if let text = request.query["before"] {
-                guard let parsed = Int64(text), parsed > 0 else {
-                    return .respond(
-                        .problem(
-                            status: 400, slug: "invalid-query", title: "Invalid cursor",
-                            detail: "before must be a `next` value from an earlier page.",
-                            resolution: "Start from the first page (no `before`) and follow `next`."))
-                }
-                before = parsed
+            let limit: Int
+            let before: Int64?
+            switch (
+                Paging.limit(request), Paging.cursor(request, { Int64($0).flatMap { $0 > 0 ? $0 : nil } })
+            ) {
+            case (.failure(let problem), _), (_, .failure(let problem)): return .respond(problem.response)
+            case (.success(let parsedLimit), .success(let parsedBefore)):
+                limit = parsedLimit
+                before = parsedBefore
             }
             do {
                 let entries = try store.auditEntries(limit: limit, beforeId: before)

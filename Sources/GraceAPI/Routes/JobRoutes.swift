@@ -3,9 +3,6 @@ import Store
 
 /// `POST /gpus/{bdf}/reset|bind|unbind`, `GET /jobs`, `GET|DELETE /jobs/{id}`, `GET /gpus/{bdf}/resets`.
 enum JobRoutes {
-    static let defaultLimit = 50
-    static let maximumLimit = 500
-
     static func register(in router: inout Router, engine: JobEngine) {
         router.post("/gpus/{bdf}/reset") { request, parameters in
             .respond(
@@ -119,25 +116,13 @@ enum JobRoutes {
     private static func list(
         _ request: HTTPRequest, engine: JobEngine, gpu: BDF?, kind: JobKind?, state: JobState?
     ) -> HTTPResponse {
-        var limit = defaultLimit
-        if let text = request.query["limit"] {
-            guard let parsed = Int(text), (1...maximumLimit).contains(parsed) else {
-                return .problem(
-                    status: 400, slug: "invalid-query", title: "Invalid limit",
-                    detail: "limit must be a whole number from 1 to \(maximumLimit).",
-                    resolution: "Send a smaller limit and follow `next` for more.")
-            }
-            limit = parsed
-        }
-        var cursor: GraceStore.JobCursor?
-        if let text = request.query["before"] {
-            guard let parsed = parseCursor(text) else {
-                return .problem(
-                    status: 400, slug: "invalid-query", title: "Invalid cursor",
-                    detail: "before must be a `next` value from an earlier page.",
-                    resolution: "Start from the first page (no `before`) and follow `next`.")
-            }
-            cursor = parsed
+        let limit: Int
+        let cursor: GraceStore.JobCursor?
+        switch (Paging.limit(request), Paging.cursor(request, parseCursor)) {
+        case (.failure(let problem), _), (_, .failure(let problem)): return problem.response
+        case (.success(let parsedLimit), .success(let parsedCursor)):
+            limit = parsedLimit
+            cursor = parsedCursor
         }
         do {
             let jobs = try engine.jobs(gpu: gpu, kind: kind, state: state, limit: limit, after: cursor)

@@ -169,6 +169,16 @@ static inline void grace_mhd_client_address(struct MHD_Connection *connection, c
     }
 }
 
+/* A socket address as text ("127.0.0.1", "::1"); "" for a Unix socket's or an unknown family. */
+static inline void grace_sockaddr_text(const struct sockaddr_storage *address, char *out, size_t size) {
+    out[0] = '\0';
+    if (address->ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)address)->sin_addr, out, (socklen_t)size);
+    } else if (address->ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)address)->sin6_addr, out, (socklen_t)size);
+    }
+}
+
 /*
  * The peer certificate of a TLS connection, verified against the trusted client CAs.
  * Returns 0 when there is no TLS session or no certificate, 1 with the subject DN in `subject`

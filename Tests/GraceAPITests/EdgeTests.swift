@@ -138,6 +138,24 @@ struct EdgeTests {
         _ = try response.problem()
     }
 
+    @Test("a change answered before libmicrohttpd sees it is still in the audit trail, under its token")
+    func gateRefusalsAreAudited() async throws {
+        let guarded = try GuardedService()
+        let head =
+            "POST /gpus/\(Self.gpu)/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(guarded.tokens[.operator]!)\r\n"
+            + "Content-Type: application/json\r\nContent-Length: 1e3\r\n\r\n{}"
+        #expect(try RawHTTPClient.parse(try await raw(guarded, head)).status == 400)
+        let anonymous = "DELETE /jobs/x HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n"
+        #expect(try RawHTTPClient.parse(try await raw(guarded, anonymous)).status == 505)
+        let trail = try await guarded.request("GET", "/audit?limit=2", headers: guarded.bearer(.admin))
+        let lines = try trail.decode(AuditPage.self).items
+        #expect(lines.count == 2)
+        #expect(lines.last?.actor == "token:test-operator" && lines.last?.status == 400)
+        #expect(lines.last?.action == "POST /gpus/{bdf}/reset" && lines.last?.channel == "tcp")
+        #expect(lines.first?.actor == "anonymous@127.0.0.1" && lines.first?.status == 505)
+        #expect(lines.first?.action == "DELETE /jobs/{id}")
+    }
+
     @Test("a Content-Length past 64 bits is one 413 problem")
     func overflowingLength() async throws {
         let guarded = try GuardedService()

@@ -70,7 +70,8 @@ enum OpenAPIDocument {
                or both headers. A `Content-Length` that is not plain decimal digits is 400 `bad-framing` too,
                and 413 `content-too-large` when its digits overflow 64 bits. graced reads these from a
                connection's first request before libmicrohttpd sees it, answers with the problem and closes
-               the connection; they are not in the audit trail. On a later request of a kept-alive
+               the connection; a changing request answered that way is still in the audit trail, under the
+               identity its head and connection carry. On a later request of a kept-alive
                connection, or over TLS, libmicrohttpd 0.9.75 answers them itself, with an HTML body and its
                status line and headers sent twice.
             2. Credentials: 400 `ambiguous-credentials` for more than one `Authorization` header; 401

@@ -15,9 +15,16 @@ struct GateClient {
     enum Verdict {
         case wait
         case close
-        /// A request libmicrohttpd 0.9.75 would answer with its status line twice, or with HTML.
-        case answer(HTTPResponse)
+        /// A request libmicrohttpd 0.9.75 would answer with its status line twice, or with HTML;
+        /// with the head as far as it could be read, for the audit trail.
+        case answer(HTTPResponse, Refused)
         case handOver
+    }
+
+    /// What the gate read of a request it answered itself.
+    struct Refused: Sendable {
+        var requestLine: [UInt8]?
+        var headers: HTTPHeaders?
     }
 
     let fd: Int32
@@ -37,20 +44,25 @@ struct GateClient {
         if count < 0 {
             return !hungUp && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? .wait : .close
         }
+        let requestLine = RequestHead.requestLine(buffer[..<count]).map(Array.init)
         switch RequestHead.read(buffer[..<count]) {
-        case .complete(let requestLine, let headers):
-            if let problem = MalformedHead.requestLineProblem(requestLine) {
-                return .answer(problem)
+        case .complete(let line, let headers):
+            let refused = Refused(requestLine: Array(line), headers: headers)
+            if let problem = MalformedHead.requestLineProblem(line) {
+                return .answer(problem, refused)
             }
             if case .failure(.answeredByMHD(let status, let detail)) = RequestFraming.read(headers) {
-                return .answer(RequestFraming.problem(status: status, detail: detail))
+                return .answer(RequestFraming.problem(status: status, detail: detail), refused)
             }
             return .handOver
         case .malformed:
-            return .answer(MalformedHead.malformed("A header line has no colon."))
+            return .answer(
+                MalformedHead.malformed("A header line has no colon."), Refused(requestLine: requestLine))
         case .incomplete:
             // A head this long cannot fit in MHD's memory for a connection either.
-            if count >= buffer.count { return .answer(MalformedHead.tooLarge(limit: buffer.count)) }
+            if count >= buffer.count {
+                return .answer(MalformedHead.tooLarge(limit: buffer.count), Refused(requestLine: requestLine))
+            }
             return hungUp ? .close : .wait
         }
     }

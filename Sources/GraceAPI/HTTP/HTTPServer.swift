@@ -175,7 +175,10 @@ public final class HTTPServer: Sendable {
             gate = try HeadGate(
                 listenFD: socket.fd, daemon: daemon, tracker: context.tracker, limit: limit,
                 perClientLimit: listener.address.isUnix ? 0 : configuration.perClientConnectionLimit,
-                headerTimeout: headerTimeout)
+                headerTimeout: headerTimeout
+            ) { client, refused, status in
+                context.auditGateAnswer(client, refused, status: status)
+            }
         } catch {
             MHD_stop_daemon(daemon)
             socket.close()

@@ -193,20 +193,54 @@ final class HTTPServerCore: Sendable {
     // MARK: Audit
 
     private func audited(_ context: RequestContext) -> AuditedRequest {
-        let path = String(HTTPRequest.split(context.rawTarget).path.prefix(200))
+        audited(
+            method: context.method, rawTarget: context.rawTarget, template: context.match?.template,
+            caller: context.caller, channel: context.channel)
+    }
+
+    private func audited(
+        method: String, rawTarget: String, template: String?, caller: Caller, channel: String
+    )
+        -> AuditedRequest
+    {
+        let path = String(HTTPRequest.split(rawTarget).path.prefix(200))
         // A request refused before routing (401, 421, ...) is still recorded under its route.
-        var template = context.match?.template
-        if template == nil, case .matched(let match) = router.resolve(method: context.method, path: path) {
+        var template = template
+        if template == nil, case .matched(let match) = router.resolve(method: method, path: path) {
             template = match.template
         }
         return AuditedRequest(
-            method: String(context.method.prefix(20)), route: template ?? path, path: path,
-            caller: context.caller, channel: context.channel)
+            method: String(method.prefix(20)), route: template ?? path, path: path, caller: caller,
+            channel: channel)
     }
 
     private func auditRefusal(_ context: RequestContext, status: Int) {
         guard EdgePolicy.isMutation(context.method), let auditor = policy.auditor else { return }
         auditor.refused(audited(context), status: status)
+    }
+
+    /// A first request the head gate answered itself: recorded like any refusal when its request
+    /// line shows a changing method, under the identity its head and connection carry.
+    func auditGateAnswer(
+        requestLine: [UInt8]?, headers: HTTPHeaders?, identity: Authenticator.ConnectionIdentity,
+        channel: String,
+        status: Int
+    ) {
+        guard let auditor = policy.auditor, let requestLine else { return }
+        let parts = requestLine.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
+        guard let first = parts.first else { return }
+        let method = String(decoding: first, as: UTF8.self)
+        guard EdgePolicy.isMutation(method) else { return }
+        let target = parts.count > 1 ? String(decoding: parts[1], as: UTF8.self) : ""
+        var caller = Caller.anonymous("")
+        if case .success(let identified) = policy.authenticator.identify(
+            headers ?? HTTPHeaders(), connection: identity)
+        {
+            caller = identified
+        }
+        auditor.refused(
+            audited(method: method, rawTarget: target, template: nil, caller: caller, channel: channel),
+            status: status)
     }
 
     /// The job a response created or names, from its `Location`.

@@ -43,6 +43,8 @@ final class HeadGate: Sendable {
     private let limit: Int
     private let perClientLimit: Int
     private let headerTimeout: Duration
+    /// Told of every request the gate answers itself, for the audit trail.
+    private let answered: @Sendable (GateClient, GateClient.Refused, Int) -> Void
     private let epollFD: Int32
     private let wakeFD: Int32
     private let stopping = Atomic<Bool>(false)
@@ -53,8 +55,9 @@ final class HeadGate: Sendable {
     /// `perClientLimit` 0 means none; it is ignored on a Unix socket, whose clients have no address.
     init(
         listenFD: Int32, daemon: OpaquePointer, tracker: ConnectionTracker, limit: Int, perClientLimit: Int,
-        headerTimeout: Duration
+        headerTimeout: Duration, answered: @escaping @Sendable (GateClient, GateClient.Refused, Int) -> Void
     ) throws(HTTPServerError) {
+        self.answered = answered
         self.listenFD = listenFD
         self.daemon = daemon
         self.tracker = tracker
@@ -201,8 +204,9 @@ final class HeadGate: Sendable {
             break
         case .close:
             drop(fd, &held)
-        case .answer(let response):
+        case .answer(let response, let refused):
             client.answer(response, lingeringUntil: clock.now.advanced(by: Self.lingerTime))
+            answered(client, refused, response.status)
             held.clients[fd] = client
             // The bytes already there raise no new edge: read them now.
             if client.drain(&buffer) { drop(fd, &held) }

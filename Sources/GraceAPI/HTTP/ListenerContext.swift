@@ -50,6 +50,22 @@ final class ListenerContext: Sendable {
         return identity
     }
 
+    /// Records a request the head gate answered before MHD saw it.
+    func auditGateAnswer(_ client: GateClient, _ refused: GateClient.Refused, status: Int) {
+        let identity: Authenticator.ConnectionIdentity
+        if address.isUnix {
+            identity = .unixPeer(PeerCredentials.of(socket: client.fd))
+        } else {
+            var text = [CChar](repeating: 0, count: 64)
+            var storage = client.address
+            grace_sockaddr_text(&storage, &text, text.count)
+            identity = .tcp(clientAddress: Self.string(text), certificate: .none, noAuth: noAuth)
+        }
+        core.auditGateAnswer(
+            requestLine: refused.requestLine, headers: refused.headers, identity: identity, channel: channel,
+            status: status)
+    }
+
     /// A NUL-terminated C buffer as text.
     private static func string(_ buffer: [CChar]) -> String {
         String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

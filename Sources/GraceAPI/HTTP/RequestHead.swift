@@ -44,6 +44,16 @@ enum RequestHead {
         return .incomplete
     }
 
+    /// The request line (the first line that is not empty), if a whole one has arrived.
+    static func requestLine(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        var position = bytes.startIndex
+        while let line = nextLine(bytes, from: &position) {
+            let text = line.prefix { $0 != 0 }
+            if !text.isEmpty { return text }
+        }
+        return nil
+    }
+
     /// The next line without its terminator, moving `position` past it; nil if no line ends
     /// before the bytes do (a CR as the last byte may yet be followed by its LF).
     private static func nextLine(_ bytes: ArraySlice<UInt8>, from position: inout Int) -> ArraySlice<UInt8>? {

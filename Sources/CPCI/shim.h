@@ -25,6 +25,8 @@ typedef struct grace_pci_function {
     uint8_t revision;
     char vendor_name[128];
     char device_name[256];
+    /* 1 when the pci.ids file names the device; 0 when device_name is libpci's "Device XXXX" form. */
+    uint8_t device_name_known;
 } grace_pci_function;
 
 typedef struct grace_pci_trap {
@@ -90,14 +92,41 @@ static inline int grace_pci_list(const char *sysfs_path, const char *ids_path, g
             entry->subsystem_device_id = dev->subsys_id;
             entry->class_code = ((uint32_t)dev->device_class << 8) | dev->prog_if;
             entry->revision = dev->rev_id;
-            pci_lookup_name(access, entry->vendor_name, sizeof entry->vendor_name, PCI_LOOKUP_VENDOR,
-                            dev->vendor_id);
-            pci_lookup_name(access, entry->device_name, sizeof entry->device_name, PCI_LOOKUP_DEVICE,
-                            dev->vendor_id, dev->device_id);
+            /* Names come from the pci.ids file alone (not udev's hwdb), so that a name is the file's. */
+            pci_lookup_name(access, entry->vendor_name, sizeof entry->vendor_name,
+                            PCI_LOOKUP_VENDOR | PCI_LOOKUP_NO_HWDB, dev->vendor_id);
+            entry->device_name_known =
+                pci_lookup_name(access, entry->device_name, sizeof entry->device_name,
+                                PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS | PCI_LOOKUP_NO_HWDB, dev->vendor_id,
+                                dev->device_id) != NULL;
+            if (!entry->device_name_known)
+                snprintf(entry->device_name, sizeof entry->device_name, "Device %04x", dev->device_id);
         }
         count++;
     }
     pci_cleanup(access);
     return count;
+}
+
+/*
+ * Reads the pci.ids file at path as a scan would. Returns 1 when libpci parsed it, 0 when libpci could
+ * not open it, or -1 with error filled in (libpci's syntax error with the line) when it is no pci.ids.
+ */
+static inline int grace_pci_check_names(const char *path, char *error, size_t error_size) {
+    grace_pci_trap *trap = grace_pci_current_trap();
+    struct pci_access *volatile access = NULL;
+    trap->message[0] = 0;
+    if (setjmp(trap->jump) != 0) {
+        snprintf(error, error_size, "%s", trap->message);
+        return -1;
+    }
+    access = pci_alloc();
+    access->error = grace_pci_on_error;
+    access->warning = grace_pci_ignore;
+    access->debug = grace_pci_ignore;
+    pci_set_name_list_path(access, (char *)path, 0);
+    int loaded = pci_load_name_list(access);
+    pci_cleanup(access);
+    return loaded;
 }
 #endif

@@ -9,6 +9,9 @@ public struct GPUDevice: Codable, Hashable, Sendable {
     public var subsystemDeviceId: String
     public var vendorName: String
     public var deviceName: String
+    /// Where `deviceName` came from: `pci.ids`, `graced` (its own table of NVIDIA data-centre GPUs) or
+    /// `none` (`Device XXXX`).
+    public var nameSource: DeviceNameSource
     /// `0x030200`: class, subclass, programming interface.
     public var classCode: String
     public var revision: String
@@ -26,7 +29,8 @@ public struct GPUDevice: Codable, Hashable, Sendable {
 
     public init(
         bdf: String, vendorId: String, deviceId: String, subsystemVendorId: String,
-        subsystemDeviceId: String, vendorName: String, deviceName: String, classCode: String,
+        subsystemDeviceId: String, vendorName: String, deviceName: String,
+        nameSource: DeviceNameSource, classCode: String,
         revision: String, driver: String?, driverOverride: String?, iommuGroup: IOMMUGroup?,
         numaNode: Int?, parentBridge: String?, link: PCILink, resetMethods: [String],
         readinessProbe: ReadinessProbeKind, bars: [BAR], memory: DeviceMemory?, state: DeviceState
@@ -38,6 +42,7 @@ public struct GPUDevice: Codable, Hashable, Sendable {
         self.subsystemDeviceId = subsystemDeviceId
         self.vendorName = vendorName
         self.deviceName = deviceName
+        self.nameSource = nameSource
         self.classCode = classCode
         self.revision = revision
         self.driver = driver

@@ -4,6 +4,7 @@ public struct HostInventory: Sendable {
     public var root: SysfsRoot
     public var selection: DeviceSelection
     public var firmwareMemory: FirmwareMemoryTable
+    /// The pci.ids file libpci reads; nil for `PCIScanner.defaultIDsPath`.
     public var idsPath: String?
 
     public init(
@@ -58,6 +59,7 @@ public struct HostInventory: Sendable {
             subsystemDeviceId: "0x" + hex(function.subsystemDeviceID, width: 4),
             vendorName: function.vendorName,
             deviceName: function.deviceName,
+            nameSource: function.deviceNameSource,
             classCode: "0x" + hex(function.classCode, width: 6),
             revision: "0x" + hex(function.revision, width: 2),
             driver: root.linkName(base + "/driver"),

@@ -1,7 +1,8 @@
 import CPCI
 import Synchronization
 
-/// One PCI function as libpci enumerates it: identity, class and names from pci.ids.
+/// One PCI function as libpci enumerates it: identity, class and names from pci.ids (the device's
+/// name from graced's own table when pci.ids lacks an NVIDIA data-centre GPU).
 public struct PCIFunction: Hashable, Sendable {
     public var bdf: BDF
     public var vendorID: UInt16
@@ -13,6 +14,8 @@ public struct PCIFunction: Hashable, Sendable {
     public var revision: UInt8
     public var vendorName: String
     public var deviceName: String
+    /// Where `deviceName` came from.
+    public var deviceNameSource: DeviceNameSource
 
     /// Display controllers (class 0x03xxxx): VGA, XGA, 3D controllers. Data-centre GPUs are 0x0302.
     public var isDisplayClass: Bool { classCode >> 16 == 0x03 }
@@ -30,11 +33,21 @@ public struct PCIScanError: Error, Hashable, Sendable, CustomStringConvertible {
 /// fresh `pci_access`. Scans block on file I/O: call this from a thread of your own, not from Swift's
 /// cooperative pool.
 public enum PCIScanner {
-    private static let lock = Mutex(())
+    /// Held by every libpci call.
+    static let lock = Mutex(())
+    private static let defaultIDs = Mutex<String?>(nil)
 
-    /// - Parameter idsPath: a pci.ids file, or nil for libpci's default (`/usr/share/misc/pci.ids`).
+    /// The pci.ids file of a scan whose caller names none; nil (libpci's default,
+    /// `/usr/share/misc/pci.ids`) until `graced serve --pci-ids` sets it at startup.
+    public static var defaultIDsPath: String? {
+        get { defaultIDs.withLock { $0 } }
+        set { defaultIDs.withLock { $0 = newValue } }
+    }
+
+    /// - Parameter idsPath: a pci.ids file, or nil for `defaultIDsPath`.
     public static func scan(_ root: SysfsRoot, idsPath: String? = nil) throws(PCIScanError) -> [PCIFunction] {
-        try lock.withLock { _ throws(PCIScanError) in
+        let idsPath = idsPath ?? defaultIDsPath
+        return try lock.withLock { _ throws(PCIScanError) in
             var capacity = 256
             while true {
                 var buffer = [grace_pci_function](repeating: grace_pci_function(), count: capacity)
@@ -69,11 +82,14 @@ extension PCIFunction {
             let bdf = BDF(
                 domain: entry.domain, bus: entry.bus, device: entry.device, function: entry.function)
         else { return nil }
+        let name = DeviceName.resolve(
+            vendorID: entry.vendor_id, deviceID: entry.device_id,
+            pciIDsName: entry.device_name_known != 0 ? cString(entry.device_name) : nil)
         self.init(
             bdf: bdf, vendorID: entry.vendor_id, deviceID: entry.device_id,
             subsystemVendorID: entry.subsystem_vendor_id, subsystemDeviceID: entry.subsystem_device_id,
             classCode: entry.class_code, revision: entry.revision,
-            vendorName: cString(entry.vendor_name), deviceName: cString(entry.device_name))
+            vendorName: cString(entry.vendor_name), deviceName: name.name, deviceNameSource: name.source)
     }
 }
 

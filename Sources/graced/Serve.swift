@@ -135,6 +135,13 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Job worker threads (default: max(2, cores)).", valueName: "n"))
     var workers: Int?
 
+    @Option(
+        name: .customLong("pci-ids"),
+        help: ArgumentHelp(
+            "The pci.ids file libpci names devices from (default: /usr/share/misc/pci.ids, updated by update-pciids). NVIDIA data-centre GPUs it lacks are named from graced's own table.",
+            valueName: "path"))
+    var pciIDs: String?
+
     mutating func validate() throws {
         for text in manageClasses where ClassPrefix(text) == nil {
             throw ValidationError(
@@ -181,6 +188,13 @@ struct Serve: ParsableCommand {
         guard (0...100_000).contains(mutationsPerMinute) else {
             throw ValidationError("--mutations-per-minute takes a number from 0 (no limit) to 100000")
         }
+        if let pciIDs {
+            do {
+                try PCIIDsFile.check(pciIDs)
+            } catch {
+                throw ValidationError("--pci-ids: \(error)")
+            }
+        }
         for entry in gpuMemory where FirmwareMemoryArgument(entry) == nil {
             throw ValidationError(
                 "--gpu-memory takes BDF=BASE,SIZE with hex or decimal numbers, e.g. 0009:01:00.0=0x400000000000,0x1800000000 (got \(entry))"
@@ -206,6 +220,10 @@ struct Serve: ParsableCommand {
         }
         var logger = Logger(label: "graced")
         logger.logLevel = logLevel
+        if let pciIDs {
+            PCIScanner.defaultIDsPath = pciIDs
+            logger.info("device names from \(pciIDs)")
+        }
 
         let selection = DeviceSelection(
             classPrefixes: [.displayControllers] + manageClasses.compactMap { ClassPrefix($0) },

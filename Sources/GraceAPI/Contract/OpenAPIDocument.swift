@@ -1082,7 +1082,7 @@ enum OpenAPIDocument {
               additionalProperties: true
             GPU:
               type: object
-              required: [bdf, vendorId, deviceId, subsystemVendorId, subsystemDeviceId, vendorName, deviceName,
+              required: [bdf, vendorId, deviceId, subsystemVendorId, subsystemDeviceId, vendorName, deviceName, nameSource,
                 classCode, revision, driver, driverOverride, iommuGroup, numaNode, parentBridge, link, resetMethods,
                 readinessProbe, bars, memory, state]
               properties:
@@ -1104,7 +1104,17 @@ enum OpenAPIDocument {
                   description: From pci.ids; `Vendor 10de` style when the database does not know it.
                 deviceName:
                   type: string
-                  description: From pci.ids; `Device 2342` style when the database does not know it.
+                  description: From pci.ids, else from graced's own table of NVIDIA data-centre GPUs (see `nameSource`); `Device 2342` style when neither knows it.
+                nameSource:
+                  type: string
+                  enum: [pci.ids, graced, none]
+                  description: >-
+                    Where `deviceName` came from. `pci.ids`: the pci.ids file libpci reads names the device (the
+                    system's `/usr/share/misc/pci.ids`, or the file given with `graced serve --pci-ids`).
+                    `graced`: that file does not name this NVIDIA data-centre GPU (H100, H200, GH200, B100, B200,
+                    GB200, B300, GB300) and the name is from graced's own table, copied from pci.ids 2026.08.22.
+                    `none`: neither knows the device; `deviceName` is libpci's `Device 2342` form.
+                  example: graced
                 classCode:
                   type: string
                   description: Class, subclass and programming interface, e.g. `0x030200`.

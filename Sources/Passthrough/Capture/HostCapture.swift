@@ -22,6 +22,7 @@ public struct HostCapture: Hashable, Sendable, Codable {
         }
     }
 
+    /// As read: nil for the first captures, which predate these fields. Always written.
     public var format: String?
     public var version: Int?
     /// `uname -r` of the captured host, when the capture read the running kernel's /sys.
@@ -83,8 +84,9 @@ public struct HostCapture: Hashable, Sendable, Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(format, forKey: .format)
-        try container.encode(version, forKey: .version)
+        // Whatever a capture was read as, it is written in this format (every field is understood).
+        try container.encode(Self.formatName, forKey: .format)
+        try container.encode(Self.currentVersion, forKey: .version)
         try container.encode(kernelRelease, forKey: .kernelRelease)
         try container.encode(devices, forKey: .devices)
         try container.encode(iommuGroups, forKey: .iommuGroups)

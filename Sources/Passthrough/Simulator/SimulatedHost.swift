@@ -3,7 +3,8 @@
 #endif
 
 /// The standard demo host: a sysfs tree in a folder and the kernel that acts on it, so the whole
-/// service runs (`graced --simulate`, the tests) without hardware.
+/// service runs (`graced --simulate`, the tests) without hardware. A real host recorded by
+/// `graced capture` can take the demo's place (`create(in:from:)`, `--from-capture`).
 ///
 /// Four GH200 on Grace root ports (one with device memory not 512 MiB aligned), one Blackwell-Next GPU
 /// with the CXL device DVSEC, a discrete H100 with an HDMI audio function beside it behind a PCIe

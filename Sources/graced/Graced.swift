@@ -7,6 +7,6 @@ struct Graced: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "graced",
         abstract: "Manage the GPUs of a passthrough host over a REST API.",
-        subcommands: [Serve.self, TokenCommand.self],
+        subcommands: [Serve.self, TokenCommand.self, CaptureCommand.self],
         defaultSubcommand: Serve.self)
 }

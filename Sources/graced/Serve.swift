@@ -23,6 +23,12 @@ struct Serve: ParsableCommand {
     )
     var simulate = false
 
+    @Option(
+        help: ArgumentHelp(
+            "With --simulate: replay a host recorded by `graced capture` instead of the demo host.",
+            valueName: "file"))
+    var fromCapture: String?
+
     @Option(help: ArgumentHelp("The sysfs root to read and write.", valueName: "root"))
     var sysfs = "/sys"
 
@@ -143,6 +149,11 @@ struct Serve: ParsableCommand {
     var pciIDs: String?
 
     mutating func validate() throws {
+        if fromCapture != nil && !simulate {
+            throw ValidationError(
+                "--from-capture replays a capture on the simulated kernel and never touches this host: add --simulate"
+            )
+        }
         for text in manageClasses where ClassPrefix(text) == nil {
             throw ValidationError(
                 "--manage-class takes a hex class prefix of 2, 4 or 6 digits, e.g. 0x0108 (got \(text))")
@@ -231,7 +242,10 @@ struct Serve: ParsableCommand {
         let host: ServiceHost
         var simulatedHost: SimulatedHost?
         if simulate {
-            let simulated = try SimulatedHost.createTemporary(prefix: "graced-sim")
+            let simulated =
+                try fromCapture.map { path in
+                    try SimulatedHost.createTemporary(prefix: "graced-sim", from: try readCaptureFile(path))
+                } ?? SimulatedHost.createTemporary(prefix: "graced-sim")
             simulatedHost = simulated
             host = ServiceHost(
                 root: simulated.root, writer: simulated.kernel,
@@ -241,6 +255,7 @@ struct Serve: ParsableCommand {
                 selection: selection, procRoot: simulated.procRoot,
                 modulesAliasPath: simulated.modulesAliasPath,
                 simulator: simulated.kernel)
+            if let fromCapture { logger.info("replaying the host captured in \(fromCapture)") }
             logger.info("simulated host in \(simulated.root.path)")
         } else {
             let root = SysfsRoot(path: sysfs)

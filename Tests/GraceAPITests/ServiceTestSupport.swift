@@ -14,12 +14,13 @@ final class RunningService: @unchecked Sendable {
     let databasePath: String
 
     /// Without `server`: one loopback listener where every caller is an admin and changes are not
-    /// rate-limited, for tests of what lies behind the edge.
+    /// rate-limited, for tests of what lies behind the edge. Without `host`: a fresh demo host (a
+    /// host given is deleted with the service).
     init(
         simulate: Bool = true, firmware: FirmwareMemoryTable? = nil, databasePath: String? = nil,
-        server: HTTPServer.Configuration? = nil
+        server: HTTPServer.Configuration? = nil, host simulatedHost: SimulatedHost? = nil
     ) throws {
-        simulated = try SimulatedHost.createTemporary(prefix: "graceapi-svctest")
+        simulated = try simulatedHost ?? SimulatedHost.createTemporary(prefix: "graceapi-svctest")
         self.databasePath = databasePath ?? simulated.folder + "/graced.sqlite"
         let host = ServiceHost(
             root: simulated.root, writer: simulated.kernel,

@@ -136,6 +136,7 @@ public struct ConfigSpace: Hashable, Sendable {
 /// A standard (conventional space) capability: its id and where its header sits.
 public struct Capability: Hashable, Sendable {
     public static let powerManagement: UInt8 = 0x01
+    public static let vitalProductData: UInt8 = 0x03
     public static let msi: UInt8 = 0x05
     public static let vendorSpecific: UInt8 = 0x09
     public static let pciExpress: UInt8 = 0x10

@@ -100,6 +100,18 @@ public struct SysfsRoot: Sendable, Hashable {
         return names.sorted()
     }
 
+    /// What the name is, without following a link; nil when it does not exist.
+    public func entry(_ relative: String) -> SysfsEntry? {
+        var status = stat()
+        guard lstat(absolute(relative), &status) == 0 else { return nil }
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: return .file(size: UInt64(status.st_size), readable: status.st_mode & 0o444 != 0)
+        case S_IFDIR: return .folder
+        case S_IFLNK: return .link
+        default: return .other
+        }
+    }
+
     public func exists(_ relative: String) -> Bool {
         access(absolute(relative), F_OK) == 0
     }

@@ -86,6 +86,20 @@ public struct ConfigSpaceBuilder: Sendable {
     private var lastExtended: Int?
     private var nextExtended = extendedStart
 
+    /// The config space a real device showed (a capture), with the layout found by walking its
+    /// capability lists, so the simulated kernel can change the same registers in it.
+    public init(captured bytes: [UInt8]) {
+        self.bytes = bytes
+        let space = ConfigSpace(bytes)
+        layout.powerManagement = space.capability(CapabilityID.powerManagement)?.offset
+        layout.express = space.capability(CapabilityID.express)?.offset
+        layout.msix = space.capability(CapabilityID.msix)?.offset
+        layout.serialNumber = space.extendedCapability(CapabilityID.serialNumber)?.offset
+        layout.acs = space.extendedCapability(CapabilityID.acs)?.offset
+        layout.nvidiaDVSEC = space.findDVSEC(vendor: NvidiaDVSEC.vendor, id: NvidiaDVSEC.id)?.offset
+        layout.cxlDVSEC = space.findDVSEC(vendor: CXL.vendor, id: CXL.id)?.offset
+    }
+
     /// An empty header of the given type (0 endpoint, 1 bridge) with IDs, class and revision set,
     /// memory decoding and bus mastering on (a device a driver has enabled).
     public init(

@@ -97,6 +97,11 @@ public struct SimulatedFunction: Sendable, Hashable {
     /// takes about 100 to 120 ms, a pm reset about 40 ms, a bus reset about 130 ms; 0 keeps tests fast.
     public var resetWriteMs: Int
     public var irq: Int
+    /// `power/control` when the host comes up: `auto` lets an idle VFIO-bound function suspend.
+    public var powerControl: String
+    /// What a real host showed for this function; the tree then holds the captured attributes and
+    /// config space instead of generated ones (see `CaptureTreeBuilder`).
+    public var capture: CapturedFunction?
 
     public init(
         bdf: BDF, parent: BDF?, vendor: UInt16, device: UInt16, subsystemVendor: UInt16 = 0,
@@ -107,7 +112,7 @@ public struct SimulatedFunction: Sendable, Hashable {
         msixTableSize: Int? = nil, nvidiaCapabilityBitmap: UInt16? = nil, cxlRange1: CXLRange? = nil,
         acs: Bool = false, readiness: ReadinessProbeKind? = nil, readyAfterMs: Int? = nil,
         resetWriteMs: Int = 0,
-        irq: Int = 0
+        irq: Int = 0, powerControl: String = "auto", capture: CapturedFunction? = nil
     ) {
         self.bdf = bdf
         self.parent = parent
@@ -136,9 +141,15 @@ public struct SimulatedFunction: Sendable, Hashable {
         self.readyAfterMs = readyAfterMs ?? Self.defaultReadyAfterMs(kind)
         self.resetWriteMs = resetWriteMs
         self.irq = irq
+        self.powerControl = powerControl
+        self.capture = capture
     }
 
-    public var isBridge: Bool { portType.isBridge }
+    /// A captured bridge need not be PCI Express: its config header says what it is.
+    public var isBridge: Bool {
+        guard let capture else { return portType.isBridge }
+        return [1, 2].contains(ConfigSpace(capture.config).headerLayout)
+    }
 
     /// The CXL DVSEC wins (the driver checks it first); the nvgrace BAR0 registers belong to the
     /// GH200 family (10de:2340-237f); everything else comes back the plain PCI way.

@@ -3,7 +3,8 @@
 #endif
 
 /// The standard demo host: a sysfs tree in a folder and the kernel that acts on it, so the whole
-/// service runs (`graced --simulate`, the tests) without hardware.
+/// service runs (`graced --simulate`, the tests) without hardware. A real host recorded by
+/// `graced capture` can take the demo's place (`create(in:from:)`, `--from-capture`).
 ///
 /// Four GH200 on Grace root ports (one with device memory not 512 MiB aligned), one Blackwell-Next GPU
 /// with the CXL device DVSEC, a discrete H100 with an HDMI audio function beside it behind a PCIe
@@ -24,19 +25,52 @@ public struct SimulatedHost: Sendable {
     /// Builds the demo host under `<folder>/sys`. The folder is created if needed; an existing
     /// non-empty `sys` in it is refused (EEXIST) rather than overwritten or deleted.
     public static func create(in folder: String) throws(KernelError) -> SimulatedHost {
+        let root = try emptyRoot(in: folder)
+        let tree = try SysfsTreeBuilder(root: root, functions: demoFunctions, drivers: demoDrivers)
+        try tree.build()
+        return try start(tree, in: folder, firmwareMemory: demoFirmwareMemory)
+    }
+
+    /// Builds a captured host under `<folder>/sys` (see `CaptureTreeBuilder`): the same kernel
+    /// semantics as the demo host, on the devices, drivers and IOMMU groups the capture shows.
+    public static func create(in folder: String, from capture: HostCapture) throws(HostCaptureError)
+        -> SimulatedHost
+    {
+        let builder = try CaptureTreeBuilder(capture)
+        let root: SysfsRoot
+        do {
+            root = try emptyRoot(in: folder)
+        } catch {
+            throw .kernel(error)
+        }
+        let tree = try builder.build(at: root)
+        do {
+            return try start(tree, in: folder, firmwareMemory: builder.firmwareMemory)
+        } catch {
+            throw .kernel(error)
+        }
+    }
+
+    /// `<folder>/sys`, refused when it exists with something in it.
+    private static func emptyRoot(in folder: String) throws(KernelError) -> SysfsRoot {
         let root = SysfsRoot(path: folder + "/sys")
         if access(root.path, F_OK) == 0 && !root.list("").isEmpty {
             throw KernelError(code: EEXIST, path: "")
         }
-        let tree = try SysfsTreeBuilder(root: root, functions: demoFunctions, drivers: demoDrivers)
-        try tree.build()
+        return root
+    }
+
+    /// The kernel over a built tree, pid 1, and the `modules.alias` beside the tree.
+    private static func start(
+        _ tree: SysfsTreeBuilder, in folder: String, firmwareMemory: [BDF: FirmwareMemory]
+    )
+        throws(KernelError) -> SimulatedHost
+    {
         let kernel = try SimulatedKernel(tree: tree, hostFolder: folder)
         try kernel.addProcess(pid: 1, command: "systemd")
-        let host = SimulatedHost(
-            folder: folder, root: root, kernel: kernel, firmwareMemory: demoFirmwareMemory)
         try TreeFiles(root: SysfsRoot(path: folder)).create(
             "modules.alias", text: SimulatedModulesAlias.text(nvgraceDevices: nvgraceDeviceIDs.sorted()))
-        return host
+        return SimulatedHost(folder: folder, root: tree.root, kernel: kernel, firmwareMemory: firmwareMemory)
     }
 
     /// The fake `/proc` where simulated holders appear (`<pid>/comm`, `<pid>/fd/<n>`).
@@ -53,14 +87,37 @@ public struct SimulatedHost: Sendable {
     /// Memory-backed `/dev/shm` is preferred: sysfs lives in memory too, and building the tree on a
     /// shared disk costs a write per attribute (about half a second for the demo host).
     public static func createTemporary(prefix: String = "graceapi-sim") throws(KernelError) -> SimulatedHost {
+        try create(in: try temporaryFolder(prefix: prefix))
+    }
+
+    /// Builds a captured host in a new temporary folder, removed again when the capture cannot be laid out.
+    public static func createTemporary(prefix: String = "graceapi-sim", from capture: HostCapture)
+        throws(HostCaptureError) -> SimulatedHost
+    {
+        // Checked before any folder exists: most bad captures never touch the disk.
+        _ = try CaptureTreeBuilder(capture)
+        let folder: String
+        do {
+            folder = try temporaryFolder(prefix: prefix)
+        } catch {
+            throw .kernel(error)
+        }
+        do {
+            return try create(in: folder, from: capture)
+        } catch {
+            try? TreeFiles(root: SysfsRoot(path: folder)).removeTree("")
+            throw error
+        }
+    }
+
+    private static func temporaryFolder(prefix: String) throws(KernelError) -> String {
         let base =
             getenv("TMPDIR").map { String(cString: $0) }
             ?? (access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp")
         var template = Array((base + "/" + prefix + "-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else { throw KernelError(code: errno, path: base) }
-        let folder = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return try create(in: folder)
+        return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Deletes the folder with the tree and anything kept beside it. Pending readiness timers find

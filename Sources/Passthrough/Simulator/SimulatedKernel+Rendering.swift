@@ -90,6 +90,8 @@ extension SimulatedKernel {
         guard let bar0 = device.function.bars.first(where: { $0.index == 0 }), bar0.size >= UInt64(end) else {
             return nil
         }
+        // A captured host may show no `resource0` for a BAR (virtio functions in a guest do not).
+        if let capture = device.function.capture, capture.files["resource0"] == nil { return nil }
         if power == .suspended { return RuntimePower.allOnes }
         return device.function.readiness == .nvgraceBAR0 && device.ready
             ? SysfsTreeBuilder.nvgraceReadyValue : 0

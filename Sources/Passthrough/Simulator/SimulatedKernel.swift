@@ -115,9 +115,11 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         -> Device
     {
         let config = tree.configSpace(for: function)
-        return Device(
+        var device = Device(
             function: function, enabledResetMethods: function.resetMethods, config: config.bytes,
             layout: config.layout, incarnation: incarnation)
+        device.powerControl = function.powerControl
+        return device
     }
 
     private static func parentFolder(of path: String) -> String {

@@ -76,7 +76,11 @@ public struct SysfsTreeBuilder: Sendable {
     }
 
     /// The real folder of a function, relative to the root: `devices/pci0009:00/0009:00:00.0/0009:01:00.0`.
+    /// A captured function keeps the folder the real host had (`CaptureTreeBuilder` checked it).
     public func devicePath(_ bdf: BDF) -> String {
+        if let realpath = functions[bdf]?.capture?.realpath {
+            return String(realpath.dropFirst("/sys/".count))
+        }
         var chain: [BDF] = []
         var current: BDF? = bdf
         while let next = current {
@@ -116,6 +120,7 @@ public struct SysfsTreeBuilder: Sendable {
     }
 
     public func configSpace(for function: SimulatedFunction) -> ConfigSpaceBuilder {
+        if let capture = function.capture { return ConfigSpaceBuilder(captured: capture.config) }
         let range = function.isBridge ? busRange(of: function) : (secondary: 0, subordinate: 0)
         return ConfigSpaceBuilder.configSpace(
             for: function, secondaryBus: range.secondary, subordinateBus: range.subordinate,
@@ -129,6 +134,41 @@ public struct SysfsTreeBuilder: Sendable {
     func writeFunction(_ function: SimulatedFunction) throws(KernelError) {
         let folder = devicePath(function.bdf)
         try files.makeFolders(folder + "/power")
+        if let capture = function.capture {
+            try writeCaptured(capture, of: function)
+        } else {
+            try writeGenerated(function)
+        }
+        // What the kernel's writes change comes from the function's state, captured or not: after a
+        // rescan the override is gone whatever the capture said.
+        try files.create(folder + "/driver_override", text: (function.driverOverride ?? "(null)") + "\n")
+        try files.create(folder + "/power/control", text: function.powerControl + "\n")
+        try files.create(folder + "/remove", [], mode: 0o200)
+        try files.create(folder + "/rescan", [], mode: 0o200)
+        // The kernel shows an empty list as an empty file, and creates `reset` only when a method
+        // existed at enumeration.
+        let methods = function.resetMethods.joined(separator: " ")
+        try files.create(folder + "/reset_method", text: methods.isEmpty ? "" : methods + "\n")
+        if !function.resetMethods.isEmpty { try files.create(folder + "/reset", [], mode: 0o200) }
+        if function.readiness == .nvgraceBAR0 && root.exists(folder + "/resource0") {
+            try setNvgraceWords(function.bdf, Self.nvgraceReadyValue)
+        }
+        try files.link("bus/pci/devices/\(function.bdf)", to: folder)
+        if let driver = function.driver { try linkDriver(driver, to: function.bdf) }
+        if let group = function.iommuGroup {
+            try files.makeFolders(iommuGroupPath(group) + "/devices")
+            if !root.exists(iommuGroupPath(group) + "/type") {
+                try files.create(iommuGroupPath(group) + "/type", text: "DMA\n")
+                try files.create(iommuGroupPath(group) + "/reserved_regions", [], mode: 0o444)
+            }
+            try files.link(folder + "/iommu_group", to: iommuGroupPath(group))
+            try files.link(iommuGroupPath(group) + "/devices/\(function.bdf)", to: folder)
+        }
+    }
+
+    /// The attributes, `resource`, config space and BAR0 file of a function made up for the demo.
+    private func writeGenerated(_ function: SimulatedFunction) throws(KernelError) {
+        let folder = devicePath(function.bdf)
         let text: [(String, String)] = [
             ("vendor", "0x" + hex(function.vendor, width: 4)),
             ("device", "0x" + hex(function.device, width: 4)),
@@ -144,38 +184,33 @@ public struct SysfsTreeBuilder: Sendable {
             ("max_link_speed", SimulatedFunction.Link.speedString(function.link.maxGeneration)),
             ("current_link_width", String(function.link.currentWidth)),
             ("max_link_width", String(function.link.maxWidth)),
-            ("driver_override", function.driverOverride ?? "(null)"),
             ("power_state", "D0"),
-            ("power/control", "auto"),
             ("power/runtime_status", "active"),
             ("modalias", modalias(function)),
         ]
         for (name, value) in text { try files.create(folder + "/" + name, text: value + "\n") }
         try files.create(folder + "/resource", text: resourceText(function), mode: 0o444)
         try files.create(folder + "/config", configSpace(for: function).bytes)
-        try files.create(folder + "/remove", [], mode: 0o200)
-        try files.create(folder + "/rescan", [], mode: 0o200)
-        // The kernel shows an empty list as an empty file, and creates `reset` only when a method
-        // existed at enumeration.
-        let methods = function.resetMethods.joined(separator: " ")
-        try files.create(folder + "/reset_method", text: methods.isEmpty ? "" : methods + "\n")
-        if !function.resetMethods.isEmpty { try files.create(folder + "/reset", [], mode: 0o200) }
         if let bar0 = function.bars.first(where: { $0.index == 0 }) {
             try files.createSparse(folder + "/resource0", size: bar0.size)
-            if function.readiness == .nvgraceBAR0 {
-                try setNvgraceWords(function.bdf, Self.nvgraceReadyValue)
-            }
         }
-        try files.link("bus/pci/devices/\(function.bdf)", to: folder)
-        if let driver = function.driver { try linkDriver(driver, to: function.bdf) }
-        if let group = function.iommuGroup {
-            try files.makeFolders(iommuGroupPath(group) + "/devices")
-            if !root.exists(iommuGroupPath(group) + "/type") {
-                try files.create(iommuGroupPath(group) + "/type", text: "DMA\n")
-                try files.create(iommuGroupPath(group) + "/reserved_regions", [], mode: 0o444)
-            }
-            try files.link(folder + "/iommu_group", to: iommuGroupPath(group))
-            try files.link(iommuGroupPath(group) + "/devices/\(function.bdf)", to: folder)
+    }
+
+    /// A captured function's files as the host showed them: every attribute that was read (one whose
+    /// read failed is left out, see `CaptureTreeBuilder`), its config space and its memory-mapped
+    /// files at their captured sizes (sparse: they take no space).
+    private func writeCaptured(_ capture: CapturedFunction, of function: SimulatedFunction)
+        throws(KernelError)
+    {
+        let folder = devicePath(function.bdf)
+        for (name, attribute) in capture.attributes.sorted(by: { $0.key < $1.key }) {
+            guard let text = attribute.text else { continue }
+            if let slash = name.lastIndex(of: "/") { try files.makeFolders(folder + "/" + name[..<slash]) }
+            try files.create(folder + "/" + name, text: text, mode: name == "resource" ? 0o444 : 0o644)
+        }
+        try files.create(folder + "/config", capture.config)
+        for (name, size) in capture.files.sorted(by: { $0.key < $1.key }) {
+            try files.createSparse(folder + "/" + name, size: size)
         }
     }
 

@@ -132,7 +132,8 @@ public struct SimulatedHost: Sendable {
     private static func at(_ text: String) -> BDF { BDF(text)! }
 
     public static let gh200IDs: Set<UInt16> = [0x2342, 0x2345, 0x2348]
-    /// A made-up Blackwell-Next device ID.
+    /// 10de:3182, which pci.ids (2026.08.22) names GB110 [B300 SXM6 AC]; the simulator gives it the
+    /// Blackwell-Next shape (the CXL device DVSEC instead of the nvgrace BAR0 registers).
     public static let blackwellNextID: UInt16 = 0x3182
     /// What nvgrace_gpu_vfio_pci claims: the GH200 family, GB200 (0x2941), 0x31C2 and Blackwell-Next.
     public static let nvgraceDeviceIDs: Set<UInt16> = gh200IDs.union([0x2941, 0x31C2, blackwellNextID])

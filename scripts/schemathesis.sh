@@ -58,19 +58,24 @@ done
 echo "schemathesis seed: $seed (replay: SCHEMATHESIS_SEED=$seed scripts/schemathesis.sh)"
 status=0
 run() {
-    local role=$1 seconds=$2 examples=$3
+    local role=$1 seconds=$2 examples=$3 warnings=${4:-}
     echo "== schemathesis as $role: at most ${seconds} s, $examples examples per operation"
+    # Every check but use_after_free: DELETE /jobs/{id} cancels a job, it does not delete it; the
+    # job stays readable as the record of what happened (state `cancelled`, who cancelled it), as
+    # openapi.yaml says, where that check expects 404 after any successful DELETE.
     # One worker: graced has the other core, and hypothesis on this Python is not safe to run
     # from several threads (ast.parse fails with "recursion depth mismatch").
     "$venv/bin/schemathesis" --config-file scripts/schemathesis.toml --no-color run openapi.yaml --url "$url" \
         -H "Authorization: Bearer ${tokens[$role]}" \
-        --phases examples,coverage,fuzzing,stateful --checks all \
+        --phases examples,coverage,fuzzing,stateful --checks all --exclude-checks use_after_free \
         --max-examples "$examples" --max-time "$seconds" --seed "$seed" --workers 1 \
-        --request-timeout 20 --suppress-health-check all || status=1
+        --request-timeout 20 --suppress-health-check all ${warnings:+--warnings "$warnings"} || status=1
 }
 run admin "$admin_seconds" "$max_examples"
-run operator "$role_seconds" 10
-run viewer "$role_seconds" 10
+# Without the missing_auth warning: their 403s are what these passes are for.
+role_warnings=missing_test_data,validation_mismatch,missing_deserializer,unsupported_regex,unresolvable_reference
+run operator "$role_seconds" 10 "$role_warnings"
+run viewer "$role_seconds" 10 "$role_warnings"
 
 # graced must have survived all of it, answer, and stop cleanly.
 if ! kill -0 "$pid" 2>/dev/null; then

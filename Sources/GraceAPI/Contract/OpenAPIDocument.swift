@@ -583,6 +583,7 @@ enum OpenAPIDocument {
                   headers:
                     Location:
                       description: /jobs/{id}
+                      required: true
                       schema:
                         type: string
                   content:

@@ -13,6 +13,8 @@ packages=(
     openssl             # TLS certificates: for operators, and made at test time by the tests
     util-linux          # setpriv: the tests act as an unprivileged member of the socket's group
 )
+# The contract checks' Python tools (schemathesis, jsonschema) come from PyPI into .build-venv:
+# scripts/python-venv.sh makes it, installing python3-venv when `python3 -m venv` cannot.
 
 missing=()
 for package in "${packages[@]}"; do

@@ -18,6 +18,12 @@ fi
 echo "== tests"
 swift test --skip-build 2>&1 | tee .test-log.txt
 
+echo "== contract: the tests' saved answers against openapi.yaml (jsonschema)"
+"$(./scripts/python-venv.sh)/bin/python" scripts/check-contract.py
+
+echo "== contract: schemathesis against graced --simulate"
+./scripts/schemathesis.sh
+
 echo "== the systemd unit: systemd-analyze verify and security (exposure at most 3.5)"
 ./scripts/check-unit.sh
 

@@ -35,19 +35,21 @@ struct ServiceTests {
         }
     }
 
-    @Test("uppercase addresses are normalised")
+    @Test("uppercase addresses are normalised, and percent-encoded colons name the same GPU")
     func uppercase() async throws {
         let service = try RunningService()
-        let response = try await service.get("/gpus/0000:C3:00.0")
-        #expect(response.status == 200)
-        #expect(try response.decode(GPUDevice.self).bdf == "0000:c3:00.0")
+        for path in ["/gpus/0000:C3:00.0", "/gpus/0000%3Ac3%3A00.0", "/gpus/0000%3AC3:00.0"] {
+            let response = try await service.get(path)
+            #expect(response.status == 200, "\(path)")
+            #expect(try response.decode(GPUDevice.self).bdf == "0000:c3:00.0")
+        }
     }
 
     @Test(
         "malformed addresses are 400 problems and never reach the filesystem",
         arguments: [
             "/gpus/ABCD", "/gpus/..", "/gpus/..%2F..%2F..%2Fetc%2Fpasswd", "/gpus/0009:01:00.0%2F",
-            "/gpus/0009%3A01%3A00.0", "/gpus/0009:01:00.0%00", "/gpus/0009:01:00.8/layout",
+            "/gpus/0009%3A01%3A00.0%2F", "/gpus/0009:01:00.0%00", "/gpus/0009:01:00.8/layout",
             "/gpus/0009:01:20.0",
             "/gpus/%2E%2E/layout", "/gpus/0009:01:00.0.0",
         ])
@@ -124,7 +126,11 @@ struct ServiceTests {
     func simulatorFaults() async throws {
         let service = try RunningService()
         let path = "/simulator/devices/0009:01:00.0/faults"
-        #expect(try await service.get(path).text == "{}")
+        // Every field is listed, null where no fault is injected.
+        #expect(
+            try await service.get(path).text
+                == #"{"busyWrites":null,"hangWriteMs":null,"neverReady":null,"readyAfterMs":null,"#
+                + #""resetWriteMs":null,"vanishOnReset":null}"#)
         let set = try await service.send(
             "PUT", path, body: Array(#"{"busyWrites": 2, "readyAfterMs": 50}"#.utf8))
         #expect(set.status == 200)

@@ -21,8 +21,11 @@ enum OpenAPIDocument {
             anything else is rejected with 400 before it reaches the filesystem.
 
             Request bodies are a single JSON object. A duplicated key, an unknown field, a value of the wrong
-            type, or anything but a JSON object is 400 `invalid-body`; an empty body (or only whitespace) means
-            the defaults, `{}`.
+            type (`null` included: leave a field out for its default), or anything but a JSON object is 400
+            `invalid-body`; an empty body (or only whitespace) means the defaults, `{}`.
+
+            Answers list every member their schema lists: a value that does not apply, is not known yet, or
+            could not be read is `null` (each such member says when), never left out.
 
             ## Access
 
@@ -155,6 +158,19 @@ enum OpenAPIDocument {
                   headers:
                     ETag:
                       $ref: '#/components/headers/ETag'
+                  links:
+                    GetFirstGPU:
+                      operationId: getGPU
+                      parameters:
+                        bdf: $response.body#/items/0/bdf
+                    GetFirstGPULayout:
+                      operationId: getGPULayout
+                      parameters:
+                        bdf: $response.body#/items/0/bdf
+                    ResetFirstGPU:
+                      operationId: resetGPU
+                      parameters:
+                        bdf: $response.body#/items/0/bdf
                   content:
                     application/json:
                       schema:
@@ -166,17 +182,26 @@ enum OpenAPIDocument {
                             items:
                               $ref: '#/components/schemas/GPU'
                 '304':
-                  description: Unchanged since the ETag sent in `If-None-Match`.
+                  description: Unchanged since the ETag sent in `If-None-Match`; no body.
+                  headers:
+                    ETag:
+                      $ref: '#/components/headers/ETag'
                 '400':
                   $ref: '#/components/responses/BadFraming'
                 '401':
                   $ref: '#/components/responses/Unauthenticated'
                 '403':
                   $ref: '#/components/responses/Forbidden'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /gpus/{bdf}:
             parameters:
               - $ref: '#/components/parameters/BDF'
@@ -198,7 +223,10 @@ enum OpenAPIDocument {
                       schema:
                         $ref: '#/components/schemas/GPU'
                 '304':
-                  description: Unchanged since the ETag sent in `If-None-Match`.
+                  description: Unchanged since the ETag sent in `If-None-Match`; no body.
+                  headers:
+                    ETag:
+                      $ref: '#/components/headers/ETag'
                 '400':
                   $ref: '#/components/responses/BadBDF'
                 '401':
@@ -207,10 +235,16 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /gpus/{bdf}/layout:
             parameters:
               - $ref: '#/components/parameters/BDF'
@@ -236,7 +270,10 @@ enum OpenAPIDocument {
                       schema:
                         $ref: '#/components/schemas/LayoutHistory'
                 '304':
-                  description: Unchanged since the ETag sent in `If-None-Match`.
+                  description: Unchanged since the ETag sent in `If-None-Match`; no body.
+                  headers:
+                    ETag:
+                      $ref: '#/components/headers/ETag'
                 '400':
                   $ref: '#/components/responses/BadBDF'
                 '401':
@@ -245,10 +282,16 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /gpus/{bdf}/reset:
             parameters:
               - $ref: '#/components/parameters/BDF'
@@ -306,8 +349,12 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/Refused'
                 '429':
                   $ref: '#/components/responses/TooManyRequests'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/MutationUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /gpus/{bdf}/bind:
             parameters:
               - $ref: '#/components/parameters/BDF'
@@ -356,8 +403,12 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/Refused'
                 '429':
                   $ref: '#/components/responses/TooManyRequests'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/MutationUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /gpus/{bdf}/unbind:
             parameters:
               - $ref: '#/components/parameters/BDF'
@@ -401,8 +452,12 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/Refused'
                 '429':
                   $ref: '#/components/responses/TooManyRequests'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/MutationUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /gpus/{bdf}/resets:
             parameters:
               - $ref: '#/components/parameters/BDF'
@@ -423,10 +478,16 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/Unauthenticated'
                 '403':
                   $ref: '#/components/responses/Forbidden'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /jobs:
             get:
               operationId: listJobs
@@ -437,8 +498,12 @@ enum OpenAPIDocument {
                 - name: gpu
                   in: query
                   required: false
+                  description: Only the jobs of this GPU (a PCI address).
                   schema:
                     type: string
+                    minLength: 12
+                    maxLength: 12
+                    pattern: '^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[01][0-9a-fA-F]\.[0-7]$'
                 - name: state
                   in: query
                   required: false
@@ -455,10 +520,16 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/Unauthenticated'
                 '403':
                   $ref: '#/components/responses/Forbidden'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /jobs/{id}:
             parameters:
               - name: id
@@ -486,10 +557,16 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
             delete:
               operationId: cancelJob
               x-required-role: operator
@@ -506,6 +583,7 @@ enum OpenAPIDocument {
                   headers:
                     Location:
                       description: /jobs/{id}
+                      required: true
                       schema:
                         type: string
                   content:
@@ -526,14 +604,20 @@ enum OpenAPIDocument {
                     application/problem+json:
                       schema:
                         $ref: '#/components/schemas/Problem'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
                 '415':
                   $ref: '#/components/responses/UnsupportedMediaType'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
                 '429':
                   $ref: '#/components/responses/TooManyRequests'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/MutationUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /healthz:
             get:
               operationId: health
@@ -584,10 +668,16 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/Unauthenticated'
                 '403':
                   $ref: '#/components/responses/Forbidden'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /openapi.yaml:
             get:
               operationId: getContract
@@ -596,21 +686,39 @@ enum OpenAPIDocument {
               description: Needs the viewer role.
               responses:
                 '200':
-                  description: The OpenAPI document.
+                  description: The OpenAPI document, as YAML (the file `openapi.yaml` graced was built with).
                   content:
                     application/yaml:
                       schema:
-                        type: string
+                        type: object
+                        description: An OpenAPI 3.1 document.
+                        required: [openapi, info, paths, components]
+                        properties:
+                          openapi:
+                            type: string
+                            const: 3.1.0
+                          info:
+                            type: object
+                          paths:
+                            type: object
+                          components:
+                            type: object
                 '400':
                   $ref: '#/components/responses/BadFraming'
                 '401':
                   $ref: '#/components/responses/Unauthenticated'
                 '403':
                   $ref: '#/components/responses/Forbidden'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /audit:
             get:
               operationId: listAudit
@@ -633,6 +741,7 @@ enum OpenAPIDocument {
                   schema:
                     type: integer
                     minimum: 1
+                    maximum: 9223372036854775807
               responses:
                 '200':
                   description: A page of the audit trail.
@@ -655,10 +764,16 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/Unauthenticated'
                 '403':
                   $ref: '#/components/responses/Forbidden'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /simulator/devices/{bdf}/faults:
             parameters:
               - $ref: '#/components/parameters/BDF'
@@ -675,7 +790,7 @@ enum OpenAPIDocument {
                   content:
                     application/json:
                       schema:
-                        $ref: '#/components/schemas/SimulatorFaults'
+                        $ref: '#/components/schemas/SimulatorFaultsInForce'
                 '400':
                   $ref: '#/components/responses/BadBDF'
                 '401':
@@ -684,10 +799,16 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/Forbidden'
                 '404':
                   $ref: '#/components/responses/NotFound'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
             put:
               operationId: setSimulatorFaults
               x-required-role: admin
@@ -709,7 +830,7 @@ enum OpenAPIDocument {
                   content:
                     application/json:
                       schema:
-                        $ref: '#/components/schemas/SimulatorFaults'
+                        $ref: '#/components/schemas/SimulatorFaultsInForce'
                 '400':
                   $ref: '#/components/responses/BadRequest'
                 '401':
@@ -726,8 +847,12 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/MisdirectedRequest'
                 '429':
                   $ref: '#/components/responses/TooManyRequests'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
                   $ref: '#/components/responses/MutationUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
         components:
           securitySchemes:
             bearerToken:
@@ -758,9 +883,11 @@ enum OpenAPIDocument {
               name: bdf
               in: path
               required: true
-              description: PCI address `DDDD:BB:DD.F`, hex.
+              description: PCI address `DDDD:BB:DD.F`, hex (the colons may be sent percent-encoded, `%3A`).
               schema:
                 type: string
+                minLength: 12
+                maxLength: 12
                 pattern: '^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[01][0-9a-fA-F]\.[0-7]$'
               example: '0009:01:00.0'
             IdempotencyKey:
@@ -785,9 +912,10 @@ enum OpenAPIDocument {
               name: before
               in: query
               required: false
-              description: The `next` value of the previous page.
+              description: The `next` value of the previous page (`<createdAtMs>_<job id>`).
               schema:
                 type: string
+                pattern: '^[0-9]{1,18}_[0-9a-z-]{1,64}$'
             IfNoneMatch:
               name: If-None-Match
               in: header
@@ -797,6 +925,7 @@ enum OpenAPIDocument {
           headers:
             ETag:
               description: Entity tag of the body; send it back in `If-None-Match`.
+              required: true
               schema:
                 type: string
             RetryAfter:
@@ -806,9 +935,12 @@ enum OpenAPIDocument {
                 minimum: 0
           responses:
             JobAccepted:
-              description: The job was queued; follow `Location`.
+              description: |
+                The job was queued (or, for a repeated `Idempotency-Key`, the job that key created); follow
+                `Location`.
               headers:
                 Location:
+                  required: true
                   schema:
                     type: string
                   description: /jobs/{id}
@@ -816,25 +948,48 @@ enum OpenAPIDocument {
                 application/json:
                   schema:
                     $ref: '#/components/schemas/Job'
+              links:
+                GetJob:
+                  operationId: getJob
+                  parameters:
+                    id: $response.body#/id
+                  description: The job, as it goes on.
+                CancelJob:
+                  operationId: cancelJob
+                  parameters:
+                    id: $response.body#/id
+                  description: Cancel the job.
+                ListGPUResets:
+                  operationId: listGPUResets
+                  parameters:
+                    bdf: $response.body#/gpu
+                  description: The GPU's reset history.
             JobPage:
               description: A page of jobs.
               content:
                 application/json:
                   schema:
                     type: object
-                    required: [items]
+                    required: [items, next]
                     properties:
                       items:
                         type: array
                         items:
                           $ref: '#/components/schemas/Job'
                       next:
-                        type: string
-                        description: Pass as `before` for the next page; absent on the last page.
+                        type: [string, 'null']
+                        pattern: '^[0-9]{1,18}_[0-9a-z-]{1,64}$'
+                        description: Pass as `before` for the next page; null when this page is not full.
             Conflict:
               description: |
-                Something holds the GPU: another pending job (named, with `Location`), a VM or a host driver
-                (`holders`), a GPU that is wedged or missing, or an IOMMU group that is not viable.
+                Something holds the GPU: another pending job (`job-pending`, named in `job` and `Location`), a
+                VM or a host driver (`held`, with `holders`), a GPU that is wedged or missing (`gpu-wedged`,
+                `gpu-missing`), or an IOMMU group that is not viable (`group-not-viable`, with `holders`).
+              headers:
+                Location:
+                  description: /jobs/{id} of the pending job, with `job-pending`.
+                  schema:
+                    type: string
               content:
                 application/problem+json:
                   schema:
@@ -927,10 +1082,11 @@ enum OpenAPIDocument {
                     $ref: '#/components/schemas/Problem'
             BadFraming:
               description: |
-                Refused at the edge before anything else: the body's length could be read two ways
-                (`bad-framing`: more than one `Content-Length`, a `Transfer-Encoding` other than exactly
-                `chunked`, both headers, or a `Content-Length` that is not plain decimal digits; the connection
-                is closed), or the request has more than one `Authorization` header (`ambiguous-credentials`).
+                Refused at the edge before anything else: the request line or a header line is malformed
+                (`malformed-request`), the body's length could be read two ways (`bad-framing`: more than one
+                `Content-Length`, a `Transfer-Encoding` other than exactly `chunked`, both headers, or a
+                `Content-Length` that is not plain decimal digits; the connection is closed), or the request
+                has more than one `Authorization` header (`ambiguous-credentials`).
               content:
                 application/problem+json:
                   schema:
@@ -943,6 +1099,25 @@ enum OpenAPIDocument {
                         status: 400
                         detail: The request has more than one Content-Length.
                         resolution: 'Send one Content-Length of plain decimal digits, or `Transfer-Encoding: chunked` without Content-Length.'
+            RequestHeadTooLarge:
+              description: |
+                The request line and headers exceed 32 KiB (`request-head-too-large`, with that `limit`),
+                answered on a connection's first request before libmicrohttpd reads it, with
+                `Connection: close`. (On a later request of a kept-alive connection, libmicrohttpd answers
+                431 itself with a short HTML body.)
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
+            HTTPVersionNotSupported:
+              description: |
+                The request line names a version other than HTTP/1.x (`http-version-not-supported`), answered
+                with `Connection: close`. (On a later request of a kept-alive connection, libmicrohttpd
+                answers 505 itself with a short HTML body.)
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
             Unauthenticated:
               description: |
                 The request carries no credentials graced accepts (`unauthenticated`): no token or client
@@ -1017,7 +1192,11 @@ enum OpenAPIDocument {
                 `GET /jobs/{id}` rather than resubmitting.
               headers:
                 Retry-After:
-                  $ref: '#/components/headers/RetryAfter'
+                  description: Seconds until this identity may send a changing request again.
+                  required: true
+                  schema:
+                    type: integer
+                    minimum: 0
               content:
                 application/problem+json:
                   schema:
@@ -1031,9 +1210,10 @@ enum OpenAPIDocument {
             ContentTooLarge:
               description: |
                 The request body is larger than `--max-body-bytes` (`content-too-large`, with that `limit` in
-                bytes). A declared `Content-Length` over the limit is answered before the body is read; a
-                chunked body is answered once it ends. A `Content-Length` whose digits overflow 64 bits is 413
-                too, without `limit`.
+                bytes), whatever the method: a GET that sends a body is held to the same limit. A declared
+                `Content-Length` over the limit is answered before the body is read; a chunked body is
+                answered once it ends. A `Content-Length` whose digits overflow 64 bits is 413 too, with
+                `limit` null.
               content:
                 application/problem+json:
                   schema:
@@ -1041,45 +1221,133 @@ enum OpenAPIDocument {
           schemas:
             Problem:
               type: object
-              description: RFC 9457 problem details; every error graced sends has this shape.
+              description: |
+                RFC 9457 problem details; every error graced sends has this shape. The five members below are
+                in every problem. Some types carry members of their own, present in every problem of that
+                type (the `allOf` below lists them): `forbidden` has `requiredRole` and `role`;
+                `too-many-mutations`, `content-too-large` and `request-head-too-large` have `limit`;
+                `value-out-of-range` has `field`, `minimum` and `maximum`; `method-not-allowed` has
+                `allowed`; `job-pending` has `job`; `job-finished` has `state`; `held` and
+                `group-not-viable` have `holders`.
               required: [type, title, status, detail, resolution]
               properties:
                 type:
                   type: string
+                  description: '`https://graceapi.dev/problems/<slug>`.'
                 title:
                   type: string
                 status:
                   type: integer
                 detail:
                   type: string
-                instance:
-                  type: string
                 resolution:
                   type: string
                   description: What the client should do next.
-                requiredRole:
-                  type: string
-                  enum: [viewer, operator, admin]
-                  description: With `forbidden` (403), the role the operation needs.
-                role:
-                  type: string
-                  enum: [viewer, operator, admin, none]
-                  description: With `forbidden` (403), the role the caller has.
-                limit:
-                  type: integer
-                  description: |
-                    With `content-too-large` (413), the largest body in bytes; with `too-many-mutations` (429),
-                    the changing requests allowed per identity per minute.
-                field:
-                  type: string
-                  description: With `value-out-of-range` (422), the request body's member that is out of range.
-                minimum:
-                  type: number
-                  description: With `value-out-of-range` (422), the smallest value allowed.
-                maximum:
-                  type: number
-                  description: With `value-out-of-range` (422), the largest value allowed.
               additionalProperties: true
+              allOf:
+                - if:
+                    properties:
+                      type:
+                        const: https://graceapi.dev/problems/forbidden
+                  then:
+                    required: [requiredRole, role]
+                    properties:
+                      requiredRole:
+                        type: string
+                        enum: [viewer, operator, admin]
+                        description: The role the operation needs.
+                      role:
+                        type: string
+                        enum: [viewer, operator, admin, none]
+                        description: The role the caller has.
+                - if:
+                    properties:
+                      type:
+                        enum:
+                          - https://graceapi.dev/problems/too-many-mutations
+                          - https://graceapi.dev/problems/request-head-too-large
+                  then:
+                    required: [limit]
+                    properties:
+                      limit:
+                        type: integer
+                        description: |
+                          With `too-many-mutations` (429), the changing requests allowed per identity per
+                          minute; with `request-head-too-large` (431), the largest request head in bytes.
+                - if:
+                    properties:
+                      type:
+                        const: https://graceapi.dev/problems/content-too-large
+                  then:
+                    required: [limit]
+                    properties:
+                      limit:
+                        type: [integer, 'null']
+                        description: |
+                          The largest body in bytes (`--max-body-bytes`). Null when the `Content-Length`
+                          overflowed 64 bits: that request is refused while its framing is read, before the
+                          body limit is consulted.
+                - if:
+                    properties:
+                      type:
+                        const: https://graceapi.dev/problems/value-out-of-range
+                  then:
+                    required: [field, minimum, maximum]
+                    properties:
+                      field:
+                        type: string
+                        description: The request body's member that is out of range.
+                      minimum:
+                        type: number
+                        description: The smallest value allowed.
+                      maximum:
+                        type: number
+                        description: The largest value allowed.
+                - if:
+                    properties:
+                      type:
+                        const: https://graceapi.dev/problems/method-not-allowed
+                  then:
+                    required: [allowed]
+                    properties:
+                      allowed:
+                        type: array
+                        items:
+                          type: string
+                        description: The methods the path supports, as in the `Allow` header.
+                - if:
+                    properties:
+                      type:
+                        const: https://graceapi.dev/problems/job-pending
+                  then:
+                    required: [job]
+                    properties:
+                      job:
+                        type: string
+                        description: The pending job's id (also in `Location`).
+                - if:
+                    properties:
+                      type:
+                        const: https://graceapi.dev/problems/job-finished
+                  then:
+                    required: [state]
+                    properties:
+                      state:
+                        $ref: '#/components/schemas/JobState'
+                - if:
+                    properties:
+                      type:
+                        enum:
+                          - https://graceapi.dev/problems/held
+                          - https://graceapi.dev/problems/group-not-viable
+                  then:
+                    required: [holders]
+                    properties:
+                      holders:
+                        type: array
+                        description: The functions in the way, each with who holds it.
+                        items:
+                          $ref: '#/components/schemas/AffectedFunction'
             GPU:
               type: object
               required: [bdf, vendorId, deviceId, subsystemVendorId, subsystemDeviceId, vendorName, deviceName, nameSource,
@@ -1122,18 +1390,21 @@ enum OpenAPIDocument {
                   type: string
                 driver:
                   type: [string, 'null']
-                  description: The bound driver, or null.
+                  description: The bound driver; null when no driver is bound.
                 driverOverride:
                   type: [string, 'null']
+                  description: The kernel's `driver_override`; null when none is set (the kernel shows `(null)`).
                 iommuGroup:
+                  description: The IOMMU group and its members; null when the host has no IOMMU (or it is off).
                   oneOf:
                     - type: 'null'
                     - $ref: '#/components/schemas/IOMMUGroup'
                 numaNode:
                   type: [integer, 'null']
+                  description: The NUMA node; null when the kernel has no NUMA information for the device (`-1` or no `numa_node`).
                 parentBridge:
                   type: [string, 'null']
-                  description: The upstream bridge's BDF.
+                  description: The upstream bridge's BDF; null for a function directly on a root bus (no bridge above it).
                 link:
                   $ref: '#/components/schemas/Link'
                 resetMethods:
@@ -1149,6 +1420,9 @@ enum OpenAPIDocument {
                   items:
                     $ref: '#/components/schemas/BAR'
                 memory:
+                  description: |
+                    The device memory; null when the GPU is not an nvgrace GPU (no memory behind fake BARs), or
+                    when the firmware's memory range for it is not known (`--gpu-memory`).
                   oneOf:
                     - type: 'null'
                     - $ref: '#/components/schemas/DeviceMemory'
@@ -1171,9 +1445,13 @@ enum OpenAPIDocument {
                         type: string
                       driver:
                         type: [string, 'null']
+                        description: The member's bound driver; null when none is bound.
             Link:
               type: object
-              description: Speeds in GT/s, widths in lanes; null where the kernel does not report them.
+              description: |
+                Speeds in GT/s, widths in lanes; each null where the kernel does not report it (no link
+                attributes, or `Unknown` speed, as for a device without a PCIe link such as an integrated
+                function).
               required: [currentSpeed, currentWidth, maxSpeed, maxWidth]
               properties:
                 currentSpeed:
@@ -1251,6 +1529,7 @@ enum OpenAPIDocument {
                   items:
                     $ref: '#/components/schemas/BAR'
                 memory:
+                  description: The device memory; null for a GPU without (not an nvgrace GPU, or its range unknown).
                   oneOf:
                     - type: 'null'
                     - $ref: '#/components/schemas/DeviceMemory'
@@ -1266,7 +1545,7 @@ enum OpenAPIDocument {
                   type: array
                   items:
                     type: object
-                    required: [id, takenAt, drift, layout]
+                    required: [id, takenAt, drift, changes, layout]
                     properties:
                       id:
                         type: integer
@@ -1278,14 +1557,18 @@ enum OpenAPIDocument {
                         description: True when this snapshot differs from the one before it.
                       changes:
                         type: [string, 'null']
-                        description: What changed, for a drift snapshot.
+                        description: What changed, for a drift snapshot; null for the first, which has nothing to differ from.
                       layout:
-                        $ref: '#/components/schemas/Layout'
+                        description: The recorded layout; null only when the stored record cannot be read back.
+                        oneOf:
+                          - type: 'null'
+                          - $ref: '#/components/schemas/Layout'
             ResetRequest:
               type: object
               description: |
-                Every field is optional and an empty body means the defaults (`{}`). Anything but a JSON
-                object, a key that appears twice, or an unknown field is 400 `invalid-body`.
+                Every field is optional and an empty body means the defaults (`{}`); leave a field out for its
+                default. Anything but a JSON object, a key that appears twice, an unknown field, or a null is
+                400 `invalid-body`.
               additionalProperties: false
               properties:
                 method:
@@ -1306,8 +1589,9 @@ enum OpenAPIDocument {
             BindRequest:
               type: object
               description: |
-                Every field is optional and an empty body means the defaults (`{}`). Anything but a JSON
-                object, a key that appears twice, or an unknown field is 400 `invalid-body`.
+                Every field is optional and an empty body means the defaults (`{}`); leave a field out for its
+                default. Anything but a JSON object, a key that appears twice, an unknown field, or a null is
+                400 `invalid-body`.
               additionalProperties: false
               properties:
                 driver:
@@ -1328,8 +1612,9 @@ enum OpenAPIDocument {
             UnbindRequest:
               type: object
               description: |
-                Every field is optional and an empty body means the defaults (`{}`). Anything but a JSON
-                object, a key that appears twice, or an unknown field is 400 `invalid-body`.
+                Every field is optional and an empty body means the defaults (`{}`); leave a field out for its
+                default. Anything but a JSON object, a key that appears twice, an unknown field, or a null is
+                400 `invalid-body`.
               additionalProperties: false
               properties:
                 driver:
@@ -1350,21 +1635,118 @@ enum OpenAPIDocument {
                 gpu:
                   type: string
                 plan:
-                  type: object
-                  description: The method and why, the affected functions with their drivers and holders, the writes, and any refusal.
-                  additionalProperties: true
+                  $ref: '#/components/schemas/ResetPlan'
                 probe:
                   type: string
+                  enum: [cxl-dvsec, nvgrace-bar0, pci]
                 deadlineSeconds:
                   type: number
                 wouldRun:
                   type: boolean
+            ResetPlan:
+              type: object
+              description: The method and why, the affected functions with their drivers and holders, the writes, and any refusal.
+              required: [target, requested, method, reason, availableMethods, affected, refusal, writes, restoreWrites]
+              properties:
+                target:
+                  type: string
+                requested:
+                  type: string
+                  enum: [auto, flr, pm, bus, cxl_bus, acpi, device_specific, af_flr]
+                method:
+                  type: [string, 'null']
+                  description: The kernel method the reset would use; null when none could be chosen (the plan is refused).
+                reason:
+                  type: string
+                availableMethods:
+                  type: array
+                  items:
+                    type: string
+                affected:
+                  type: array
+                  description: Every function the reset reaches; empty when refused before that was worked out.
+                  items:
+                    $ref: '#/components/schemas/AffectedFunction'
+                refusal:
+                  description: Why the reset would not be carried out; null when it would run.
+                  oneOf:
+                    - type: 'null'
+                    - $ref: '#/components/schemas/Refusal'
+                writes:
+                  type: array
+                  description: The sysfs writes that perform the reset, in order; empty when refused.
+                  items:
+                    $ref: '#/components/schemas/PlannedWrite'
+                restoreWrites:
+                  type: array
+                  description: The writes that put `reset_method` back afterwards; empty when nothing is narrowed.
+                  items:
+                    $ref: '#/components/schemas/PlannedWrite'
+            Refusal:
+              type: object
+              required: [code, message, resolution, holders, httpStatus]
+              properties:
+                code:
+                  type: string
+                  enum: [not-found, not-endpoint, no-reset-method, unsupported-method, bus-reset-forbidden, root-bus,
+                    held, unknown-driver, group-not-viable, no-original-driver]
+                message:
+                  type: string
+                resolution:
+                  type: string
+                holders:
+                  type: array
+                  items:
+                    $ref: '#/components/schemas/AffectedFunction'
+                httpStatus:
+                  type: integer
+                  description: The status the request would be refused with.
+            AffectedFunction:
+              type: object
+              required: [bdf, driver, role, holders, heldBy]
+              properties:
+                bdf:
+                  type: string
+                driver:
+                  type: [string, 'null']
+                  description: The bound driver; null when none is bound.
+                role:
+                  type: string
+                  enum: [target, sibling]
+                holders:
+                  type: array
+                  description: Processes with the function's VFIO group or device open.
+                  items:
+                    type: object
+                    required: [pid, command, path]
+                    properties:
+                      pid:
+                        type: integer
+                      command:
+                        type: string
+                      path:
+                        type: string
+                heldBy:
+                  type: [string, 'null']
+                  description: Who is in the way, in words; null when the function is free.
+            PlannedWrite:
+              type: object
+              required: [path, value]
+              properties:
+                path:
+                  type: string
+                value:
+                  type: string
             JobState:
               type: string
               enum: [queued, running, succeeded, failed, timed_out, cancelled, interrupted]
             Job:
               type: object
-              required: [id, kind, gpu, state, phase, phases, method, deadline, attempts, affected, notes, createdAt]
+              description: |
+                A job in every state has every member below; what has not happened yet (a phase still running,
+                a method not chosen, a probe not run, an outcome not reached) is null.
+              required: [id, kind, gpu, state, phase, phases, method, deadline, attempts, readiness, affected, notes,
+                error, createdAt, finishedAt, requestedBy]
               properties:
                 id:
                   type: string
@@ -1382,7 +1764,7 @@ enum OpenAPIDocument {
                   type: array
                   items:
                     type: object
-                    required: [name, startedAt]
+                    required: [name, startedAt, endedAt]
                     properties:
                       name:
                         type: string
@@ -1390,16 +1772,20 @@ enum OpenAPIDocument {
                         type: string
                         format: date-time
                       endedAt:
-                        type: string
+                        type: [string, 'null']
                         format: date-time
+                        description: Null while the phase is the current one.
                 method:
                   type: object
-                  required: [requested]
+                  required: [requested, used]
                   properties:
                     requested:
                       type: string
                     used:
-                      type: string
+                      type: [string, 'null']
+                      description: |
+                        The reset method or driver the job uses; null until the job has chosen it (queued, or
+                        ended before it got that far).
                 deadline:
                   type: string
                   format: date-time
@@ -1408,30 +1794,35 @@ enum OpenAPIDocument {
                   description: Every write of the operation itself (reset, or each bind step), with the kernel's answer.
                   items:
                     type: object
-                    required: [at, message]
+                    required: [at, errno, errnoName, message]
                     properties:
                       at:
                         type: string
                         format: date-time
                       errno:
-                        type: integer
+                        type: [integer, 'null']
+                        description: The kernel's error number; null when the write succeeded.
                       errnoName:
-                        type: string
+                        type: [string, 'null']
+                        description: The error's name (`EBUSY`); null when the write succeeded.
                       message:
                         type: string
                 readiness:
-                  type: object
-                  required: [probe, result, waitedMs, polls]
-                  properties:
-                    probe:
-                      type: string
-                    result:
-                      type: string
-                      enum: [ready, timed_out, gone, failed, cancelled]
-                    waitedMs:
-                      type: integer
-                    polls:
-                      type: integer
+                  description: The readiness probe's outcome; null until the probe has run (and for a job that ended before).
+                  oneOf:
+                    - type: 'null'
+                    - type: object
+                      required: [probe, result, waitedMs, polls]
+                      properties:
+                        probe:
+                          type: string
+                        result:
+                          type: string
+                          enum: [ready, timed_out, gone, failed, cancelled]
+                        waitedMs:
+                          type: integer
+                        polls:
+                          type: integer
                 affected:
                   type: array
                   items:
@@ -1441,42 +1832,59 @@ enum OpenAPIDocument {
                   items:
                     type: string
                 error:
-                  description: The job's failure as a problem, with `errno` when the kernel refused.
+                  description: The job's failure as a problem; null unless the job failed, timed out, was cancelled or interrupted.
                   oneOf:
                     - type: 'null'
-                    - $ref: '#/components/schemas/Problem'
+                    - $ref: '#/components/schemas/JobError'
                 createdAt:
                   type: string
                   format: date-time
                 finishedAt:
-                  type: string
+                  type: [string, 'null']
                   format: date-time
+                  description: Null until the job ends.
                 requestedBy:
                   type: [string, 'null']
                   description: |
                     Who submitted the job, in the same forms as an audit entry's `actor`: `token:NAME`,
-                    `uid:U pid:P (comm)`, `cert:SUBJECT`, or `anonymous@ADDRESS` (`--no-auth`). Absent or null
-                    for jobs stored before identities existed.
+                    `uid:U pid:P (comm)`, `cert:SUBJECT`, or `anonymous@ADDRESS` (`--no-auth`). Null for jobs
+                    stored before identities existed.
+            JobError:
+              description: A job's failure, in the problem shape, with the kernel's error when it refused a write.
+              allOf:
+                - $ref: '#/components/schemas/Problem'
+                - type: object
+                  required: [errno, errnoName]
+                  properties:
+                    errno:
+                      type: [integer, 'null']
+                      description: The kernel's error number; null when the failure is not a kernel refusal (a timeout, a probe).
+                    errnoName:
+                      type: [string, 'null']
+                      description: The error's name (`ENODEV`); null with `errno`.
             SimulatorFaults:
               type: object
               description: |
-                Every field is optional and an empty body means the defaults (`{}`). Anything but a JSON
-                object, a key that appears twice, or an unknown field is 400 `invalid-body`.
+                Every field is optional and an empty body changes nothing. Anything but a JSON object, a key
+                that appears twice, an unknown field, a null, or a value out of range is 400 `invalid-body`.
               additionalProperties: false
               properties:
                 readyAfterMs:
                   type: integer
                   minimum: 0
+                  maximum: 3600000
                   description: How long the device stays not ready after a reset.
                 neverReady:
                   type: boolean
                 busyWrites:
                   type: integer
                   minimum: 0
+                  maximum: 1000000
                   description: The next N `reset` writes fail with EBUSY.
                 hangWriteMs:
                   type: integer
                   minimum: 0
+                  maximum: 3600000
                   description: The next `reset` write blocks this long before it takes effect.
                 vanishOnReset:
                   type: boolean
@@ -1484,9 +1892,39 @@ enum OpenAPIDocument {
                 resetWriteMs:
                   type: integer
                   minimum: 0
+                  maximum: 3600000
                   description: |
                     How long every `reset` write blocks while the device is in reset (awake, reading not
                     ready), like the real FLR's 100 to 120 ms. Applies to every reset until set to 0.
+            SimulatorFaultsInForce:
+              type: object
+              description: |
+                The faults in force for a device: every field, null where no such fault is injected. Unlike in
+                a request (where a field left out keeps its value), null here means "none".
+              required: [readyAfterMs, neverReady, busyWrites, hangWriteMs, vanishOnReset, resetWriteMs]
+              properties:
+                readyAfterMs:
+                  type: [integer, 'null']
+                  minimum: 0
+                  description: How long the device stays not ready after a reset; null for the device's own delay.
+                neverReady:
+                  type: [boolean, 'null']
+                  description: True when a reset leaves the device not ready; null when not injected.
+                busyWrites:
+                  type: [integer, 'null']
+                  minimum: 1
+                  description: The next N `reset` writes fail with EBUSY; null when none will.
+                hangWriteMs:
+                  type: [integer, 'null']
+                  minimum: 1
+                  description: The next `reset` write blocks this long; null when it will not.
+                vanishOnReset:
+                  type: [boolean, 'null']
+                  description: True when the device disappears when reset; null when not injected.
+                resetWriteMs:
+                  type: [integer, 'null']
+                  minimum: 1
+                  description: How long every `reset` write blocks; null for the device's own duration.
             AuditEntry:
               type: object
               description: |

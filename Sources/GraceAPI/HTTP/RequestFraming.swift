@@ -53,9 +53,12 @@ enum RequestFraming: Equatable {
 
     static func problem(status: Int, detail: String) -> HTTPResponse {
         if status == 413 {
+            // `limit` is null, not left out: every content-too-large problem has it, and this one is
+            // answered while the framing is read, before the body limit is consulted.
             return .problem(
                 status: 413, slug: "content-too-large", title: "Content Too Large", detail: detail,
-                resolution: "Send a Content-Length that states the body's real size in bytes.")
+                resolution: "Send a Content-Length that states the body's real size in bytes.",
+                extensions: ["limit": Int?.none])
         }
         return .problem(
             status: 400, slug: "bad-framing", title: "Ambiguous request framing", detail: detail,

@@ -54,7 +54,8 @@ public struct InventorySnapshot: Sendable {
                     layout: layout, snapshotIDs: ids,
                     body: Body(
                         LayoutView(
-                            bdf: gpu.bdf, current: layout, snapshots: history.map(LayoutView.Snapshot.init))))
+                            bdf: gpu.bdf, current: LayoutView.Layout(layout),
+                            snapshots: history.map(LayoutView.Snapshot.init))))
             }
         }
         // `{"items":[...]}` is the GPU bodies joined: the same bytes an encoder would give, for free.
@@ -76,22 +77,38 @@ public struct InventorySnapshot: Sendable {
 
 /// `GET /gpus/{bdf}/layout`: the layout now and the recorded snapshots, newest first.
 struct LayoutView: Encodable {
+    /// A layout as the API shows it, `memory` null for a GPU without device memory. The stored form
+    /// (`RecordedLayout`) leaves it out instead and stays so: layouts are compared byte for byte, and
+    /// a new spelling would record a false drift for every such GPU on upgrade.
+    struct Layout: Encodable {
+        var bars: [BAR]
+        @NullEncodable var memory: DeviceMemory?
+
+        init(_ layout: RecordedLayout) {
+            bars = layout.bars
+            memory = layout.memory
+        }
+    }
+
     struct Snapshot: Encodable {
         var id: Int64
         var takenAt: String
         var drift: Bool
-        var changes: String?
-        var layout: RecordedLayout?
+        /// What changed; null for the first snapshot, which has nothing to differ from.
+        @NullEncodable var changes: String?
+        /// Null only when the stored layout cannot be read back.
+        @NullEncodable var layout: Layout?
 
         init(_ record: LayoutSnapshot) {
             id = record.id
             takenAt = Timestamp.rfc3339(ms: record.takenAtMs)
             drift = record.drift
             changes = record.changeSummary
-            layout = try? JSON.decode(RecordedLayout.self, from: Array(record.layoutJSON.utf8))
+            layout = (try? JSON.decode(RecordedLayout.self, from: Array(record.layoutJSON.utf8))).map(
+                Layout.init)
         }
     }
     var bdf: String
-    var current: RecordedLayout
+    var current: Layout
     var snapshots: [Snapshot]
 }

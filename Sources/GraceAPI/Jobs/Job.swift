@@ -58,15 +58,15 @@ struct Job: Sendable {
         var polls: Int
     }
 
-    /// A job's failure, in the API's problem shape; `errno` when the kernel said no.
+    /// A job's failure, in the API's problem shape; `errno` when the kernel said no, else null.
     struct Failure: Codable, Sendable, Equatable {
         var type: String
         var title: String
         var status: Int
         var detail: String
         var resolution: String
-        var errno: Int32?
-        var errnoName: String?
+        @NullEncodable var errno: Int32?
+        @NullEncodable var errnoName: String?
     }
 
     /// What the job stores beside its columns (result_json).
@@ -123,20 +123,25 @@ struct Job: Sendable {
 }
 
 /// `GET /jobs/{id}`: the job in the API's words (decodable too, for clients and tests).
+///
+/// What has not happened yet (a phase still running, a job not finished, a probe not run) is null,
+/// never left out: the contract lists every member, so a client reads one shape in every state.
 struct JobView: Codable {
     struct Phase: Codable {
         var name: String
         var startedAt: String
-        var endedAt: String?
+        @NullEncodable var endedAt: String?
     }
     struct Method: Codable {
         var requested: String
-        var used: String?
+        /// Null until the job has chosen the method (a reset's plan, a bind's driver).
+        @NullEncodable var used: String?
     }
     struct Attempt: Codable {
         var at: String
-        var errno: Int32?
-        var errnoName: String?
+        /// Null when the write succeeded.
+        @NullEncodable var errno: Int32?
+        @NullEncodable var errnoName: String?
         var message: String
     }
 
@@ -149,13 +154,13 @@ struct JobView: Codable {
     var method: Method
     var deadline: String
     var attempts: [Attempt]
-    var readiness: Job.Readiness?
+    @NullEncodable var readiness: Job.Readiness?
     var affected: [String]
     var notes: [String]
-    var error: Job.Failure?
+    @NullEncodable var error: Job.Failure?
     var createdAt: String
-    var finishedAt: String?
-    var requestedBy: String?
+    @NullEncodable var finishedAt: String?
+    @NullEncodable var requestedBy: String?
 
     init(_ job: Job) {
         id = job.id

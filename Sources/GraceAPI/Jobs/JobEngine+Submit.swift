@@ -261,7 +261,8 @@ extension JobEngine {
             status: refusal.httpStatus, slug: refusal.code.rawValue,
             title: "Refused: \(refusal.code.rawValue.replacingDashes())",
             detail: refusal.message, resolution: refusal.resolution,
-            extensions: refusal.holders.isEmpty ? [:] : ["holders": refusal.holders])
+            // Every problem of these two types lists `holders`, even when the planner named none.
+            extensions: [.held, .groupNotViable].contains(refusal.code) ? ["holders": refusal.holders] : [:])
     }
 
     /// The probe's own ceiling plus a margin: CXL 1 s + the decoded Memory_Active timeout, nvgrace's

@@ -30,8 +30,8 @@ struct UnbindRequest: Codable, Sendable {
 }
 
 /// Decodes a JSON object body strictly: an empty body is `{}`; invalid JSON, a key given twice
-/// (which JSONDecoder would silently resolve one way), unknown fields and wrong types are errors
-/// that say what is wrong.
+/// (which JSONDecoder would silently resolve one way), unknown fields, `null` members and wrong types
+/// are errors that say what is wrong.
 enum RequestBody {
     static func decode<T: Decodable>(_ type: T.Type, from body: [UInt8], fields: Set<String>) -> Result<
         T, ProblemResponse
@@ -58,6 +58,15 @@ enum RequestBody {
                     response: CommonProblems.invalidBody(
                         "Unknown field '\(unknown)'.", resolution: resolution)))
         }
+        // The decoder would take null as "left out"; the contract types no request member as
+        // nullable, and null cannot mean "default" in one body and "none" in an answer.
+        if let null = keys.filter(\.value.isNull).keys.sorted().first {
+            return .failure(
+                ProblemResponse(
+                    response: CommonProblems.invalidBody(
+                        "Field '\(null)' is null.",
+                        resolution: "Leave a field out for its default; " + resolution)))
+        }
         do {
             return .success(try JSON.decode(type, from: bytes))
         } catch {
@@ -80,8 +89,12 @@ enum RequestBody {
         }
     }
 
-    /// Any JSON value; only used to read an object's keys.
+    /// Any JSON value; only used to read an object's keys and which of them are null.
     private struct AnyJSON: Decodable {
-        init(from decoder: any Decoder) throws {}
+        let isNull: Bool
+
+        init(from decoder: any Decoder) throws {
+            isNull = (try? decoder.singleValueContainer().decodeNil()) ?? false
+        }
     }
 }

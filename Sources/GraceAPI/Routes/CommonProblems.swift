@@ -25,11 +25,15 @@ enum CommonProblems {
             resolution: resolution)
     }
 
-    /// Parses a `{bdf}` path parameter, which arrives raw (never percent-decoded, so `%2F` cannot
-    /// become a slash), or answers 400.
+    /// Parses a `{bdf}` path parameter, or answers 400. The segment arrives raw (routing never
+    /// decodes, so `%2F` cannot become a slash) and is decoded here: clients that escape the colons
+    /// (`0009%3A01%3A00.0`, as many URL builders do) name the same GPU, and the strict parse after
+    /// decoding still refuses anything but hex digits, colons and a dot.
     static func parseBDF(_ parameters: [String: String]) -> Result<BDF, ProblemResponse> {
         let raw = parameters["bdf"] ?? ""
-        guard let bdf = BDF(raw) else { return .failure(ProblemResponse(response: invalidBDF(raw))) }
+        guard let bdf = BDF(PercentDecoding.decode(raw)) else {
+            return .failure(ProblemResponse(response: invalidBDF(raw)))
+        }
         return .success(bdf)
     }
 }

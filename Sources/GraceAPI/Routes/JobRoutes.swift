@@ -109,8 +109,8 @@ enum JobRoutes {
 
     struct Page: Encodable {
         var items: [JobView]
-        /// Pass as `before` for the next page; absent on the last one.
-        var next: String?
+        /// Pass as `before` for the next page; null on the last one.
+        @NullEncodable var next: String?
     }
 
     private static func list(
@@ -136,12 +136,19 @@ enum JobRoutes {
         }
     }
 
-    /// `<createdAtMs>_<id>`.
+    /// `<createdAtMs>_<id>`: 1 to 18 digits, then 1 to 64 of `0-9 a-z -` (a job id is a lowercase
+    /// UUID). Exactly the pattern openapi.yaml gives `before`, so that what the contract calls valid
+    /// is accepted and nothing else is.
     static func parseCursor(_ text: String) -> GraceStore.JobCursor? {
-        guard let separator = text.firstIndex(of: "_"), let ms = Int64(text[..<separator]) else { return nil }
-        let id = String(text[text.index(after: separator)...])
-        guard !id.isEmpty, id.count <= 64 else { return nil }
-        return GraceStore.JobCursor(createdAtMs: ms, id: id)
+        guard let separator = text.firstIndex(of: "_") else { return nil }
+        let digits = text.utf8[..<separator]
+        let id = text.utf8[text.utf8.index(after: separator)...]
+        guard (1...18).contains(digits.count), digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            (1...64).contains(id.count),
+            id.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D }),
+            let ms = Int64(String(text[..<separator]))
+        else { return nil }
+        return GraceStore.JobCursor(createdAtMs: ms, id: String(text[text.index(after: separator)...]))
     }
 
     static func jobNotFound(_ id: String) -> HTTPResponse {

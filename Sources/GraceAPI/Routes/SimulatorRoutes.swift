@@ -11,7 +11,7 @@ enum SimulatorRoutes {
         router.get("/simulator/devices/{bdf}/faults", role: .admin) { _, parameters in
             .respond(
                 withDevice(parameters) { bdf throws(KernelError) in
-                    .json(try simulator.faults(for: bdf))
+                    .json(FaultsView(try simulator.faults(for: bdf)))
                 })
         }
         router.put("/simulator/devices/{bdf}/faults", role: .admin) { request, parameters in
@@ -19,9 +19,31 @@ enum SimulatorRoutes {
                 withDevice(parameters) { bdf throws(KernelError) in
                     switch parseFaults(request.body) {
                     case .failure(let problem): return problem.response
-                    case .success(let patch): return .json(try simulator.setFaults(patch, for: bdf))
+                    case .success(let patch):
+                        return .json(FaultsView(try simulator.setFaults(patch, for: bdf)))
                     }
                 })
+        }
+    }
+
+    /// The faults in force as the API answers them: every field, null where no fault is injected
+    /// (for `readyAfterMs` and `resetWriteMs`, null means the device's own timing). The request's
+    /// patch leaves fields out instead, which there means "keep".
+    struct FaultsView: Encodable {
+        @NullEncodable var readyAfterMs: Int?
+        @NullEncodable var neverReady: Bool?
+        @NullEncodable var busyWrites: Int?
+        @NullEncodable var hangWriteMs: Int?
+        @NullEncodable var vanishOnReset: Bool?
+        @NullEncodable var resetWriteMs: Int?
+
+        init(_ faults: SimulatorFaults) {
+            readyAfterMs = faults.readyAfterMs
+            neverReady = faults.neverReady
+            busyWrites = faults.busyWrites
+            hangWriteMs = faults.hangWriteMs
+            vanishOnReset = faults.vanishOnReset
+            resetWriteMs = faults.resetWriteMs
         }
     }
 
@@ -43,7 +65,14 @@ enum SimulatorRoutes {
         }
     }
 
-    /// A fault patch: a JSON object with only the known fields, integers not negative.
+    /// The largest value of each integer field: an hour for a duration (the longest job deadline),
+    /// a million writes. Beyond them a fault would only wedge the simulated host for good.
+    static let maximums: [String: Int] = [
+        "readyAfterMs": 3_600_000, "busyWrites": 1_000_000, "hangWriteMs": 3_600_000,
+        "resetWriteMs": 3_600_000,
+    ]
+
+    /// A fault patch: a JSON object with only the known fields, integers from 0 to their maximum.
     static func parseFaults(_ body: [UInt8]) -> Result<SimulatorFaults, ProblemResponse> {
         let faults: SimulatorFaults
         switch RequestBody.decode(SimulatorFaults.self, from: body, fields: knownFields) {
@@ -54,12 +83,14 @@ enum SimulatorRoutes {
             ("readyAfterMs", faults.readyAfterMs), ("busyWrites", faults.busyWrites),
             ("hangWriteMs", faults.hangWriteMs), ("resetWriteMs", faults.resetWriteMs),
         ] {
-            if let value, value < 0 {
+            let maximum = maximums[name] ?? Int.max
+            if let value, value < 0 || value > maximum {
                 return .failure(
                     ProblemResponse(
                         response: CommonProblems.invalidBody(
-                            "\(name) must not be negative (got \(value)).",
-                            resolution: "Send durations and counts as whole numbers of 0 or more.")))
+                            "\(name) must be from 0 to \(maximum) (got \(value)).",
+                            resolution:
+                                "Send durations in milliseconds up to an hour and counts up to a million.")))
             }
         }
         return .success(faults)

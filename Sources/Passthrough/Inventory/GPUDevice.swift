@@ -15,16 +15,16 @@ public struct GPUDevice: Codable, Hashable, Sendable {
     /// `0x030200`: class, subclass, programming interface.
     public var classCode: String
     public var revision: String
-    public var driver: String?
-    public var driverOverride: String?
-    public var iommuGroup: IOMMUGroup?
-    public var numaNode: Int?
-    public var parentBridge: String?
+    @NullEncodable public var driver: String?
+    @NullEncodable public var driverOverride: String?
+    @NullEncodable public var iommuGroup: IOMMUGroup?
+    @NullEncodable public var numaNode: Int?
+    @NullEncodable public var parentBridge: String?
     public var link: PCILink
     public var resetMethods: [String]
     public var readinessProbe: ReadinessProbeKind
     public var bars: [BAR]
-    public var memory: DeviceMemory?
+    @NullEncodable public var memory: DeviceMemory?
     public var state: DeviceState
 
     public init(
@@ -62,7 +62,7 @@ public struct GPUDevice: Codable, Hashable, Sendable {
 public struct IOMMUGroup: Codable, Hashable, Sendable {
     public struct Member: Codable, Hashable, Sendable {
         public var bdf: String
-        public var driver: String?
+        @NullEncodable public var driver: String?
         public init(bdf: String, driver: String?) {
             self.bdf = bdf
             self.driver = driver
@@ -78,10 +78,10 @@ public struct IOMMUGroup: Codable, Hashable, Sendable {
 
 /// Link speeds in GT/s (nil where the kernel says `Unknown` or the file is absent) and widths in lanes.
 public struct PCILink: Codable, Hashable, Sendable {
-    public var currentSpeed: Double?
-    public var currentWidth: Int?
-    public var maxSpeed: Double?
-    public var maxWidth: Int?
+    @NullEncodable public var currentSpeed: Double?
+    @NullEncodable public var currentWidth: Int?
+    @NullEncodable public var maxSpeed: Double?
+    @NullEncodable public var maxWidth: Int?
     public init(currentSpeed: Double?, currentWidth: Int?, maxSpeed: Double?, maxWidth: Int?) {
         self.currentSpeed = currentSpeed
         self.currentWidth = currentWidth

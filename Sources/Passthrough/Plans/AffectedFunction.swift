@@ -37,12 +37,13 @@ public struct AffectedFunction: Hashable, Sendable, Encodable {
         case bdf, driver, role, holders, heldBy
     }
 
+    /// `driver` and `heldBy` are null rather than left out: the contract lists every member.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(bdf.description, forKey: .bdf)
-        try container.encodeIfPresent(driver, forKey: .driver)
+        try container.encode(driver, forKey: .driver)
         try container.encode(role, forKey: .role)
         try container.encode(holders, forKey: .holders)
-        try container.encodeIfPresent(heldBy, forKey: .heldBy)
+        try container.encode(heldBy, forKey: .heldBy)
     }
 }

@@ -51,15 +51,16 @@ public struct ResetPlan: Hashable, Sendable, Encodable {
         case target, requested, method, reason, availableMethods, affected, refusal, writes, restoreWrites
     }
 
+    /// `method` and `refusal` are null rather than left out: the contract lists every member.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(target.description, forKey: .target)
         try container.encode(requested, forKey: .requested)
-        try container.encodeIfPresent(method, forKey: .method)
+        try container.encode(method, forKey: .method)
         try container.encode(reason, forKey: .reason)
         try container.encode(availableMethods, forKey: .availableMethods)
         try container.encode(affected, forKey: .affected)
-        try container.encodeIfPresent(refusal, forKey: .refusal)
+        try container.encode(refusal, forKey: .refusal)
         try container.encode(writes.map(PlannedWrite.init), forKey: .writes)
         try container.encode(restoreWrites.map(PlannedWrite.init), forKey: .restoreWrites)
     }

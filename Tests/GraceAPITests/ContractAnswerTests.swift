@@ -263,6 +263,7 @@ struct ContractAnswerTests {
     static let bareGPU = GPUDevice(
         bdf: "0000:01:00.0", vendorId: "0x10de", deviceId: "0x2335", subsystemVendorId: "0x10de",
         subsystemDeviceId: "0x18be", vendorName: "NVIDIA Corporation", deviceName: "Device 2335",
+        nameSource: .unnamed,
         classCode: "0x030200", revision: "0xa1", driver: nil, driverOverride: nil, iommuGroup: nil,
         numaNode: nil,
         parentBridge: nil,

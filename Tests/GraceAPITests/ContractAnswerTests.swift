@@ -208,6 +208,20 @@ struct ContractAnswerTests {
 
         try await saveGuardedAnswers(recorder)
         try saveBareGPU(recorder)
+        try await saveH200Answers(recorder)
+    }
+
+    /// The real H200's answers, from its capture: the host where the contract first broke.
+    private func saveH200Answers(_ recorder: Recorder) async throws {
+        let host = try SimulatedHost.createTemporary(
+            prefix: "graceapi-h200contract", from: try CaptureServiceTests.h200())
+        let service = try RunningService(host: host)
+        try recorder.save("GET", "/gpus", try await service.get("/gpus"))
+        try recorder.save("GET", "/gpus/{bdf}", try await service.get("/gpus/0000:00:06.0"))
+        try recorder.save("GET", "/gpus/{bdf}/layout", try await service.get("/gpus/0000:00:06.0/layout"))
+        let refused = try await service.send("POST", "/gpus/0000:00:06.0/reset", body: #"{"dryRun": true}"#)
+        #expect(refused.status == 200)
+        try recorder.save("POST", "/gpus/{bdf}/reset", refused)
     }
 
     /// The refusals of access control: 401, 403, 421 and 429 on a service that checks them.

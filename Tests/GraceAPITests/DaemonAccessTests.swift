@@ -108,7 +108,7 @@ struct DaemonAccessTests {
     }
 
     @Test(
-        "with 150 slow connections under `ulimit -n 128` a fresh client is answered at once, not left hanging"
+        "with 150 slow connections under `ulimit -n 128` a fresh client is answered within 2 s (a refusal or its answer), not left hanging"
     )
     func descriptorExhaustion() async throws {
         let folder = try folder()
@@ -135,7 +135,7 @@ struct DaemonAccessTests {
         let start = clock.now
         let fresh = await offPool { try? client.request("GET", "/healthz") }
         let waited = start.duration(to: clock.now)
-        #expect(waited < .seconds(1), "waited \(waited)")
+        #expect(waited < .seconds(2), "waited \(waited)")
         #expect([200, 503].contains(fresh?.status ?? 0), "\(String(describing: fresh?.status))")
         if fresh?.status == 503 {
             #expect(fresh?.header("Retry-After") != nil)

@@ -171,16 +171,6 @@ enum OpenAPIDocument {
                       operationId: resetGPU
                       parameters:
                         bdf: $response.body#/items/0/bdf
-                    GetFirstGPUFaults:
-                      description: On a simulated host only.
-                      operationId: getSimulatorFaults
-                      parameters:
-                        bdf: $response.body#/items/0/bdf
-                    SetFirstGPUFaults:
-                      description: On a simulated host only.
-                      operationId: setSimulatorFaults
-                      parameters:
-                        bdf: $response.body#/items/0/bdf
                   content:
                     application/json:
                       schema:

@@ -276,6 +276,18 @@ struct EdgeTests {
         }
     }
 
+    @Test("two Idempotency-Key headers are 400 and start nothing")
+    func doubledIdempotencyKey() async throws {
+        let guarded = try GuardedService()
+        let response = try await guarded.request(
+            "POST", "/gpus/\(Self.gpu)/reset",
+            headers: guarded.bearer(.operator) + [("Idempotency-Key", "a"), ("Idempotency-Key", "b")],
+            body: "{}")
+        #expect(response.status == 400)
+        #expect(try response.problem().detail.contains("at most one Idempotency-Key"))
+        #expect(try await jobCount(guarded) == 0)
+    }
+
     @Test(
         "numbers out of range are 422; a body that is not an object is 400; an empty body means the defaults")
     func bodyValues() async throws {

@@ -15,8 +15,8 @@ public protocol RequestAuditor: Sendable {
     /// Before the handler runs. Throws when the trail cannot be written: the request is then refused
     /// (503) and nothing is done, so no change ever goes unrecorded.
     func begin(_ request: AuditedRequest) throws -> Int64
-    /// The answer to a request `begin` recorded; `job` is the job it created or named, if any.
-    func finish(_ id: Int64, status: Int, job: String?)
+    /// The answer to the request `begin` recorded as `id`; `job` is the job it created or named.
+    func finish(_ id: Int64, of request: AuditedRequest, status: Int, job: String?)
     /// A request refused at the edge (401, 403, 415, 400, ...), recorded in one step.
     func refused(_ request: AuditedRequest, status: Int)
 }

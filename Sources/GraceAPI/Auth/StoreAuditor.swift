@@ -23,20 +23,14 @@ final class StoreAuditor: RequestAuditor {
     }
 
     func begin(_ request: AuditedRequest) throws -> Int64 {
-        try store.appendAudit(
-            actor: request.caller.name, action: "\(request.method) \(request.route)", target: request.path,
-            detailJSON: JSON.encodeString(detail(request, status: nil, job: nil))
-        ).id
+        try append(request, status: nil)
     }
 
-    func finish(_ id: Int64, status: Int, job: String?) {
+    /// Rewrites the line's detail from the request itself: nothing needs reading back.
+    func finish(_ id: Int64, of request: AuditedRequest, status: Int, job: String?) {
         do {
-            guard let entry = try store.auditEntries(limit: 1, beforeId: id + 1).first, entry.id == id,
-                var detail = try? JSON.decode(Detail.self, from: Array(entry.detailJSON.utf8))
-            else { return }
-            detail.status = status
-            detail.job = job
-            try store.updateAuditDetail(id: id, detailJSON: JSON.encodeString(detail))
+            try store.updateAuditDetail(
+                id: id, detailJSON: JSON.encodeString(detail(request, status: status, job: job)))
         } catch {
             logger.error("could not complete audit line \(id) (status \(status)): \(error)")
         }
@@ -44,15 +38,20 @@ final class StoreAuditor: RequestAuditor {
 
     func refused(_ request: AuditedRequest, status: Int) {
         do {
-            try store.appendAudit(
-                actor: request.caller.name, action: "\(request.method) \(request.route)",
-                target: request.path,
-                detailJSON: JSON.encodeString(detail(request, status: status, job: nil)))
+            try append(request, status: status)
         } catch {
             logger.error(
                 "could not record a refused \(request.method) \(request.route) by \(request.caller.name): \(error)"
             )
         }
+    }
+
+    @discardableResult
+    private func append(_ request: AuditedRequest, status: Int?) throws -> Int64 {
+        try store.appendAudit(
+            actor: request.caller.name, action: "\(request.method) \(request.route)", target: request.path,
+            detailJSON: JSON.encodeString(detail(request, status: status, job: nil))
+        ).id
     }
 
     private func detail(_ request: AuditedRequest, status: Int?, job: String?) -> Detail {

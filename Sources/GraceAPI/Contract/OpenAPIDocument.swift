@@ -1059,7 +1059,7 @@ enum OpenAPIDocument {
             BadRequest:
               description: |
                 The request is not valid: the path does not hold a valid PCI address (`invalid-bdf`), the
-                `Idempotency-Key` is not 1 to 200 characters, or the body is not valid (`invalid-body`): not a
+                `Idempotency-Key` is sent more than once or is not 1 to 200 characters, or the body is not valid (`invalid-body`): not a
                 single JSON object (malformed JSON, an array, a string, a number...), a key that appears twice,
                 an unknown field, or a value of the wrong type. An empty body is not an error: it means the
                 defaults. Like every request, this one can also be refused at the edge with 400 for ambiguous

@@ -284,10 +284,15 @@ final class HTTPServerCore: Sendable {
                         resolution: "Retry; if it persists, report it with the request that caused it."),
                     on: connection))
         }
-        var auditID: Int64?
+        // A change is recorded before its handler runs; the record is completed with the answer.
+        var finishAudit: @Sendable (HTTPResponse) -> Void = { _ in }
         if EdgePolicy.isMutation(context.method), let auditor = policy.auditor {
+            let audited = audited(context)
             do {
-                auditID = try auditor.begin(audited(context))
+                let id = try auditor.begin(audited)
+                finishAudit = { response in
+                    auditor.finish(id, of: audited, status: response.status, job: Self.job(of: response))
+                }
             } catch {
                 log?("audit trail not writable, refusing \(context.method) \(match.template): \(error)")
                 return result(queue(Self.auditUnavailable(), on: connection))
@@ -295,22 +300,18 @@ final class HTTPServerCore: Sendable {
         }
         switch match.handler(request, match.parameters) {
         case .respond(let response):
-            if let auditID {
-                policy.auditor?.finish(auditID, status: response.status, job: Self.job(of: response))
-            }
+            finishAudit(response)
             return result(queue(response, on: connection))
         case .deferred(let work):
             if state.withLock({ $0.stopping }) {
-                if let auditID { policy.auditor?.finish(auditID, status: 503, job: nil) }
-                return result(queue(Self.stopping(), on: connection))
+                let response = Self.stopping()
+                finishAudit(response)
+                return result(queue(response, on: connection))
             }
-            let auditor = policy.auditor
-            let auditID = auditID
+            let finish = finishAudit
             suspend(context, connection: connection) {
                 let response = await work()
-                if let auditID {
-                    auditor?.finish(auditID, status: response.status, job: Self.job(of: response))
-                }
+                finish(response)
                 return response
             }
             return .YES

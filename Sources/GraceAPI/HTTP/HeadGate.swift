@@ -1,6 +1,4 @@
 import CHTTP
-import Dispatch
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -47,9 +45,7 @@ final class HeadGate: Sendable {
     private let answered: @Sendable (GateClient, GateClient.Refused, Int) -> Void
     private let epollFD: Int32
     private let wakeFD: Int32
-    private let stopping = Atomic<Bool>(false)
-    private let started = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let loop = StoppableLoop()
     private let clock = ContinuousClock()
 
     /// `perClientLimit` 0 means none; it is ignored on a Unix socket, whose clients have no address.
@@ -83,20 +79,12 @@ final class HeadGate: Sendable {
     }
 
     func start() {
-        started.store(true, ordering: .releasing)
-        startDedicatedThread { [self] in
-            run()
-            finished.signal()
-        }
+        loop.start { [self] in run() }
     }
 
     /// Returns once the thread has stopped accepting and has closed every client it still held.
     func stop() {
-        stopping.store(true, ordering: .releasing)
-        if started.exchange(false, ordering: .acquiringAndReleasing) {
-            grace_wake(wakeFD)
-            finished.wait()
-        }
+        loop.stop { grace_wake(wakeFD) }
     }
 
     /// The clients the gate holds; only the gate's thread has it.
@@ -126,7 +114,7 @@ final class HeadGate: Sendable {
         var ready = [Int32](repeating: 0, count: 64)
         var hungUp = [Bool](repeating: false, count: 64)
         var lastReap = clock.now
-        while !stopping.load(ordering: .acquiring) {
+        while !loop.isStopping {
             let count = grace_epoll_wait(epollFD, &ready, &hungUp, Int32(ready.count), 50)
             for index in 0..<max(0, Int(count)) {
                 let fd = ready[index]

@@ -53,28 +53,20 @@ struct ListenSocket: Sendable {
         guard fd >= 0 else { throw .listenFailed(address.description, errno: errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var bound: Int32
+        let bound: Int32
         if v6 {
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
             var socketAddress = sockaddr_in6()
             socketAddress.sin6_family = sa_family_t(AF_INET6)
             socketAddress.sin6_port = port.bigEndian
             _ = inet_pton(AF_INET6, host, &socketAddress.sin6_addr)
-            bound = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-                }
-            }
+            bound = bindSocket(fd, to: &socketAddress)
         } else {
             var socketAddress = sockaddr_in()
             socketAddress.sin_family = sa_family_t(AF_INET)
             socketAddress.sin_port = port.bigEndian
             _ = inet_pton(AF_INET, host, &socketAddress.sin_addr)
-            bound = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
+            bound = bindSocket(fd, to: &socketAddress)
         }
         guard bound == 0, listen(fd, backlog) == 0, setNonBlocking(fd) else {
             let code = errno
@@ -129,11 +121,7 @@ struct ListenSocket: Sendable {
             let bytes = Array(temporary.utf8)
             raw.copyBytes(from: bytes.prefix(raw.count - 1))
         }
-        let bound = withUnsafePointer(to: &socketAddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = bindSocket(fd, to: &socketAddress)
         guard bound == 0 else { throw fail(errno) }
         if let group = permissions.group,
             chown(temporary, 0, group) != 0 && chown(temporary, geteuid(), group) != 0
@@ -184,6 +172,15 @@ struct ListenSocket: Sendable {
             throw .socketPathTaken(path, reason: "another server is listening on it")
         }
         unlink(path)
+    }
+
+    /// `bind` with any of the sockaddr types, which C passes as `struct sockaddr *`.
+    private static func bindSocket<Address>(_ fd: Int32, to address: inout Address) -> Int32 {
+        withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<Address>.size))
+            }
+        }
     }
 
     /// A stream socket closed on exec, so no child process (a modprobe, a test's curl) inherits it.

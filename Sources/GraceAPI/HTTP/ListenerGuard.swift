@@ -1,6 +1,3 @@
-import Dispatch
-import Synchronization
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -17,9 +14,7 @@ final class ListenerGuard: Sendable {
     private let tracker: ConnectionTracker
     private let limit: Int
     private let headerTimeout: Duration
-    private let stopping = Atomic<Bool>(false)
-    private let started = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let loop = StoppableLoop()
 
     init(listenFD: Int32, tracker: ConnectionTracker, limit: Int, headerTimeout: Duration) {
         self.listenFD = listenFD
@@ -29,24 +24,17 @@ final class ListenerGuard: Sendable {
     }
 
     func start() {
-        started.store(true, ordering: .releasing)
-        startDedicatedThread { [self] in
-            run()
-            finished.signal()
-        }
+        loop.start { [self] in run() }
     }
 
     /// Returns once the thread has stopped touching the listening socket.
     func stop() {
-        stopping.store(true, ordering: .releasing)
-        if started.exchange(false, ordering: .acquiringAndReleasing) {
-            finished.wait()
-        }
+        loop.stop()
     }
 
     private func run() {
         var descriptor = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
-        while !stopping.load(ordering: .acquiring) {
+        while !loop.isStopping {
             tracker.reapOverdue(after: headerTimeout)
             descriptor.revents = 0
             let ready = poll(&descriptor, 1, 50)

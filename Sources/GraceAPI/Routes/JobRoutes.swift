@@ -91,11 +91,13 @@ enum JobRoutes {
         case .failure(let problem): return problem.response
         case .success(let decoded): body = decoded
         }
-        let key = request.headers["Idempotency-Key"]
-        if let key, key.isEmpty || key.utf8.count > 200 {
+        // One key, read one way: with two, which job a retry returns would depend on which we read.
+        let keys = request.headers.values(for: "Idempotency-Key")
+        let key = keys.first
+        if keys.count > 1 || key.map({ $0.isEmpty || $0.utf8.count > 200 }) == true {
             return CommonProblems.invalidBody(
-                "The Idempotency-Key header must have 1 to 200 characters.",
-                resolution: "Send a unique key per request, e.g. a UUID.")
+                "The request must carry at most one Idempotency-Key header, of 1 to 200 characters.",
+                resolution: "Send a unique key per request, e.g. a UUID, once.")
         }
         switch submit(bdf, body, key) {
         case .accepted(let job), .repeated(let job):

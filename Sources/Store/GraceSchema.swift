@@ -1,6 +1,6 @@
 /// The service's schema as an append-only list of migrations; see `Database.migrate`.
 public enum GraceSchema {
-    public static let migrations: [String] = [version1, version2]
+    public static let migrations: [String] = [version1, version2, version3]
 
     /// Version 1: devices, their layout history, and the tables the jobs engine writes to.
     static let version1 = """
@@ -80,5 +80,21 @@ public enum GraceSchema {
     static let version2 = """
         CREATE INDEX jobs_by_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
         CREATE INDEX jobs_by_bdf_kind ON jobs (bdf, kind, created_at_ms);
+        """
+
+    /// Version 3: an Idempotency-Key is reserved by a unique index (two requests racing with one key
+    /// cannot both create a job), and each attempt records when its kernel write returned (null: it
+    /// was issued and had not returned when the record was written, e.g. the daemon died in it).
+    /// Keys doubled by earlier versions stay with their first job.
+    static let version3 = """
+        UPDATE jobs SET idempotency_key = NULL
+            WHERE idempotency_key IS NOT NULL
+            AND rowid NOT IN (
+                SELECT min(rowid) FROM jobs WHERE idempotency_key IS NOT NULL GROUP BY idempotency_key);
+        DROP INDEX jobs_by_idempotency_key;
+        CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs (idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
+        ALTER TABLE job_attempts ADD COLUMN returned_at_ms INTEGER;
+        UPDATE job_attempts SET returned_at_ms = at_ms;
         """
 }

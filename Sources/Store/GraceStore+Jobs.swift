@@ -5,7 +5,20 @@ extension GraceStore {
         """
 
     /// Stores a new job together with any phases and attempts it already carries.
+    /// - Throws: `GraceStoreError.idempotencyKeyTaken` when another job holds its Idempotency-Key.
     public func insertJob(_ job: JobRecord) throws {
+        do {
+            try insertJobRows(job)
+        } catch let error as DatabaseError where error.code == DatabaseError.constraintUnique {
+            if let key = job.idempotencyKey, let owner = try self.job(idempotencyKey: key), owner.id != job.id
+            {
+                throw GraceStoreError.idempotencyKeyTaken(key: key, jobId: owner.id)
+            }
+            throw error
+        }
+    }
+
+    private func insertJobRows(_ job: JobRecord) throws {
         try database.transaction { connection in
             try connection.run(
                 "INSERT INTO jobs (\(Self.jobColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -154,7 +167,7 @@ extension GraceStore {
     }
 
     /// Writes a job as it now is, with all its phases and attempts, in one transaction: the engine
-    /// keeps a running job in memory and persists it at the edges, never while it holds device locks.
+    /// persists each transition of a job (before the kernel write it announces).
     public func saveJob(_ job: JobRecord) throws {
         try database.transaction { connection in
             try connection.run(
@@ -228,10 +241,14 @@ extension GraceStore {
                     endedAtMs: row.optionalInt64(at: 3))
             }
             filled[index].attempts = try connection.query(
-                "SELECT seq, at_ms, errno, message FROM job_attempts WHERE job_id = ? ORDER BY seq", [id]
+                """
+                SELECT seq, at_ms, errno, message, returned_at_ms FROM job_attempts WHERE job_id = ?
+                ORDER BY seq
+                """, [id]
             ) { row in
                 JobAttempt(
                     seq: Int(row.int64(at: 0)), atMs: row.int64(at: 1),
+                    returnedAtMs: row.optionalInt64(at: 4),
                     errno: row.optionalInt64(at: 2).map { Int32(truncatingIfNeeded: $0) },
                     message: row.string(at: 3) ?? "")
             }
@@ -275,10 +292,13 @@ extension GraceStore {
         throws(DatabaseError)
     {
         try connection.run(
-            "INSERT INTO job_attempts (job_id, seq, at_ms, errno, message) VALUES (?, ?, ?, ?, ?)",
+            """
+            INSERT INTO job_attempts (job_id, seq, at_ms, errno, message, returned_at_ms)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """,
             [
                 .text(jobId), SQLValue(attempt.seq), .integer(attempt.atMs), SQLValue(attempt.errno),
-                .text(attempt.message),
+                .text(attempt.message), SQLValue(attempt.returnedAtMs),
             ])
     }
 }

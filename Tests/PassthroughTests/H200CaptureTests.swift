@@ -116,7 +116,7 @@ struct H200CaptureTests {
                 gpu)
             #expect(plan.method == "flr" && plan.availableMethods == ["flr"])
             let refusal = try #require(plan.refusal)
-            #expect(refusal.code == .held && refusal.httpStatus == 409)
+            #expect(refusal.code == .held && refusal.kind == .inTheWay)
             #expect(refusal.holders.map(\.bdf) == [gpu] && refusal.holders.first?.driver == "nvidia")
             #expect(refusal.resolution.contains("bind it to vfio-pci first"))
             #expect(plan.writes.isEmpty)

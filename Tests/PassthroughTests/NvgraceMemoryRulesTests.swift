@@ -103,14 +103,14 @@ private let base: UInt64 = 0x4000_0000_0000
     @Test func zeroLengthIsNoMemory() {
         #expect(throws: NvgraceMemoryError.noMemory) { try layout(0, bug: true) }
         #expect(throws: NvgraceMemoryError.noMemory) { try layout(0, bug: false) }
-        #expect(NvgraceMemoryError.noMemory.errno == 12)
+        #expect(NvgraceMemoryError.noMemory.errno == Errno(12))
     }
 
     @Test func shorterThanTheCarveOutOverflows() {
         #expect(throws: NvgraceMemoryError.overflow(physicalBase: base, length: 512 * mib)) {
             try layout(512 * mib, bug: true)
         }
-        #expect(NvgraceMemoryError.overflow(physicalBase: 0, length: 0).errno == 75)
+        #expect(NvgraceMemoryError.overflow(physicalBase: 0, length: 0).errno == Errno(75))
     }
 
     @Test func nothingLeftAfterRoundDownIsInvalid() {
@@ -119,7 +119,7 @@ private let base: UInt64 = 0x4000_0000_0000
         #expect(throws: NvgraceMemoryError.noUsableMemory(length: gib + 511 * mib)) {
             try layout(gib + 511 * mib, bug: true)
         }
-        #expect(NvgraceMemoryError.noUsableMemory(length: 0).errno == 22)
+        #expect(NvgraceMemoryError.noUsableMemory(length: 0).errno == .invalidArgument)
     }
 
     @Test func smallestGraceHopperLayout() throws {

@@ -76,7 +76,7 @@ struct PlanBindTests {
 
             let alone = planner.plan(h100, driver: "vfio-pci")
             let refusal = try #require(alone.refusal)
-            #expect(refusal.code == .groupNotViable && refusal.httpStatus == 409)
+            #expect(refusal.code == .groupNotViable && refusal.kind == .inTheWay)
             #expect(refusal.holders.map(\.bdf) == [audio, nic])
             #expect(refusal.holders.map(\.heldBy) == ["driver snd_hda_intel", "driver mlx5_core"])
             #expect(
@@ -171,13 +171,13 @@ struct PlanBindTests {
             let proc = try FakeProc()
             let planner = BindPlanner(root: host.root, processes: proc.table, aliases: aliases)
             let unknown = try #require(planner.plan(bdf("0019:01:00.0"), driver: "bogus_vfio_pci").refusal)
-            #expect(unknown.code == .unknownDriver && unknown.httpStatus == 422)
+            #expect(unknown.code == .unknownDriver && unknown.kind == .notApplicable)
             #expect(planner.plan(bdf("0009:00:00.0")).refusal?.code == .notEndpoint)
-            #expect(planner.plan(bdf("0000:ee:00.0")).refusal?.httpStatus == 404)
+            #expect(planner.plan(bdf("0000:ee:00.0")).refusal?.kind == .absent)
 
             try proc.add(pid: 4242, command: "qemu-system-aar", openFiles: ["/dev/vfio/10"])
             let held = try #require(planner.plan(bdf("0009:01:00.0"), driver: "vfio-pci").refusal)
-            #expect(held.code == .held && held.httpStatus == 409 && held.message.contains("pid 4242"))
+            #expect(held.code == .held && held.kind == .inTheWay && held.message.contains("pid 4242"))
         }
     }
 
@@ -230,7 +230,7 @@ struct PlanBindTests {
             let planner = UnbindPlanner(root: host.root, processes: proc.table)
             let target = bdf("0009:01:00.0")
             let noOriginal = try #require(planner.plan(target, recordedOriginal: nil).refusal)
-            #expect(noOriginal.code == .noOriginalDriver && noOriginal.httpStatus == 422)
+            #expect(noOriginal.code == .noOriginalDriver && noOriginal.kind == .notApplicable)
             #expect(noOriginal.resolution.contains("none"))
             #expect(
                 planner.plan(target, to: .driver("nouveau"), recordedOriginal: nil).refusal?.code
@@ -238,7 +238,7 @@ struct PlanBindTests {
 
             try proc.add(pid: 4242, command: "qemu-system-aar", openFiles: ["/dev/vfio/10"])
             let held = planner.plan(target, recordedOriginal: "nvidia")
-            #expect(held.refusal?.code == .held && held.refusal?.httpStatus == 409 && held.writes.isEmpty)
+            #expect(held.refusal?.code == .held && held.refusal?.kind == .inTheWay && held.writes.isEmpty)
         }
     }
 }

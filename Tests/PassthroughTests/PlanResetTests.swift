@@ -45,7 +45,7 @@ struct PlanResetTests {
             #expect(plan.affected.map(\.bdf) == [h100, audio])
             #expect(plan.affected.map(\.role) == [.target, .sibling])
             let refusal = try #require(plan.refusal)
-            #expect(refusal.code == .held && refusal.httpStatus == 409)
+            #expect(refusal.code == .held && refusal.kind == .inTheWay)
             #expect(
                 refusal.holders.map(\.bdf) == [audio]
                     && refusal.holders.first?.heldBy == "driver snd_hda_intel")
@@ -79,7 +79,7 @@ struct PlanResetTests {
         try withDemoHost { host in
             let plan = ResetPlanner(root: host.root, processes: try FakeProc().table).plan(gh200, method: .pm)
             let refusal = try #require(plan.refusal)
-            #expect(refusal.code == .unsupportedMethod && refusal.httpStatus == 422)
+            #expect(refusal.code == .unsupportedMethod && refusal.kind == .notApplicable)
             #expect(refusal.message.hasSuffix("available: flr") && plan.method == nil && plan.writes.isEmpty)
         }
     }
@@ -89,7 +89,7 @@ struct PlanResetTests {
         try withDemoHost { host in
             try writeText(host.root.absolute("bus/pci/devices/0009:01:00.0/reset_method"), "")
             let plan = ResetPlanner(root: host.root, processes: try FakeProc().table).plan(gh200)
-            #expect(plan.refusal?.code == .noResetMethod && plan.refusal?.httpStatus == 422)
+            #expect(plan.refusal?.code == .noResetMethod && plan.refusal?.kind == .notApplicable)
         }
     }
 
@@ -100,7 +100,7 @@ struct PlanResetTests {
             let planner = ResetPlanner(root: host.root, processes: try FakeProc().table)
             for method in [ResetMethod.bus, .auto] {
                 let refusal = try #require(planner.plan(gh200, method: method).refusal)
-                #expect(refusal.code == .busResetForbidden && refusal.httpStatus == 422)
+                #expect(refusal.code == .busResetForbidden && refusal.kind == .notApplicable)
                 #expect(refusal.message.contains("10de:2342") && refusal.message.contains("reboot"))
                 #expect(refusal.resolution.contains("flr") && refusal.resolution.contains("acpi"))
             }
@@ -114,7 +114,7 @@ struct PlanResetTests {
             let target = bdf("0019:01:00.0")
             let plan = ResetPlanner(root: host.root, processes: try FakeProc().table).plan(target)
             let refusal = try #require(plan.refusal)
-            #expect(refusal.code == .held && refusal.httpStatus == 409)
+            #expect(refusal.code == .held && refusal.kind == .inTheWay)
             #expect(
                 refusal.holders.map(\.bdf) == [target] && refusal.holders.first?.heldBy == "driver nvidia")
             #expect(refusal.resolution.contains("POST /gpus/0019:01:00.0/bind"))
@@ -131,7 +131,7 @@ struct PlanResetTests {
             try proc.add(pid: 99, command: "qemu-other", openFiles: ["/dev/vfio/12"])
             let plan = ResetPlanner(root: host.root, processes: proc.table).plan(gh200)
             let refusal = try #require(plan.refusal)
-            #expect(refusal.code == .held && refusal.httpStatus == 409)
+            #expect(refusal.code == .held && refusal.kind == .inTheWay)
             #expect(refusal.message.contains("pid 4242 (qemu-system-aar)") && !refusal.message.contains("99"))
             #expect(refusal.resolution.contains("stop the VM"))
             #expect(
@@ -147,10 +147,10 @@ struct PlanResetTests {
             let planner = ResetPlanner(root: host.root, processes: try FakeProc().table)
             let bridge = try #require(planner.plan(bdf("0009:00:00.0")).refusal)
             #expect(
-                bridge.code == .notEndpoint && bridge.httpStatus == 422
+                bridge.code == .notEndpoint && bridge.kind == .notApplicable
                     && bridge.message.contains("endpoints only"))
             let missing = try #require(planner.plan(bdf("0000:ee:00.0")).refusal)
-            #expect(missing.code == .notFound && missing.httpStatus == 404)
+            #expect(missing.code == .notFound && missing.kind == .absent)
         }
     }
 
@@ -185,7 +185,8 @@ struct PlanResetTests {
         let host = try TwoFunctionHost(audioDriver: nil)
         let planner = ResetPlanner(root: host.root, processes: try FakeProc().table)
         let refusal = try #require(planner.plan(TwoFunctionHost.onRootBus, method: .bus).refusal)
-        #expect(refusal.code == .rootBus && refusal.httpStatus == 422 && refusal.resolution.contains("flr"))
+        #expect(
+            refusal.code == .rootBus && refusal.kind == .notApplicable && refusal.resolution.contains("flr"))
         #expect(planner.plan(TwoFunctionHost.onRootBus, method: .flr).refusal == nil)
     }
 

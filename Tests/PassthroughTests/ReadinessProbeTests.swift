@@ -265,10 +265,10 @@ struct ReadinessProbeTests {
 
     @Test func nvgraceMappingErrors() {
         #expect(
-            NvgraceBAR0Check.mapFailure(errno: KernelError.einval)
+            NvgraceBAR0Check.mapFailure(errno: Errno.invalidArgument)
                 == .unavailable("BAR0 mapping refused (EINVAL): a driver holds the regions"))
         #expect(
-            NvgraceBAR0Check.mapFailure(errno: KernelError.enodev) == .failed("BAR0 mapping failed: ENODEV"))
+            NvgraceBAR0Check.mapFailure(errno: Errno.noDevice) == .failed("BAR0 mapping failed: ENODEV"))
     }
 
     @Test func nvgraceTooSmallBAR0FallsBack() throws {

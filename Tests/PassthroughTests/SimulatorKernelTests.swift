@@ -6,12 +6,12 @@ extension SimulatorTests {
     /// Writes through the simulated kernel, checked by reading the tree as the service would.
     @Suite struct Kernel {
         /// The errno a write failed with, nil for success.
-        func errno(_ body: () throws -> Void) -> Int32? {
+        func errno(_ body: () throws -> Void) -> Errno? {
             do {
                 try body()
                 return nil
             } catch {
-                return (error as? KernelError)?.code ?? -1
+                return (error as? KernelError)?.errno ?? Errno(-1)
             }
         }
 
@@ -48,27 +48,27 @@ extension SimulatorTests {
             try withDemoHost { host in
                 let kernel = host.kernel
                 let gpu = bdf("0019:01:00.0")
-                #expect(errno { try kernel.perform(.bind(gpu, driver: "nvidia")) } == KernelError.ebusy)
+                #expect(errno { try kernel.perform(.bind(gpu, driver: "nvidia")) } == Errno.busy)
                 // vfio-pci binds only through an override.
                 try kernel.perform(.unbind(gpu, driver: "nvidia"))
-                #expect(errno { try kernel.perform(.bind(gpu, driver: "vfio-pci")) } == KernelError.enodev)
+                #expect(errno { try kernel.perform(.bind(gpu, driver: "vfio-pci")) } == Errno.noDevice)
                 // An override naming another driver keeps this one from matching.
                 try kernel.perform(.driverOverride(gpu, "vfio-pci"))
-                #expect(errno { try kernel.perform(.bind(gpu, driver: "nvidia")) } == KernelError.enodev)
+                #expect(errno { try kernel.perform(.bind(gpu, driver: "nvidia")) } == Errno.noDevice)
                 try kernel.perform(.bind(gpu, driver: "vfio-pci"))
                 #expect(host.root.linkName(host.root.device(gpu) + "/driver") == "vfio-pci")
-                #expect(errno { try kernel.perform(.bind(gpu, driver: "vfio-pci")) } == KernelError.ebusy)
+                #expect(errno { try kernel.perform(.bind(gpu, driver: "vfio-pci")) } == Errno.busy)
 
-                #expect(errno { try kernel.perform(.unbind(gpu, driver: "nvidia")) } == KernelError.enodev)
+                #expect(errno { try kernel.perform(.unbind(gpu, driver: "nvidia")) } == Errno.noDevice)
                 let missing = bdf("0000:ff:00.0")
-                #expect(errno { try kernel.perform(.bind(missing, driver: "nvidia")) } == KernelError.enodev)
+                #expect(errno { try kernel.perform(.bind(missing, driver: "nvidia")) } == Errno.noDevice)
                 #expect(
-                    errno { try kernel.perform(.unbind(missing, driver: "nvidia")) } == KernelError.enodev)
-                #expect(errno { try kernel.perform(.driversProbe(missing)) } == KernelError.enodev)
-                #expect(errno { try kernel.perform(.reset(missing)) } == KernelError.enodev)
-                #expect(errno { try kernel.perform(.driverOverride(missing, "x")) } == KernelError.enodev)
-                #expect(errno { try kernel.perform(.bind(gpu, driver: "nouveau")) } == KernelError.enoent)
-                #expect(kernel.writes.last?.error?.code == KernelError.enoent)
+                    errno { try kernel.perform(.unbind(missing, driver: "nvidia")) } == Errno.noDevice)
+                #expect(errno { try kernel.perform(.driversProbe(missing)) } == Errno.noDevice)
+                #expect(errno { try kernel.perform(.reset(missing)) } == Errno.noDevice)
+                #expect(errno { try kernel.perform(.driverOverride(missing, "x")) } == Errno.noDevice)
+                #expect(errno { try kernel.perform(.bind(gpu, driver: "nouveau")) } == Errno.noSuchEntry)
+                #expect(kernel.writes.last?.error?.errno == Errno.noSuchEntry)
             }
         }
 
@@ -87,12 +87,12 @@ extension SimulatorTests {
                 let kernel = host.kernel
                 let gpu = bdf("0009:01:00.0")
                 let file = host.root.device(gpu) + "/reset_method"
-                #expect(errno { try kernel.perform(.resetMethod(gpu, "bus")) } == KernelError.einval)
-                #expect(errno { try kernel.perform(.resetMethod(gpu, "flr bogus")) } == KernelError.einval)
+                #expect(errno { try kernel.perform(.resetMethod(gpu, "bus")) } == Errno.invalidArgument)
+                #expect(errno { try kernel.perform(.resetMethod(gpu, "flr bogus")) } == Errno.invalidArgument)
                 #expect(try host.root.readString(file) == "flr")
                 try kernel.perform(.resetMethod(gpu, ""))
                 #expect(try host.root.readString(file) == "")
-                #expect(errno { try kernel.perform(.reset(gpu)) } == KernelError.enotty)
+                #expect(errno { try kernel.perform(.reset(gpu)) } == Errno.notSupportedByDevice)
                 try kernel.perform(.resetMethod(gpu, "default"))
                 #expect(try host.root.readString(file) == "flr")
 
@@ -101,12 +101,12 @@ extension SimulatorTests {
                 #expect(try host.root.readString(host.root.device(h100) + "/reset_method") == "bus flr")
 
                 // No method at enumeration: no reset file at all.
-                #expect(errno { try kernel.perform(.reset(bdf("0009:00:00.0"))) } == KernelError.enoent)
+                #expect(errno { try kernel.perform(.reset(bdf("0009:00:00.0"))) } == Errno.noSuchEntry)
 
                 try kernel.perform(.powerControl(gpu, "on"))
                 #expect(try host.root.readString(host.root.device(gpu) + "/power/control") == "on")
                 #expect(try host.root.readString(host.root.device(gpu) + "/power_state") == "D0")
-                #expect(errno { try kernel.perform(.powerControl(gpu, "off")) } == KernelError.einval)
+                #expect(errno { try kernel.perform(.powerControl(gpu, "off")) } == Errno.invalidArgument)
             }
         }
 

@@ -222,6 +222,12 @@ private func gpu(
             try store.insertJob(job("a", deviceId: device.id))
         }
         #expect(duplicate?.isConstraintViolation == true)
+        // Another job with a taken Idempotency-Key: the key's owner is named.
+        var sameKey = job("d", deviceId: device.id)
+        sameKey.idempotencyKey = "key-a"
+        #expect(throws: GraceStoreError.idempotencyKeyTaken(key: "key-a", jobId: "a")) {
+            try store.insertJob(sameKey)
+        }
         let orphan = #expect(throws: DatabaseError.self) { try store.insertJob(job("c", deviceId: 999)) }
         #expect(orphan?.code == DatabaseError.constraintForeignKey)
     }

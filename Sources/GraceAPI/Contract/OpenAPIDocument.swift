@@ -1684,7 +1684,7 @@ enum OpenAPIDocument {
                     $ref: '#/components/schemas/PlannedWrite'
             Refusal:
               type: object
-              required: [code, message, resolution, holders, httpStatus]
+              required: [code, message, resolution, holders]
               properties:
                 code:
                   type: string
@@ -1698,9 +1698,6 @@ enum OpenAPIDocument {
                   type: array
                   items:
                     $ref: '#/components/schemas/AffectedFunction'
-                httpStatus:
-                  type: integer
-                  description: The status the request would be refused with.
             AffectedFunction:
               type: object
               required: [bdf, driver, role, holders, heldBy]

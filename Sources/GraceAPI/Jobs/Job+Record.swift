@@ -15,7 +15,10 @@ extension Job {
                     seq: index, name: phase.name, startedAtMs: phase.startedAtMs, endedAtMs: phase.endedAtMs)
             },
             attempts: attempts.enumerated().map { index, attempt in
-                JobAttempt(seq: index, atMs: attempt.atMs, errno: attempt.errno, message: attempt.message)
+                JobAttempt(
+                    seq: index, atMs: attempt.atMs, returnedAtMs: attempt.returnedAtMs,
+                    errno: attempt.errno?.rawValue,
+                    message: attempt.message)
             })
     }
 
@@ -33,10 +36,12 @@ extension Job {
             },
             methodRequested: record.methodRequested, methodUsed: record.methodUsed,
             attempts: record.attempts.sorted { $0.seq < $1.seq }.map {
-                Attempt(atMs: $0.atMs, errno: $0.errno, message: $0.message)
+                Attempt(
+                    atMs: $0.atMs, returnedAtMs: $0.returnedAtMs, errno: $0.errno.map { Errno($0) },
+                    message: $0.message)
             },
             details: details,
-            failure: record.errorJSON.flatMap { try? JSON.decode(Failure.self, from: Array($0.utf8)) },
+            failure: record.errorJSON.flatMap { try? JSON.decode(JobFailure.self, from: Array($0.utf8)) },
             createdAtMs: record.createdAtMs, finishedAtMs: record.finishedAtMs,
             idempotencyKey: record.idempotencyKey, requestJSON: record.requestJSON)
     }

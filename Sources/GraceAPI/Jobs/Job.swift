@@ -37,7 +37,7 @@ enum JobPhaseName: String, Codable, Sendable {
     case interrupted
 }
 
-/// One job, as the engine keeps it in memory while it lives and as the API shows it.
+/// One job, as the engine keeps it in memory while it lives and as the store records it.
 struct Job: Sendable {
     struct Phase: Codable, Sendable, Equatable {
         var name: String
@@ -45,9 +45,12 @@ struct Job: Sendable {
         var endedAtMs: Int64?
     }
 
-    struct Attempt: Codable, Sendable, Equatable {
+    /// One kernel write, recorded before it is issued and completed when it returns: an attempt
+    /// without `returnedAtMs` was still in the kernel when the record was written.
+    struct Attempt: Sendable, Equatable {
         var atMs: Int64
-        var errno: Int32?
+        var returnedAtMs: Int64? = nil
+        var errno: Errno?
         var message: String
     }
 
@@ -56,17 +59,6 @@ struct Job: Sendable {
         var result: String
         var waitedMs: Int
         var polls: Int
-    }
-
-    /// A job's failure, in the API's problem shape; `errno` when the kernel said no, else null.
-    struct Failure: Codable, Sendable, Equatable {
-        var type: String
-        var title: String
-        var status: Int
-        var detail: String
-        var resolution: String
-        @NullEncodable var errno: Int32?
-        @NullEncodable var errnoName: String?
     }
 
     /// What the job stores beside its columns (result_json).
@@ -79,6 +71,9 @@ struct Job: Sendable {
         var originalDriver: String?
         /// The identity that submitted the job (nil for jobs stored before identities existed).
         var requestedBy: String?
+        /// Writes that put back what the job changed and that it has not carried out yet; a job found
+        /// interrupted at startup carries them out then.
+        var owedRestores: [OwedRestore]?
     }
 
     var id: String
@@ -91,7 +86,7 @@ struct Job: Sendable {
     var methodUsed: String?
     var attempts: [Attempt] = []
     var details: Details
-    var failure: Failure?
+    var failure: JobFailure?
     var createdAtMs: Int64
     var finishedAtMs: Int64?
     var idempotencyKey: String?
@@ -108,7 +103,7 @@ struct Job: Sendable {
 
     /// Ends the job in a terminal state: the last phase closes and a phase named after the outcome
     /// marks when it ended.
-    mutating func finish(_ state: JobState, failure: Failure? = nil, atMs now: Int64 = Timestamp.nowMs()) {
+    mutating func finish(_ state: JobState, failure: JobFailure? = nil, atMs now: Int64 = Timestamp.nowMs()) {
         precondition(state.isTerminal)
         self.state = state
         self.failure = failure
@@ -119,73 +114,5 @@ struct Job: Sendable {
 
     mutating func note(_ text: String) {
         details.notes.append(text)
-    }
-}
-
-/// `GET /jobs/{id}`: the job in the API's words (decodable too, for clients and tests).
-///
-/// What has not happened yet (a phase still running, a job not finished, a probe not run) is null,
-/// never left out: the contract lists every member, so a client reads one shape in every state.
-struct JobView: Codable {
-    struct Phase: Codable {
-        var name: String
-        var startedAt: String
-        @NullEncodable var endedAt: String?
-    }
-    struct Method: Codable {
-        var requested: String
-        /// Null until the job has chosen the method (a reset's plan, a bind's driver).
-        @NullEncodable var used: String?
-    }
-    struct Attempt: Codable {
-        var at: String
-        /// Null when the write succeeded.
-        @NullEncodable var errno: Int32?
-        @NullEncodable var errnoName: String?
-        var message: String
-    }
-
-    var id: String
-    var kind: String
-    var gpu: String
-    var state: String
-    var phase: String
-    var phases: [Phase]
-    var method: Method
-    var deadline: String
-    var attempts: [Attempt]
-    @NullEncodable var readiness: Job.Readiness?
-    var affected: [String]
-    var notes: [String]
-    @NullEncodable var error: Job.Failure?
-    var createdAt: String
-    @NullEncodable var finishedAt: String?
-    @NullEncodable var requestedBy: String?
-
-    init(_ job: Job) {
-        id = job.id
-        kind = job.kind.rawValue
-        gpu = job.gpu.description
-        requestedBy = job.details.requestedBy
-        state = job.state.rawValue
-        phase = job.phase
-        phases = job.phases.map {
-            Phase(
-                name: $0.name, startedAt: Timestamp.rfc3339(ms: $0.startedAtMs),
-                endedAt: $0.endedAtMs.map(Timestamp.rfc3339))
-        }
-        method = Method(requested: job.methodRequested, used: job.methodUsed)
-        deadline = Timestamp.rfc3339(ms: job.details.deadlineMs)
-        attempts = job.attempts.map {
-            Attempt(
-                at: Timestamp.rfc3339(ms: $0.atMs), errno: $0.errno,
-                errnoName: $0.errno.map { KernelError(code: $0, path: "").name }, message: $0.message)
-        }
-        readiness = job.details.readiness
-        affected = job.details.affected
-        notes = job.details.notes
-        error = job.failure
-        createdAt = Timestamp.rfc3339(ms: job.createdAtMs)
-        finishedAt = job.finishedAtMs.map(Timestamp.rfc3339)
     }
 }

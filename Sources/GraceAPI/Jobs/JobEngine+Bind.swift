@@ -6,10 +6,10 @@ extension JobEngine {
     /// readiness. Any failure reverts what was done.
     func runBind(_ id: String, plan: BindPlan, probe kind: ReadinessProbeKind, expected: PCIExpectation) {
         guard live(id) != nil else { return }
-        update(id) {
-            $0.enter(.binding)
-            $0.methodUsed = plan.driver
-            $0.details.originalDriver = plan.originalDriver
+        handle(id) { machine in
+            _ = machine.chose(method: plan.driver)
+            return machine.change { $0.originalDriver = plan.originalDriver }
+                + machine.entered(.binding, atMs: Timestamp.nowMs())
         }
         let root = host.root
         guard holdInD0(plan.target, for: id) else { return }
@@ -25,9 +25,9 @@ extension JobEngine {
     /// The run stage of an unbind: clear or set the override, unbind, probe, check the links.
     func runUnbind(_ id: String, plan: UnbindPlan) {
         guard live(id) != nil else { return }
-        update(id) {
-            $0.enter(.unbinding)
-            $0.methodUsed = plan.expectedDriver ?? "none"
+        handle(id) { machine in
+            _ = machine.chose(method: plan.expectedDriver ?? "none")
+            return machine.entered(.unbinding, atMs: Timestamp.nowMs())
         }
         guard
             perform(
@@ -48,7 +48,7 @@ extension JobEngine {
             let outcome = self.write(write, for: id, recordAttempts: true)
             guard outcome == .done else {
                 // A stuck write leaves the device to the kernel: writing the revert would hang too.
-                if outcome != .stuck { restore(revert(), for: id) }
+                if outcome != .stuck { notes(restore(revert()), for: id) }
                 finish(id, after: outcome, of: write, during: what)
                 return false
             }
@@ -60,11 +60,11 @@ extension JobEngine {
                 ? nil : "\(device) is on \(actual ?? "no driver"), expected \(wanted ?? "no driver")"
         }
         guard wrong.isEmpty else {
-            restore(revert(), for: id)
+            notes(restore(revert()), for: id)
             finish(
                 id, .failed,
-                Self.failure(
-                    "driver-not-bound", "The driver did not bind", status: 502,
+                JobFailure(
+                    .driverNotBound, summary: "The driver did not bind",
                     detail: "After the \(what): " + wrong.joined(separator: "; ")
                         + ". The kernel accepted the writes but the driver's probe did not take the device.",
                     resolution:
@@ -73,5 +73,9 @@ extension JobEngine {
             return false
         }
         return true
+    }
+
+    private func notes(_ notes: [String], for id: String) {
+        for text in notes { note(id, text) }
     }
 }

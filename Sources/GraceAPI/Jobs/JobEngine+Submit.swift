@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Passthrough
+import Store
 
 extension JobEngine {
     /// What a submission came to.
@@ -10,7 +11,7 @@ extension JobEngine {
         case repeated(Job)
         /// `dryRun`: the plan, nothing touched (200).
         case dryRun(DryRun)
-        case refused(HTTPResponse)
+        case refused(SubmitRefusal)
     }
 
     /// `dryRun: true`: what a reset would do.
@@ -106,77 +107,34 @@ extension JobEngine {
         _ bdf: BDF, kind: JobKind, methodRequested: String, deadlineSeconds: Double?, requestJSON: String,
         idempotencyKey: String?, requestedBy: String, dryRun: Bool, plan: (GPUDevice) -> Planning
     ) -> Submission {
+        if !state.withLock({ $0.accepting }) { return .refused(.shuttingDown) }
         if let deadlineSeconds,
             !(deadlineSeconds >= Self.minimumDeadlineSeconds
                 && deadlineSeconds <= configuration.maximumDeadlineSeconds)
         {
             return .refused(
-                .problem(
-                    status: 422, slug: "value-out-of-range", title: "Value out of range",
-                    detail:
-                        "deadlineSeconds must be from \(Self.minimumDeadlineSeconds) to \(Int(configuration.maximumDeadlineSeconds)) (got \(deadlineSeconds)).",
-                    resolution:
-                        "Send a deadline in seconds within that range, or leave it out for the probe's own ceiling plus a margin.",
-                    extensions: [
-                        "field": "deadlineSeconds", "minimum": Self.minimumDeadlineSeconds,
-                        "maximum": configuration.maximumDeadlineSeconds,
-                    ]))
+                .deadlineOutOfRange(
+                    got: deadlineSeconds, minimum: Self.minimumDeadlineSeconds,
+                    maximum: configuration.maximumDeadlineSeconds))
         }
-        guard let gpu = inventory.snapshot.gpu(bdf.description) else {
-            return .refused(CommonProblems.gpuNotFound(bdf))
-        }
+        guard let gpu = inventory.snapshot.gpu(bdf.description) else { return .refused(.gpuNotFound(bdf)) }
         if let idempotencyKey, let earlier = existingJob(idempotencyKey: idempotencyKey) {
-            guard earlier.kind == kind && earlier.gpu == bdf else {
-                return .refused(
-                    .problem(
-                        status: 422, slug: "idempotency-key-reused", title: "Idempotency-Key already used",
-                        detail:
-                            "The key \(idempotencyKey) belongs to job \(earlier.id), a \(earlier.kind.rawValue) of \(earlier.gpu).",
-                        resolution: "Use a new Idempotency-Key for a different request."))
-            }
-            return .repeated(earlier)
+            return answer(forKey: idempotencyKey, owner: earlier, kind: kind, bdf: bdf)
         }
-        if gpu.state == .missing {
-            return .refused(
-                .problem(
-                    status: 409, slug: "gpu-missing", title: "GPU missing",
-                    detail: "\(bdf) is no longer on the bus.",
-                    resolution:
-                        "Check the host (a rescan through /sys/bus/pci/rescan or a reboot may bring it back); GET /gpus shows when it returns."
-                ))
-        }
-        if wedged.contains(bdf) {
-            return .refused(
-                .problem(
-                    status: 409, slug: "gpu-wedged", title: "GPU wedged",
-                    detail:
-                        "A kernel write to \(bdf) has not returned; nothing more is written to it until it does.",
-                    resolution:
-                        "Check the host's kernel log; GET /gpus shows the state change when the kernel returns."
-                ))
-        }
+        if gpu.state == .missing { return .refused(.gpuMissing(bdf)) }
+        if isWedged(bdf) { return .refused(.gpuWedged(bdf)) }
         guard executor.hasCapacity else {
-            return .refused(
-                .problem(
-                    status: 503, slug: "kernel-writes-stuck", title: "Too many stuck kernel writes",
-                    detail:
-                        "\(executor.stuckWrites.count) kernel writes are blocked in the kernel past their deadlines.",
-                    resolution:
-                        "Check the host's kernel log; the service accepts new jobs when those writes return.",
-                    headers: [("Retry-After", "30")]))
+            return .refused(.kernelWritesStuck(count: executor.stuckWrites.count))
         }
-        if let busy = busyJob(for: [bdf]) {
-            return sameRequest(busy, idempotencyKey) ? .repeated(busy) : .refused(conflict(bdf, with: busy))
-        }
+        if recorder.isDegraded { return .refused(.storeDegraded(recorder.health.lastError)) }
+        if let busy = busyJob(for: [bdf]) { return .refused(.busy(bdf, job: busy)) }
 
         let planning = plan(gpu)
         let deadlineSeconds = deadlineSeconds ?? defaultDeadlineSeconds(gpu)
         if dryRun, let describe = planning.dryRun {
             return .dryRun(describe(deadlineSeconds))
         }
-        if let refusal = planning.refusal {
-            return .refused(Self.problem(for: refusal, bdf: bdf))
-        }
+        if let refusal = planning.refusal { return .refused(.plan(refusal)) }
 
         let now = Timestamp.nowMs()
         let devices = Set(planning.affected + [bdf])
@@ -190,79 +148,86 @@ extension JobEngine {
                 deadlineMs: now + Int64(deadlineSeconds * 1000), requestedBy: requestedBy),
             createdAtMs: now, idempotencyKey: idempotencyKey, requestJSON: requestJSON)
         job.enter(.queued, atMs: now)
-        let live = Live(
-            job: job, lifecycle: .queued, token: CancellationToken(), work: planning.work, devices: devices,
+        let live = LiveJob(
+            machine: JobMachine(job: job), token: CancellationToken(), work: planning.work, devices: devices,
             deadline: .now + .milliseconds(Int64(deadlineSeconds * 1000)))
 
-        // Claim the devices and persist before queueing, so that a second request sees the first.
-        let claimed = monitor.withLock { () -> String? in
-            if let other = devices.lazy.compactMap({ self.state.busy[$0] }).first { return other }
-            for device in devices { state.busy[device] = job.id }
-            state.live[job.id] = live
-            return nil
-        }
-        if let other = claimed, let busy = self.job(other) {
-            // Two requests with one Idempotency-Key raced past the lookup: the loser gets the winner's job.
-            return sameRequest(busy, idempotencyKey) ? .repeated(busy) : .refused(conflict(bdf, with: busy))
-        }
-        do {
-            try store.insertJob(job.record)
-        } catch {
-            monitor.withLock {
-                state.live.removeValue(forKey: job.id)
-                for device in devices where state.busy[device] == job.id {
-                    state.busy.removeValue(forKey: device)
+        // Claim the devices, reserve the key and store the job in one step under the engine's lock, so
+        // that of two requests racing for a device or a key exactly one gets it. The insert is one
+        // short SQLite transaction; nothing else waits on this lock for long.
+        let claim = state.withLock { state -> Result<Void, SubmitRefusal> in
+            guard state.accepting else { return .failure(.shuttingDown) }
+            if let key = idempotencyKey, let owner = state.keys[key], let other = state.jobs[owner] {
+                return .failure(.idempotencyKeyReused(key: key, job: other.machine.job))
+            }
+            for device in devices.sorted() {
+                switch DeviceMachine.claim(state.devices[device]) {
+                case .granted: continue
+                case .wedged: return .failure(.gpuWedged(device))
+                case .busy(let owner):
+                    guard let other = state.jobs[owner] else { return .failure(.gpuWedged(device)) }
+                    return .failure(.busy(device, job: other.machine.job))
                 }
             }
-            return .refused(
-                .problem(
-                    status: 503, slug: "store-unavailable", title: "Could not record the job",
-                    detail: "The job could not be stored: \(error).",
-                    resolution: "Nothing was done to the device. Check the database's disk and retry."))
-        }
-        monitor.withLock {
+            do {
+                try store.insertJob(job.record)
+            } catch GraceStoreError.idempotencyKeyTaken(let key, _) {
+                return .failure(.idempotencyKeyReused(key: key, job: job))
+            } catch {
+                return .failure(.storeUnavailable("\(error)"))
+            }
+            for device in devices { state.devices[device] = .claimed(job: job.id) }
+            if let key = idempotencyKey { state.keys[key] = job.id }
+            state.jobs[job.id] = live
             state.queue.append(job.id)
-            monitor.broadcast()
+            return .success(())
         }
+        switch claim {
+        case .success:
+            break
+        case .failure(.idempotencyKeyReused(let key, let other)) where other.id == job.id:
+            // The key went to a job that has left memory since we looked: its stored record answers.
+            guard let owner = existingJob(idempotencyKey: key) else {
+                return .refused(.storeUnavailable("the key's job could not be read"))
+            }
+            return answer(forKey: key, owner: owner, kind: kind, bdf: bdf)
+        case .failure(.idempotencyKeyReused(let key, let other)):
+            return answer(forKey: key, owner: other, kind: kind, bdf: bdf)
+        case .failure(let refusal):
+            return .refused(refusal)
+        }
+        recorder.inserted(job.id, revision: live.machine.revision)
+        handle(job.id) { $0.submitted() }
         logger.info("job \(job.id): \(kind.rawValue) of \(bdf) queued")
         return .accepted(job)
     }
 
-    private func existingJob(idempotencyKey: String) -> Job? {
-        if let live = monitor.withLock({ state.live.values.first { $0.job.idempotencyKey == idempotencyKey } }
-        ) {
-            return live.job
+    /// A request that carries an Idempotency-Key another job already has: that job when it was
+    /// created by the same request (same kind, same GPU), else a refusal naming it.
+    private func answer(forKey key: String, owner: Job, kind: JobKind, bdf: BDF) -> Submission {
+        guard owner.kind == kind && owner.gpu == bdf else {
+            return .refused(.idempotencyKeyReused(key: key, job: owner))
         }
+        return .repeated(owner)
+    }
+
+    private func existingJob(idempotencyKey: String) -> Job? {
+        let live = state.withLock { state in
+            state.keys[idempotencyKey].flatMap { state.jobs[$0]?.machine.job }
+        }
+        if let live { return live }
         return (try? store.job(idempotencyKey: idempotencyKey)).flatMap { $0.flatMap(Job.init(record:)) }
     }
 
-    private func sameRequest(_ job: Job, _ idempotencyKey: String?) -> Bool {
-        idempotencyKey != nil && job.idempotencyKey == idempotencyKey
-    }
-
     private func busyJob(for devices: [BDF]) -> Job? {
-        let id = monitor.withLock { devices.lazy.compactMap { self.state.busy[$0] }.first }
-        return id.flatMap(job)
-    }
-
-    private func conflict(_ bdf: BDF, with other: Job) -> HTTPResponse {
-        .problem(
-            status: 409, slug: "job-pending", title: "Another job is pending on this GPU",
-            detail:
-                "Job \(other.id) (\(other.kind.rawValue) of \(other.gpu), \(other.state.rawValue)) touches \(bdf).",
-            resolution:
-                "Wait for job \(other.id) to finish (GET /jobs/\(other.id)) or cancel it (DELETE /jobs/\(other.id)); send the same Idempotency-Key to get the same job back.",
-            extensions: ["job": other.id],
-            headers: [("Location", "/jobs/\(other.id)")])
-    }
-
-    static func problem(for refusal: Refusal, bdf: BDF) -> HTTPResponse {
-        .problem(
-            status: refusal.httpStatus, slug: refusal.code.rawValue,
-            title: "Refused: \(refusal.code.rawValue.replacingDashes())",
-            detail: refusal.message, resolution: refusal.resolution,
-            // Every problem of these two types lists `holders`, even when the planner named none.
-            extensions: [.held, .groupNotViable].contains(refusal.code) ? ["holders": refusal.holders] : [:])
+        state.withLock { state in
+            for device in devices {
+                if let owner = state.devices[device]?.job, let job = state.jobs[owner]?.machine.job {
+                    return job
+                }
+            }
+            return nil
+        }
     }
 
     /// The probe's own ceiling plus a margin: CXL 1 s + the decoded Memory_Active timeout, nvgrace's
@@ -280,11 +245,5 @@ extension JobEngine {
         case .pci:
             return 60 + margin
         }
-    }
-}
-
-extension String {
-    fileprivate func replacingDashes() -> String {
-        split(separator: "-").joined(separator: " ")
     }
 }

@@ -7,13 +7,19 @@ import Store
     import Glibc
 #endif
 
-/// Runs reset, bind and unbind jobs in three stages (DESIGN.md, "Jobs"):
-/// - submit, on the caller's thread: validate, plan, refuse, persist the job row; all the I/O that
-///   may block happens here, before any lock is taken;
-/// - run, on a worker thread: take the locks of the whole affected set at once, then only kernel
-///   writes (through the watchdog) and readiness polls; no database, no client, no other job;
-/// - cleanup: re-read the affected devices and publish the outcome, put back what the job changed,
-///   release the locks, persist the job with its phases and attempts, rescan.
+/// Carries out what the jobs' and devices' state machines decide (DESIGN.md, "Jobs" and
+/// "Lifecycles"). Every live job is a `JobMachine` and every device a job holds a `DeviceMachine`,
+/// both in one guarded `State`: the single source of a job's and a device's state. The engine feeds
+/// them events and performs the actions they return: run a stage, persist, publish, signal a
+/// cancellation, restore, release.
+///
+/// A job has three stages:
+/// - submit, on the caller's thread: validate, plan, refuse; then claim the devices and store the
+///   job in one step, so two requests can never both get them (nor one Idempotency-Key);
+/// - run, on a worker thread: only kernel writes (through the watchdog) and readiness polls, each
+///   transition recorded before the kernel write it announces;
+/// - conclude: read the devices again and show the outcome, put back what the job changed, free the
+///   devices, store the final record, rescan.
 public final class JobEngine: Sendable {
     public struct Configuration: Sendable {
         /// Worker threads: jobs beyond this many wait in the queue.
@@ -23,6 +29,8 @@ public final class JobEngine: Sendable {
         public var maximumDeadlineSeconds: Double = 3600
         public var maximumStuckWrites: Int = 8
         public var pollPolicy: PollPolicy = .adaptive
+        /// How often a job record the store refused is written again.
+        public var recordRetryInterval: Duration = .seconds(1)
         var retry: RetryPolicy = .standard
 
         public init(workers: Int = max(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))) {
@@ -30,20 +38,25 @@ public final class JobEngine: Sendable {
         }
     }
 
-    /// A live job and what the engine needs to run and cancel it.
-    struct Live: Sendable {
-        var job: Job
-        var lifecycle: JobLifecycle
+    /// Who hears of jobs and devices changing: the event stream, the metrics, the audit trail.
+    /// Called outside the engine's lock, in the order the changes happened for one job.
+    public struct Observers: Sendable {
+        var jobChanged: @Sendable (Job, JobMachine.Transition) -> Void = { _, _ in }
+        /// A device's shown state changed (nil: shown as the inventory reads it).
+        var deviceShown: @Sendable (BDF, DeviceState?) -> Void = { _, _ in }
+        /// The job is over and its devices are free; its final record has been handed to the store.
+        var jobConcluded: @Sendable (Job) -> Void = { _ in }
+
+        public init() {}
+    }
+
+    /// A live job: its machine, and what the engine needs to run and cancel it.
+    struct LiveJob: Sendable {
+        var machine: JobMachine
         let token: CancellationToken
         let work: JobWork
         let devices: Set<BDF>
         let deadline: ContinuousClock.Instant
-        /// How the run ended. It becomes the job's state only once the affected devices have been read
-        /// again, so a client that sees a terminal job also sees the GPUs as they now are.
-        var outcome: (state: JobState, failure: Job.Failure?)?
-        /// Writes that put back what the job changed (power control, reset_method), run after the
-        /// outcome is published and before the devices are freed.
-        var restores: [SysfsWrite] = []
     }
 
     /// What a job will do, computed at submit.
@@ -54,12 +67,19 @@ public final class JobEngine: Sendable {
     }
 
     struct State {
-        var live: [String: Live] = [:]
+        var jobs: [String: LiveJob] = [:]
+        /// Every device a live job holds, or that a stuck write wedged; a device not here is free.
+        var devices: [BDF: DeviceMachine] = [:]
         var queue: [String] = []
-        /// Every device a queued or running job will touch, and that job.
-        var busy: [BDF: String] = [:]
+        /// The Idempotency-Key of every live job.
+        var keys: [String: String] = [:]
+        /// False from the start of shutdown: new jobs are refused (503).
+        var accepting = true
+        /// Workers leave once the queue is drained.
         var stopping = false
         var runningWorkers = 0
+        /// Conclusions running on threads of their own (jobs cancelled in the queue).
+        var concludingElsewhere = 0
     }
 
     let host: ServiceHost
@@ -67,81 +87,193 @@ public final class JobEngine: Sendable {
     let inventory: InventoryService
     let configuration: Configuration
     let logger: Logger
-    let locks = DeviceLockTable()
+    let observers: Observers
     let executor: KernelWriteExecutor
-    let wedged: WedgedDevices
+    let recorder: JobRecorder
+    let waiters = JobWaiters()
     let processes: ProcessTable
     let aliases: ModulesAlias?
-    let monitor = Monitor()
-    nonisolated(unsafe) var state = State()
+    let state: GuardedValue<State>
 
     public init(
         host: ServiceHost, store: GraceStore, inventory: InventoryService, configuration: Configuration,
-        logger: Logger
+        logger: Logger, observers: Observers = Observers()
     ) {
         self.host = host
         self.store = store
         self.inventory = inventory
         self.configuration = configuration
         self.logger = logger
+        self.observers = observers
         processes = ProcessTable(procRoot: host.procRoot)
         aliases = host.modulesAliasPath.flatMap { ModulesAlias.load(path: $0) }
-        let wedged = WedgedDevices()
-        self.wedged = wedged
-        // A write the watchdog gave up on has finally returned: the device is no longer wedged.
+        recorder = JobRecorder(store: store, logger: logger, retryInterval: configuration.recordRetryInterval)
+        let state = GuardedValue(State())
+        self.state = state
+        // A write the watchdog gave up on has finally returned: the device is free again.
         executor = KernelWriteExecutor(writer: host.writer, maximumStuck: configuration.maximumStuckWrites) {
             write in
-            guard let bdf = write.device else { return }
+            guard let device = write.device else { return }
             logger.notice("the kernel returned from \(write) after the job gave up on it")
-            wedged.remove(bdf)
-            inventory.setState(bdf.description, nil)
+            let show = state.withLock { state -> DeviceMachine.Show in
+                guard let current = state.devices[device] else { return nil }
+                let (next, show) = current.unstuck(from: write)
+                state.devices[device] = next
+                return show
+            }
+            if case .some(let shown) = show {
+                inventory.setState(device.description, shown)
+                observers.deviceShown(device, shown)
+            }
         }
     }
 
     // MARK: Lifecycle
 
-    /// Marks jobs a dead daemon left behind as interrupted, then starts the workers.
+    /// Finishes the jobs a dead daemon left behind (interrupted, with the restores they owed carried
+    /// out), then starts the workers.
     public func start() {
-        do {
-            let interrupted = try store.markRunningJobsInterrupted(atMs: Timestamp.nowMs())
-            for job in interrupted {
-                logger.warning("job \(job.id) (\(job.kind) of \(job.bdf)) was interrupted by a restart")
-            }
-        } catch {
-            logger.error("could not mark interrupted jobs: \(error)")
-        }
+        recoverInterruptedJobs()
         for _ in 0..<configuration.workers {
-            monitor.withLock { state.runningWorkers += 1 }
+            state.withLock { $0.runningWorkers += 1 }
             startDedicatedThread { [self] in workerLoop() }
         }
     }
 
-    /// Cancels every job (reason: shutdown) and waits up to `grace` for the workers to finish; kernel
-    /// writes still in flight are left to the kernel.
+    /// From now on new jobs are refused with 503; the jobs already accepted go on.
+    public func stopAccepting() {
+        state.withLock { $0.accepting = false }
+    }
+
+    /// Stops accepting, cancels every job (reason: shutdown), waits up to `grace` for the workers
+    /// (kernel writes in flight cannot be interrupted; those still blocked are left to the kernel),
+    /// then writes what the store has not taken yet.
     public func shutdown(grace: Duration = .seconds(10)) {
-        let ids = monitor.withLock { () -> [String] in
-            state.stopping = true
-            monitor.broadcast()
-            return state.live.keys.sorted()
+        let ids = state.withLock { state -> [String] in
+            state.accepting = false
+            return state.jobs.keys.sorted()
         }
         for id in ids {
             _ = cancel(id, reason: "shutdown")
         }
-        let finished = monitor.wait(until: .now + grace) { state.runningWorkers == 0 }
+        state.withLock { $0.stopping = true }
+        let finished = state.wait(
+            until: .now + grace, for: { $0.runningWorkers == 0 && $0.concludingElsewhere == 0 }
+        ) { _, finished in finished }
         if !finished {
             logger.warning("shutdown: workers still blocked in kernel writes: \(executor.stuckWrites)")
         }
+        recorder.flush()
+        recorder.stop()
+    }
+
+    // MARK: Events
+
+    /// Applies `event` to the job's machine under the lock, then performs the actions it returned.
+    @discardableResult
+    func handle(_ id: String, _ event: (inout JobMachine) -> [JobMachine.Action]) -> [JobMachine.Action] {
+        let applied = state.withLock { state -> (actions: [JobMachine.Action], live: LiveJob)? in
+            guard var live = state.jobs[id] else { return nil }
+            let actions = event(&live.machine)
+            state.jobs[id] = live
+            return (actions, live)
+        }
+        guard let applied else { return [] }
+        perform(applied.actions, for: applied.live)
+        return applied.actions
+    }
+
+    func perform(_ actions: [JobMachine.Action], for live: LiveJob) {
+        let job = live.machine.job
+        for action in actions {
+            switch action {
+            case .run:
+                break  // the worker that asked runs the stages
+            case .persist:
+                recorder.save(job, revision: live.machine.revision)
+            case .publish(let transition):
+                observers.jobChanged(job, transition)
+            case .signalCancellation(let reason):
+                live.token.cancel(reason: reason)
+            case .notifyWaiters:
+                waiters.notify(job.id)
+            case .concludeElsewhere:
+                // Freeing, storing and rescanning never run on the caller's (an HTTP) thread.
+                state.withLock { $0.concludingElsewhere += 1 }
+                startDedicatedThread { [self] in
+                    release(live.devices, by: job.id)
+                    finalize(job.id)
+                    state.withLock { $0.concludingElsewhere -= 1 }
+                }
+            }
+        }
+    }
+
+    /// Records how the run ended (the first outcome wins); `conclude` makes it the job's state.
+    func finish(_ id: String, _ outcome: JobState, _ failure: JobFailure?) {
+        handle(id) { $0.ended(outcome, failure) }
+    }
+
+    func note(_ id: String, _ text: String) {
+        handle(id) { $0.noted(text) }
+    }
+
+    func live(_ id: String) -> LiveJob? { state.withLock { $0.jobs[id] } }
+
+    // MARK: Devices
+
+    /// Shows `device` in `shown` while job `id` works on it.
+    func show(_ device: BDF, _ shown: DeviceState, for id: String) {
+        let show = state.withLock { state -> DeviceMachine.Show in
+            state.devices[device]?.impose(shown, by: id) ?? nil
+        }
+        apply(show, to: device)
+    }
+
+    /// A write to `device` did not return by the deadline: the device is wedged until it does.
+    func wedge(_ device: BDF, in write: SysfsWrite, for id: String) {
+        let show = state.withLock { state -> DeviceMachine.Show in
+            var machine = state.devices[device] ?? .claimed(job: id)
+            let show = machine.stuck(in: write, by: id)
+            state.devices[device] = machine
+            return show
+        }
+        apply(show, to: device)
+    }
+
+    func isWedged(_ device: BDF) -> Bool {
+        state.withLock { DeviceMachine.claim($0.devices[device]) == .wedged }
+    }
+
+    private func release(_ devices: Set<BDF>, by id: String) {
+        let shows = state.withLock { state -> [(BDF, DeviceMachine.Show)] in
+            devices.sorted().compactMap { device in
+                guard let current = state.devices[device] else { return nil }
+                let (next, show) = current.released(by: id)
+                state.devices[device] = next
+                return (device, show)
+            }
+        }
+        for (device, show) in shows { apply(show, to: device) }
+    }
+
+    private func apply(_ show: DeviceMachine.Show, to device: BDF) {
+        guard case .some(let shown) = show else { return }
+        inventory.setState(device.description, shown)
+        observers.deviceShown(device, shown)
     }
 
     // MARK: Queries
 
-    /// A job by id: the live one if it is running, else the stored one.
+    /// A job by id: the live one, else one whose record is still on its way to the disk, else the
+    /// stored one.
     func job(_ id: String) -> Job? {
-        if let live = monitor.withLock({ state.live[id] }) { return live.job }
+        if let live = live(id) { return live.machine.job }
+        if let pending = recorder.pendingJob(id) { return pending }
         return (try? store.job(id: id)).flatMap { $0.flatMap(Job.init(record:)) }
     }
 
-    /// Stored jobs newest first, with live ones shown as they are now.
+    /// Stored jobs newest first, with live ones (and records not yet written) shown as they are now.
     func jobs(
         gpu: BDF?, kind: JobKind? = nil, state jobState: JobState?, limit: Int,
         after cursor: GraceStore.JobCursor?
@@ -149,8 +281,22 @@ public final class JobEngine: Sendable {
         let records = try store.jobs(
             bdf: gpu?.description, kind: kind?.rawValue, state: jobState?.rawValue, limit: limit,
             after: cursor)
-        let live = monitor.withLock { state.live }
-        return records.compactMap { record in live[record.id]?.job ?? Job(record: record) }
+        let live = state.withLock { $0.jobs.mapValues(\.machine.job) }
+        let pending = Dictionary(recorder.pendingJobs.map { ($0.id, $0) }) { first, _ in first }
+        return records.compactMap { record in
+            let current = live[record.id] ?? pending[record.id] ?? Job(record: record)
+            // A filter on state applies to the state as it is now.
+            if let jobState, current?.state != jobState { return nil }
+            return current
+        }
+    }
+
+    /// Waits (without a thread) until the job is terminal or `timeout` passes; returns it as it is.
+    func waitForEnd(of id: String, timeout: Duration) async -> Job? {
+        await waiters.wait(for: id, timeout: timeout) {
+            state.withLock { $0.jobs[id].map { $0.machine.isTerminal } ?? true }
+        }
+        return job(id)
     }
 
     /// What `/healthz` exports about the engine.
@@ -162,16 +308,27 @@ public final class JobEngine: Sendable {
         var stuckKernelWrites: Int
         var maximumStuckKernelWrites: Int
         var wedgedGPUs: [String]
+        var accepting: Bool
     }
 
     var load: Load {
-        let (queued, running) = monitor.withLock {
-            (state.queue.count, state.live.values.filter { $0.job.state == .running }.count)
+        let (queued, running, wedged, accepting) = state.withLock { state in
+            (
+                state.queue.count,
+                state.jobs.values.filter {
+                    switch $0.machine.state {
+                    case .running, .concluding: true
+                    case .queued, .finished: false
+                    }
+                }.count,
+                state.devices.filter { DeviceMachine.claim($0.value) == .wedged }.keys.sorted(),
+                state.accepting
+            )
         }
         return Load(
             queuedJobs: queued, runningJobs: running, workers: configuration.workers,
             stuckKernelWrites: executor.stuckWrites.count, maximumStuckKernelWrites: executor.maximumStuck,
-            wedgedGPUs: wedged.all.sorted().map(\.description))
+            wedgedGPUs: wedged.map(\.description), accepting: accepting)
     }
 
     // MARK: Cancel
@@ -183,195 +340,141 @@ public final class JobEngine: Sendable {
     }
 
     func cancel(_ id: String, reason: String) -> CancelResult {
-        let (action, live) = monitor.withLock { () -> (JobLifecycle.CancelAction?, Live?) in
-            guard var live = state.live[id] else { return (nil, nil) }
-            let action = live.lifecycle.cancel(reason: reason)
-            if case .finishNow = action {
+        let now = Timestamp.nowMs()
+        let applied = state.withLock { state -> (actions: [JobMachine.Action], live: LiveJob)? in
+            guard var live = state.jobs[id] else { return nil }
+            let actions = live.machine.cancelRequested(reason, atMs: now)
+            if actions.contains(.concludeElsewhere) {
                 state.queue.removeAll { $0 == id }
-                live.outcome = (.cancelled, Self.cancelledFailure(reason))
             }
-            state.live[id] = live
-            return (action, live)
+            state.jobs[id] = live
+            return (actions, live)
         }
-        guard let action, let live else {
+        guard let applied else {
             guard let stored = job(id) else { return .notFound }
             return .alreadyFinished(stored)
         }
-        switch action {
-        case .finishNow:
-            live.token.cancel(reason: reason)
-            publishOutcome(live)
-            return .accepted(finalize(live))
-        case .signalWorker(let reason):
-            live.token.cancel(reason: reason)
-            return .accepted(live.job)
-        case .alreadyRequested:
-            return .accepted(live.job)
-        case .alreadyFinished:
-            return .alreadyFinished(live.job)
-        }
-    }
-
-    static func cancelledFailure(_ reason: String) -> Job.Failure {
-        Job.Failure(
-            type: Problem.typeBase + "job-cancelled", title: "Job cancelled", status: 409,
-            detail: "The job was cancelled (\(reason)).",
-            resolution: "Submit it again when you want it to run.", errno: nil, errnoName: nil)
+        perform(applied.actions, for: applied.live)
+        let job = applied.live.machine.job
+        if applied.actions.isEmpty && job.state.isTerminal { return .alreadyFinished(job) }
+        return .accepted(job)
     }
 
     // MARK: Workers
 
     private func workerLoop() {
-        defer {
-            monitor.withLock {
-                state.runningWorkers -= 1
-                monitor.broadcast()
-            }
-        }
+        defer { state.withLock { $0.runningWorkers -= 1 } }
         while true {
-            var next: String?
-            _ = monitor.wait(until: nil) { state.stopping || !state.queue.isEmpty }
-            let stop = monitor.withLock { () -> Bool in
-                if state.stopping { return true }
-                guard !state.queue.isEmpty else { return false }
-                let id = state.queue.removeFirst()
-                if var live = state.live[id], live.lifecycle.start() == .run {
-                    live.job.state = .running
-                    state.live[id] = live
-                    next = id
-                }
-                return false
+            let next = state.wait(until: nil, for: { $0.stopping || !$0.queue.isEmpty }) {
+                state, _ -> String?? in
+                if !state.queue.isEmpty { return .some(state.queue.removeFirst()) }
+                return state.stopping ? nil : .some(nil)
             }
-            if stop { return }
-            if let next { run(next) }
+            guard let next else { return }
+            if let id = next { run(id) }
         }
     }
-
-    /// Changes the live job under the engine's lock, so readers see its progress.
-    func update(_ id: String, _ change: (inout Job) -> Void) {
-        monitor.withLock {
-            if var live = state.live[id] {
-                change(&live.job)
-                state.live[id] = live
-            }
-        }
-    }
-
-    func live(_ id: String) -> Live? { monitor.withLock { state.live[id] } }
 
     private func run(_ id: String) {
+        guard handle(id, { $0.started() }).contains(.run), let live = live(id) else { return }
+        logger.info("job \(id): \(live.machine.job.kind.rawValue) of \(live.machine.job.gpu) started")
+        switch live.work {
+        case .reset(let plan, let probe, let expected):
+            runReset(id, plan: plan, probe: probe, expected: expected)
+        case .bind(let plan, let probe, let expected):
+            runBind(id, plan: plan, probe: probe, expected: expected)
+        case .unbind(let plan):
+            runUnbind(id, plan: plan)
+        }
+        handle(id) { $0.ranOut() }
+        conclude(id)
+    }
+
+    /// The devices are read again and the outcome shown (a client that sees the job finished also
+    /// sees the GPUs as they now are); then what the job changed is put back while it still holds the
+    /// devices; then they are freed and the job stored.
+    private func conclude(_ id: String) {
         guard let live = live(id) else { return }
-        // Persist "running" before touching the device, so a crash from here on is found at startup.
-        persist(live.job)
-        logger.info("job \(id): \(live.job.kind.rawValue) of \(live.job.gpu) started")
-
-        let acquired = locks.acquire(live.devices, deadline: live.deadline) { live.token.isCancelled }
-        if acquired {
-            switch live.work {
-            case .reset(let plan, let probe, let expected):
-                runReset(id, plan: plan, probe: probe, expected: expected)
-            case .bind(let plan, let probe, let expected):
-                runBind(id, plan: plan, probe: probe, expected: expected)
-            case .unbind(let plan):
-                runUnbind(id, plan: plan)
+        let (settled, wedged) = state.withLock { state -> ([BDF], Set<BDF>) in
+            var settled: [BDF] = []
+            var wedged: Set<BDF> = []
+            for device in live.devices.sorted() {
+                if DeviceMachine.claim(state.devices[device]) == .wedged { wedged.insert(device) }
+                if case .some = state.devices[device]?.settle(by: id) { settled.append(device) }
             }
-        } else if let reason = live.token.reason {
-            finish(id, .cancelled, Self.cancelledFailure(reason))
-        } else {
-            finish(
-                id, .timedOut,
-                Self.failure(
-                    "deadline", "Deadline passed", status: 504,
-                    detail: "Another job held an affected device until the deadline.",
-                    resolution: "Retry with a longer deadlineSeconds, or when the other job has finished."))
+            return (settled, wedged)
         }
-        // The client waits for the outcome, not for housekeeping: publish it, then put things back
-        // while the devices are still locked, then free them.
-        publishOutcome(live)
-        if acquired {
-            restore(monitor.withLock { state.live[id]?.restores ?? [] }.reversed(), for: id)
-            locks.release(live.devices)
-        }
-        finalize(live)
+        inventory.reprobe(live.devices.subtracting(wedged), clearing: true)
+        for device in settled { observers.deviceShown(device, nil) }
+        handle(id) { $0.concluded(atMs: Timestamp.nowMs()) }
+
+        let restores = state.withLock { $0.jobs[id]?.machine.restores ?? [] }
+        let notes = restore(restores.reversed())
+        handle(id) { $0.restored(notes: notes) }
+        release(live.devices, by: id)
+        finalize(id)
     }
 
-    /// Queues a write that puts back something the job changed; see `Live.restores`.
-    func restoreLater(_ writes: [SysfsWrite], for id: String) {
-        monitor.withLock { state.live[id]?.restores += writes }
-    }
-
-    /// Drops the pending restores: the device is wedged, and a write to it would hang as well.
-    func dropRestores(for id: String) {
-        monitor.withLock { state.live[id]?.restores.removeAll() }
-    }
-
-    /// Records how the run ended (the first outcome wins); cleanup makes it the job's state.
-    func finish(_ id: String, _ jobState: JobState, _ failure: Job.Failure?) {
-        monitor.withLock {
-            if var live = state.live[id], live.outcome == nil {
-                live.outcome = (jobState, failure)
-                state.live[id] = live
+    /// The job leaves the live set (its newest record already with the recorder), the observers hear
+    /// of it, and the host is rescanned to record any layout drift.
+    private func finalize(_ id: String) {
+        let removed = state.withLock { state -> LiveJob? in
+            guard let live = state.jobs.removeValue(forKey: id) else { return nil }
+            if let key = live.machine.job.idempotencyKey, state.keys[key] == id {
+                state.keys[key] = nil
             }
+            return live
         }
-    }
-
-    /// The affected devices are read again, then the job takes its outcome: a client that sees it
-    /// finished also sees the GPUs as they now are. The job stays in the live set until stored.
-    private func publishOutcome(_ live: Live) {
-        inventory.reprobe(live.devices.filter { !wedged.contains($0) }, clearing: true)
-        monitor.withLock {
-            guard var finished = state.live[live.job.id] else { return }
-            finished.lifecycle.finish()
-            let outcome = finished.outcome ?? (.failed, nil)
-            finished.job.finish(outcome.state, failure: outcome.failure)
-            state.live[live.job.id] = finished
-        }
-    }
-
-    /// Cleanup: the devices are freed for other jobs, the job is stored with its phases and attempts
-    /// and leaves the live set, and the host is rescanned to record any layout drift.
-    @discardableResult
-    private func finalize(_ live: Live) -> Job {
-        let job = monitor.withLock { () -> Job in
-            for device in live.devices where state.busy[device] == live.job.id {
-                state.busy.removeValue(forKey: device)
-            }
-            return state.live[live.job.id]?.job ?? live.job
-        }
-        persist(job)
-        monitor.withLock { _ = state.live.removeValue(forKey: job.id) }
-        do {
-            try store.appendAudit(
-                atMs: job.finishedAtMs ?? Timestamp.nowMs(), actor: "graced",
-                action: "job.\(job.kind.rawValue)",
-                target: job.gpu.description, detailJSON: JSON.encodeString(JobView(job)))
-        } catch {
-            logger.error("could not write the audit entry of job \(job.id): \(error)")
-        }
+        guard let removed else { return }
+        let job = removed.machine.job
+        // Saved before it left the live set, so a reader always finds the newest version somewhere.
+        recorder.save(job, revision: removed.machine.revision)
+        recorder.forget(id)
+        observers.jobConcluded(job)
         do {
             try inventory.refresh()
         } catch {
-            logger.error("rescan after job \(job.id) failed: \(error)")
+            logger.error("rescan after job \(id) failed: \(error)")
         }
         let outcome = job.failure.map { ": \($0.detail)" } ?? ""
-        logger.info("job \(job.id): \(job.kind.rawValue) of \(job.gpu) \(job.state.rawValue)\(outcome)")
-        return job
+        logger.info("job \(id): \(job.kind.rawValue) of \(job.gpu) \(job.state.rawValue)\(outcome)")
     }
 
-    func persist(_ job: Job) {
+    // MARK: Restart
+
+    /// Jobs left queued or running by a daemon that died: marked interrupted where they stopped, with
+    /// the restores they owed carried out now.
+    private func recoverInterruptedJobs() {
+        let records: [JobRecord]
         do {
-            try store.saveJob(job.record)
+            records = try store.markRunningJobsInterrupted(atMs: Timestamp.nowMs())
         } catch {
-            logger.error("could not store job \(job.id): \(error)")
+            logger.error("could not mark interrupted jobs: \(error)")
+            return
         }
-    }
-
-    static func failure(
-        _ slug: String, _ title: String, status: Int, detail: String, resolution: String, errno: Int32? = nil
-    ) -> Job.Failure {
-        Job.Failure(
-            type: Problem.typeBase + slug, title: title, status: status, detail: detail,
-            resolution: resolution,
-            errno: errno, errnoName: errno.map { KernelError(code: $0, path: "").name })
+        for record in records {
+            guard var job = Job(record: record) else { continue }
+            let inFlight = job.attempts.last.flatMap { $0.returnedAtMs == nil ? $0.message : nil }
+            job.failure = .interrupted(at: job.phase, writeInFlight: inFlight)
+            let owed = job.details.owedRestores ?? []
+            job.details.notes += restore(owed.compactMap(\.write).reversed()).map {
+                "after the restart: \($0)"
+            }
+            if !owed.isEmpty {
+                job.note(
+                    "after the restart: put back "
+                        + owed.map { "\($0.attribute.rawValue)=\($0.value)" }
+                        .joined(separator: ", "))
+            }
+            job.details.owedRestores = nil
+            do {
+                try store.saveJob(job.record)
+            } catch {
+                logger.error("could not record interrupted job \(job.id): \(error)")
+            }
+            logger.warning(
+                "job \(job.id) (\(job.kind.rawValue) of \(job.gpu)) was interrupted by a restart in phase \(job.phase)"
+            )
+        }
     }
 }

@@ -16,8 +16,8 @@ final class KernelWriteExecutor: Sendable {
 
     let writer: any KernelWriter
     let maximumStuck: Int
-    private let monitor = Monitor()
-    nonisolated(unsafe) private var stuck: [SysfsWrite] = []
+    /// Writes still blocked in the kernel after their job gave up on them.
+    private let stuck = GuardedValue<[SysfsWrite]>([])
     private let onUnstuck: @Sendable (SysfsWrite) -> Void
 
     init(writer: any KernelWriter, maximumStuck: Int = 8, onUnstuck: @escaping @Sendable (SysfsWrite) -> Void)
@@ -28,21 +28,22 @@ final class KernelWriteExecutor: Sendable {
     }
 
     /// Writes still blocked in the kernel after their job gave up on them.
-    var stuckWrites: [SysfsWrite] { monitor.withLock { stuck } }
+    var stuckWrites: [SysfsWrite] { stuck.withLock { $0 } }
 
     /// Whether another write may be started: false once `maximumStuck` threads are blocked.
-    var hasCapacity: Bool { monitor.withLock { stuck.count < maximumStuck } }
+    var hasCapacity: Bool { stuck.withLock { $0.count < maximumStuck } }
 
     func perform(_ write: SysfsWrite, deadline: ContinuousClock.Instant) -> Result {
-        final class Slot: @unchecked Sendable {
+        /// The write's result, and whether the job stopped waiting for it; guarded with the stuck list.
+        struct Slot {
             var result: Result?
             var abandoned = false
         }
-        let slot = Slot()
+        let slot = GuardedValue(Slot())
         let writer = writer
-        let monitor = monitor
+        let stuck = stuck
         let onUnstuck = onUnstuck
-        startDedicatedThread { [self] in
+        startDedicatedThread {
             let result: Result
             do throws(KernelError) {
                 try writer.perform(write)
@@ -50,20 +51,22 @@ final class KernelWriteExecutor: Sendable {
             } catch {
                 result = .failed(error)
             }
-            let wasAbandoned = monitor.withLock { () -> Bool in
+            let wasAbandoned = slot.withLock { slot -> Bool in
                 slot.result = result
-                monitor.broadcast()
-                guard slot.abandoned else { return false }
-                if let index = stuck.firstIndex(of: write) { stuck.remove(at: index) }
-                return true
+                return slot.abandoned
             }
-            if wasAbandoned { onUnstuck(write) }
+            if wasAbandoned {
+                stuck.withLock { list in
+                    if let index = list.firstIndex(of: write) { list.remove(at: index) }
+                }
+                onUnstuck(write)
+            }
         }
-        _ = monitor.wait(until: deadline) { slot.result != nil }
-        return monitor.withLock {
+        return slot.wait(until: deadline, for: { $0.result != nil }) { slot, _ -> Result in
             if let result = slot.result { return result }
+            // Listed under the slot's lock: the writer sees `abandoned` only once the write is listed.
             slot.abandoned = true
-            stuck.append(write)
+            stuck.withLock { $0.append(write) }
             return .stuck
         }
     }

@@ -25,18 +25,37 @@ enum JobRoutes {
                     engine.submitUnbind(bdf, body, idempotencyKey: key, requestedBy: request.caller.name)
                 })
         }
-        router.get("/jobs/{id}") { _, parameters in
+        router.get("/jobs/{id}") { request, parameters in
             let id = parameters["id"] ?? ""
+            let wait: Duration?
+            switch waitParameter(request) {
+            case .failure(let problem): return .respond(problem.response)
+            case .success(let parsed): wait = parsed
+            }
             guard let job = engine.job(id) else { return .respond(jobNotFound(id)) }
-            return .respond(.json(JobView(job)))
+            guard let wait, !job.state.isTerminal else { return .respond(.json(JobView(job))) }
+            // Waiting suspends the connection: no libmicrohttpd thread is held.
+            return .deferred {
+                let current = await engine.waitForEnd(of: id, timeout: wait) ?? job
+                return .json(JobView(current))
+            }
         }
         router.delete("/jobs/{id}") { request, parameters in
             let id = parameters["id"] ?? ""
+            let wait: Duration?
+            switch waitParameter(request) {
+            case .failure(let problem): return .respond(problem.response)
+            case .success(let parsed): wait = parsed
+            }
             switch engine.cancel(id, reason: "cancelled by \(request.caller.name)") {
             case .notFound:
                 return .respond(jobNotFound(id))
             case .accepted(let job):
-                return .respond(.json(JobView(job), status: 202, headers: [("Location", "/jobs/\(job.id)")]))
+                let answer = { @Sendable (job: Job) in
+                    HTTPResponse.json(JobView(job), status: 202, headers: [("Location", "/jobs/\(job.id)")])
+                }
+                guard let wait, !job.state.isTerminal else { return .respond(answer(job)) }
+                return .deferred { answer(await engine.waitForEnd(of: id, timeout: wait) ?? job) }
             case .alreadyFinished(let job):
                 return .respond(
                     .problem(
@@ -104,8 +123,8 @@ enum JobRoutes {
             return .json(JobView(job), status: 202, headers: [("Location", "/jobs/\(job.id)")])
         case .dryRun(let plan):
             return .json(plan)
-        case .refused(let response):
-            return response
+        case .refused(let refusal):
+            return JobProblems.response(for: refusal)
         }
     }
 
@@ -151,6 +170,25 @@ enum JobRoutes {
             let ms = Int64(String(text[..<separator]))
         else { return nil }
         return GraceStore.JobCursor(createdAtMs: ms, id: String(text[text.index(after: separator)...]))
+    }
+
+    /// The longest `?wait=` accepted, in seconds.
+    static let maximumWaitSeconds = 300
+
+    /// `?wait=SECONDS`: whole seconds from 1 to 300.
+    static func waitParameter(_ request: HTTPRequest) -> Result<Duration?, ProblemResponse> {
+        guard let text = request.query["wait"] else { return .success(nil) }
+        guard (1...3).contains(text.utf8.count), text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let seconds = Int(text), (1...maximumWaitSeconds).contains(seconds)
+        else {
+            return .failure(
+                ProblemResponse(
+                    response: .problem(
+                        status: 400, slug: "invalid-query", title: "Invalid wait",
+                        detail: "wait must be whole seconds from 1 to \(maximumWaitSeconds).",
+                        resolution: "Send ?wait=30 to wait up to 30 s for the job to end.")))
+        }
+        return .success(.seconds(seconds))
     }
 
     static func jobNotFound(_ id: String) -> HTTPResponse {

@@ -1,11 +1,23 @@
+import Passthrough
+
 /// `GET /healthz` and `GET /openapi.yaml`.
 enum SystemRoutes {
     struct Health: Encodable {
-        var status = "ok"
+        /// `degraded` while job records are not reaching the disk.
+        var status: String
         var gpus: Int
         var simulated: Bool
         var inventoryTakenAt: String
         var jobs: JobEngine.Load
+        var store: Store
+    }
+
+    struct Store: Encodable {
+        /// `ok`, or `degraded` while some job records wait for the disk (new jobs are refused then).
+        var status: String
+        var pendingJobRecords: Int
+        /// Why the last write failed, while any record is pending.
+        @NullEncodable var lastError: String?
     }
 
     static func register(
@@ -13,11 +25,16 @@ enum SystemRoutes {
     ) {
         router.get("/healthz") { _, _ in
             let snapshot = inventory.snapshot
+            let records = engine.recorder.health
+            let store = Store(
+                status: records.pendingJobs == 0 ? "ok" : "degraded", pendingJobRecords: records.pendingJobs,
+                lastError: records.lastError)
             return .respond(
                 .json(
                     Health(
-                        gpus: snapshot.gpus.count, simulated: simulated,
-                        inventoryTakenAt: Timestamp.rfc3339(ms: snapshot.takenAtMs), jobs: engine.load),
+                        status: store.status, gpus: snapshot.gpus.count, simulated: simulated,
+                        inventoryTakenAt: Timestamp.rfc3339(ms: snapshot.takenAtMs), jobs: engine.load,
+                        store: store),
                     headers: [("Cache-Control", "no-store")]))
         }
         let contract = Array(OpenAPIDocument.yaml.utf8)

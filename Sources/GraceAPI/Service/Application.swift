@@ -26,8 +26,21 @@ public final class Application: Sendable {
             inventory: HostInventory(
                 root: host.root, selection: host.selection, firmwareMemory: host.firmwareMemory),
             store: store, logger: logger)
+        var observers = JobEngine.Observers()
+        // Every job's outcome goes into the audit trail, beside the request that asked for it.
+        observers.jobConcluded = { job in
+            do {
+                try store.appendAudit(
+                    atMs: job.finishedAtMs ?? Timestamp.nowMs(), actor: "graced",
+                    action: "job.\(job.kind.rawValue)",
+                    target: job.gpu.description, detailJSON: JSON.encodeString(JobView(job)))
+            } catch {
+                logger.error("could not write the audit entry of job \(job.id): \(error)")
+            }
+        }
         engine = JobEngine(
-            host: host, store: store, inventory: inventory, configuration: jobs, logger: logger)
+            host: host, store: store, inventory: inventory, configuration: jobs, logger: logger,
+            observers: observers)
 
         var router = Router()
         GPURoutes.register(in: &router, inventory: inventory)
@@ -79,9 +92,12 @@ public final class Application: Sendable {
         rescanner?.start()
     }
 
-    /// Stops rescanning, cancels jobs (reason: shutdown) and waits a bounded time for kernel writes in
-    /// flight, then stops the HTTP server (answering suspended requests first).
+    /// Shuts down in the reverse order of startup: stop accepting jobs (new mutations get 503 with
+    /// Retry-After while reads still answer), stop rescanning, cancel the jobs' polls and wait a
+    /// bounded time for kernel writes in flight, write what the store has not taken yet, and only
+    /// then stop the HTTP server (answering suspended requests first).
     public func stop() {
+        engine.stopAccepting()
         rescanner?.stop()
         engine.shutdown()
         server.stop()

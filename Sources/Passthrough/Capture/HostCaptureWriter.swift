@@ -109,7 +109,7 @@ public struct HostCaptureWriter: Sendable {
         do {
             return .text(String(decoding: try root.readBytes(path, limit: 64 << 10), as: UTF8.self))
         } catch {
-            return .failed(errno: error.code, error: error.message)
+            return .failed(errno: error.errno.rawValue, error: error.message)
         }
     }
 

@@ -9,11 +9,11 @@ public enum NvgraceMemoryError: Error, Hashable, Sendable, CustomStringConvertib
     case noUsableMemory(length: UInt64)
 
     /// ENOMEM, EOVERFLOW, EINVAL.
-    public var errno: Int32 {
+    public var errno: Errno {
         switch self {
-        case .noMemory: 12
-        case .overflow: 75
-        case .noUsableMemory: KernelError.einval
+        case .noMemory: Errno(12)
+        case .overflow: Errno(75)
+        case .noUsableMemory: .invalidArgument
         }
     }
 

@@ -13,16 +13,21 @@ public struct Refusal: Hashable, Sendable, Encodable {
         case groupNotViable = "group-not-viable"
         case noOriginalDriver = "no-original-driver"
 
-        /// 404 when the device does not exist, 409 when the device is fine but something else
-        /// (a VM, another driver) is in the way right now, 422 when the request cannot work on this
-        /// device at all.
-        public var httpStatus: Int {
+        /// Whether waiting could help: the device does not exist, something else (a VM, another
+        /// driver) is in the way right now, or the request cannot work on this device at all.
+        public var kind: Kind {
             switch self {
-            case .notFound: 404
-            case .held, .groupNotViable: 409
-            default: 422
+            case .notFound: .absent
+            case .held, .groupNotViable: .inTheWay
+            default: .notApplicable
             }
         }
+    }
+
+    public enum Kind: Hashable, Sendable {
+        case absent
+        case inTheWay
+        case notApplicable
     }
 
     public var code: Code
@@ -38,10 +43,10 @@ public struct Refusal: Hashable, Sendable, Encodable {
         self.holders = holders
     }
 
-    public var httpStatus: Int { code.httpStatus }
+    public var kind: Kind { code.kind }
 
     private enum CodingKeys: String, CodingKey {
-        case code, message, resolution, holders, httpStatus
+        case code, message, resolution, holders
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -50,7 +55,6 @@ public struct Refusal: Hashable, Sendable, Encodable {
         try container.encode(message, forKey: .message)
         try container.encode(resolution, forKey: .resolution)
         try container.encode(holders, forKey: .holders)
-        try container.encode(httpStatus, forKey: .httpStatus)
     }
 
     static func notFound(_ bdf: BDF) -> Refusal {

@@ -101,7 +101,7 @@ public struct NvgraceBAR0Check: Sendable {
         let length = (requiredLength + page - 1) / page * page
         let mapped = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0)
         guard let base = mapped, base != UnsafeMutableRawPointer(bitPattern: -1) else {
-            return mapFailure(errno: errno)
+            return mapFailure(errno: Errno(errno))
         }
         defer { munmap(base, length) }
         // Plain aligned 32-bit loads from a mapping made just now: the compiler cannot reuse an
@@ -116,9 +116,11 @@ public struct NvgraceBAR0Check: Sendable {
 
     /// EINVAL is the kernel's answer while a driver has requested the BAR's region (nvidia, nvme):
     /// that does not change by waiting. Anything else may be transient.
-    static func mapFailure(errno code: Int32) -> BAR0Read {
-        let name = KernelError(code: code, path: "").name
-        if code == EINVAL { return .unavailable("BAR0 mapping refused (EINVAL): a driver holds the regions") }
+    static func mapFailure(errno: Errno) -> BAR0Read {
+        let name = errno.name
+        if errno == .invalidArgument {
+            return .unavailable("BAR0 mapping refused (EINVAL): a driver holds the regions")
+        }
         return .failed("BAR0 mapping failed: \(name)")
     }
 }

@@ -46,7 +46,7 @@ public struct PCIConfigCheck: Sendable {
         do {
             bytes = try root.readBytes(folder + "/config", offset: 0, count: length)
         } catch {
-            if error.code == KernelError.enoent || error.code == KernelError.enodev {
+            if error.errno == .noSuchEntry || error.errno == .noDevice {
                 return .verdict(.gone("config unreadable: \(error.name)"))
             }
             return .verdict(.notReady("config read failed: \(error.name) (\(error.message))"))

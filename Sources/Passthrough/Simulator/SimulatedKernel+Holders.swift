@@ -14,7 +14,7 @@ extension SimulatedKernel {
     /// container, if it has not yet, and `/dev/vfio/<group>`. Works whether or not the group exists,
     /// as opening a stale path would simply have failed on the real host: the caller decides.
     public func addHolder(pid: Int32, command: String, group: Int) throws(KernelError) {
-        guard group >= 0 else { throw KernelError(code: KernelError.einval, path: "/dev/vfio/\(group)") }
+        guard group >= 0 else { throw KernelError(.invalidArgument, path: "/dev/vfio/\(group)") }
         try change(pid: pid, command: command) { $0.openGroup(group) }
     }
 
@@ -45,7 +45,7 @@ extension SimulatedKernel {
     private func change(pid: Int32, command: String, _ body: (inout SimulatedProcess) -> Void)
         throws(KernelError)
     {
-        guard pid > 0 else { throw KernelError(code: KernelError.einval, path: "\(pid)") }
+        guard pid > 0 else { throw KernelError(.invalidArgument, path: "\(pid)") }
         try state.withLock { (state: inout State) throws(KernelError) -> Void in
             var process = state.processes[pid] ?? SimulatedProcess(command: command)
             process.rename(command)

@@ -210,7 +210,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
 
     private func knownDevice(_ bdf: BDF) throws(KernelError) {
         guard tree.functions[bdf] != nil else {
-            throw KernelError(code: KernelError.enodev, path: root.device(bdf))
+            throw KernelError(.noDevice, path: root.device(bdf))
         }
     }
 
@@ -222,26 +222,26 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         let path = write.path
         // sysfs stores see the bytes as written; attributes that take a word drop one trailing newline.
         let value = write.value.hasSuffix("\n") ? String(write.value.dropLast()) : write.value
-        func fail(_ code: Int32) -> KernelError { KernelError(code: code, path: path) }
+        func fail(_ errno: Errno) -> KernelError { KernelError(errno, path: path) }
         func present(_ bdf: BDF) throws(KernelError) -> Device {
-            guard let device = state.devices[bdf] else { throw fail(KernelError.enodev) }
+            guard let device = state.devices[bdf] else { throw fail(.noDevice) }
             return device
         }
 
         switch write {
         case .driverOverride(let bdf, _):
             var device = try present(bdf)
-            guard value.utf8.count < 4095 else { throw fail(KernelError.einval) }
+            guard value.utf8.count < 4095 else { throw fail(.invalidArgument) }
             // Setting or clearing the override never unbinds; it only changes what matches next.
             device.function.driverOverride = value.isEmpty ? nil : value
             try files.replace(path, text: (device.function.driverOverride ?? "(null)") + "\n")
             state.devices[bdf] = device
 
         case .unbind(_, let driver):
-            guard tree.drivers[driver] != nil else { throw fail(KernelError.enoent) }
+            guard tree.drivers[driver] != nil else { throw fail(.noSuchEntry) }
             guard let bdf = BDF(value), var device = state.devices[bdf], device.function.driver == driver
             else {
-                throw fail(KernelError.enodev)
+                throw fail(.noDevice)
             }
             tree.unlinkDriver(driver, from: bdf)
             device.function.driver = nil
@@ -249,11 +249,11 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             try driverChanged(bdf, &state)
 
         case .bind(_, let driver):
-            guard let candidate = tree.drivers[driver] else { throw fail(KernelError.enoent) }
+            guard let candidate = tree.drivers[driver] else { throw fail(.noSuchEntry) }
             guard let bdf = BDF(value), var device = state.devices[bdf],
                 candidate.matches(device.function, override: device.function.driverOverride)
-            else { throw fail(KernelError.enodev) }
-            guard device.function.driver == nil else { throw fail(KernelError.ebusy) }
+            else { throw fail(.noDevice) }
+            guard device.function.driver == nil else { throw fail(.busy) }
             try tree.linkDriver(driver, to: bdf)
             device.function.driver = driver
             state.devices[bdf] = device
@@ -261,7 +261,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
 
         case .driversProbe:
             guard let bdf = BDF(value), var device = state.devices[bdf] else {
-                throw fail(KernelError.enodev)
+                throw fail(.noDevice)
             }
             guard device.function.driver == nil else { return nil }
             // An override rules out every other driver; without one the boot-time driver comes back.
@@ -275,20 +275,20 @@ public final class SimulatedKernel: KernelWriter, Sendable {
 
         case .reset(let bdf):
             let device = try present(bdf)
-            guard !device.function.resetMethods.isEmpty else { throw fail(KernelError.enoent) }
-            guard Self.unsigned(value) == 1 else { throw fail(KernelError.einval) }
-            guard !device.enabledResetMethods.isEmpty else { throw fail(KernelError.enotty) }
+            guard !device.function.resetMethods.isEmpty else { throw fail(.noSuchEntry) }
+            guard Self.unsigned(value) == 1 else { throw fail(.invalidArgument) }
+            guard !device.enabledResetMethods.isEmpty else { throw fail(.notSupportedByDevice) }
             var faults = state.faults[bdf] ?? SimulatorFaults()
             if let busy = faults.busyWrites {
                 faults.busyWrites = busy - 1
                 state.faults[bdf] = faults.normalized.isEmpty ? nil : faults.normalized
-                throw fail(KernelError.ebusy)
+                throw fail(.busy)
             }
             if faults.vanishOnReset == true {
                 faults.vanishOnReset = nil
                 state.faults[bdf] = faults.isEmpty ? nil : faults
                 try remove(bdf, &state)
-                throw fail(KernelError.enodev)
+                throw fail(.noDevice)
             }
             try beginReset(bdf, faults: faults, &state)
             return PendingResetWrite(
@@ -306,7 +306,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
                     names.allSatisfy({
                         Self.resetMethodNames.contains($0) && device.function.resetMethods.contains($0)
                     })
-                else { throw fail(KernelError.einval) }
+                else { throw fail(.invalidArgument) }
                 device.enabledResetMethods = names
             }
             let text = device.enabledResetMethods.joined(separator: " ")
@@ -315,18 +315,18 @@ public final class SimulatedKernel: KernelWriter, Sendable {
 
         case .powerControl(let bdf, _):
             var device = try present(bdf)
-            guard RuntimePower.controlValues.contains(value) else { throw fail(KernelError.einval) }
+            guard RuntimePower.controlValues.contains(value) else { throw fail(.invalidArgument) }
             device.powerControl = value
             state.devices[bdf] = device
             try render(bdf, &state)
 
         case .remove(let bdf):
             _ = try present(bdf)
-            guard let number = Self.unsigned(value) else { throw fail(KernelError.einval) }
+            guard let number = Self.unsigned(value) else { throw fail(.invalidArgument) }
             if number != 0 { try remove(bdf, &state) }
 
         case .rescan:
-            guard let number = Self.unsigned(value) else { throw fail(KernelError.einval) }
+            guard let number = Self.unsigned(value) else { throw fail(.invalidArgument) }
             if number != 0 { try rescan(&state) }
         }
         return nil

@@ -541,7 +541,20 @@ enum OpenAPIDocument {
               operationId: getJob
               x-required-role: viewer
               summary: One job
-              description: Needs the viewer role.
+              description: |
+                Needs the viewer role. With `?wait=SECONDS` the answer comes when the job has ended, or when
+                the wait is over, whichever is first: orchestration follows a job without polling.
+              parameters:
+                - name: wait
+                  in: query
+                  required: false
+                  description: |
+                    Wait up to this many seconds (1 to 300) for the job to end before answering; the answer is the
+                    job as it is then (ended or not). The connection waits without holding a server thread.
+                  schema:
+                    type: integer
+                    minimum: 1
+                    maximum: 300
               responses:
                 '200':
                   description: The job.
@@ -576,7 +589,19 @@ enum OpenAPIDocument {
 
                 A queued job ends `cancelled` at once. A running job's poll stops within milliseconds; a kernel
                 write already in flight cannot be interrupted and is waited for (up to the deadline). The job's
-                notes say who cancelled it. The request takes no body.
+                notes say who cancelled it. The request takes no body. With `?wait=SECONDS` the answer comes
+                when the job has ended (cancelled, or whatever it reached first), or when the wait is over.
+              parameters:
+                - name: wait
+                  in: query
+                  required: false
+                  description: |
+                    Wait up to this many seconds (1 to 300) for the job to end before answering; the answer is the
+                    job as it is then (ended or not). The connection waits without holding a server thread.
+                  schema:
+                    type: integer
+                    minimum: 1
+                    maximum: 300
               responses:
                 '202':
                   description: Cancellation accepted; the job as it is now.
@@ -631,13 +656,32 @@ enum OpenAPIDocument {
                     application/json:
                       schema:
                         type: object
-                        required: [status, gpus, simulated, inventoryTakenAt, jobs]
+                        required: [status, gpus, simulated, inventoryTakenAt, jobs, store]
                         properties:
+                          store:
+                            type: object
+                            description: |
+                              Whether job records reach the disk. `degraded` while some wait to be written (a full
+                              disk, say): graced keeps them in memory, shows them as they are, writes them again
+                              every second, and refuses new jobs (503 `store-degraded`) until they are written.
+                            required: [status, pendingJobRecords, lastError]
+                            properties:
+                              status:
+                                type: string
+                                enum: [ok, degraded]
+                              pendingJobRecords:
+                                type: integer
+                              lastError:
+                                type: [string, 'null']
+                                description: Why the last write failed; null while nothing is pending.
                           jobs:
                             type: object
                             description: The job engine's load; stuck kernel writes are bounded, new jobs get 503 at the maximum.
-                            required: [queuedJobs, runningJobs, workers, stuckKernelWrites, maximumStuckKernelWrites, wedgedGPUs]
+                            required: [queuedJobs, runningJobs, workers, stuckKernelWrites, maximumStuckKernelWrites, wedgedGPUs, accepting]
                             properties:
+                              accepting:
+                                type: boolean
+                                description: False while graced shuts down (new jobs get 503 `shutting-down`).
                               queuedJobs:
                                 type: integer
                               runningJobs:
@@ -654,7 +698,8 @@ enum OpenAPIDocument {
                                   type: string
                           status:
                             type: string
-                            enum: [ok]
+                            enum: [ok, degraded]
+                            description: '`degraded` while the store is (see `store`).'
                           gpus:
                             type: integer
                           simulated:
@@ -1022,7 +1067,11 @@ enum OpenAPIDocument {
                 - the audit trail could not be written (`audit-unavailable`, `Retry-After: 5`): every change
                   is recorded before it is carried out;
                 - too many kernel writes are stuck (`kernel-writes-stuck`, `Retry-After: 30`; jobs only);
-                - the job could not be stored (`store-unavailable`; jobs only);
+                - the job could not be stored (`store-unavailable`, `Retry-After: 5`; jobs only);
+                - earlier job records have not reached the disk yet (`store-degraded`, `Retry-After: 5`; jobs
+                  only; `GET /healthz` shows the store's state);
+                - graced has begun to shut down and accepts no new job (`shutting-down`, `Retry-After: 5`;
+                  jobs only; reads still answer until the server stops);
                 - or, as for any request, the listener is at its connection limit (`too-many-connections`,
                   `Retry-After: 1`, sent before the request is read) or graced is shutting down
                   (`service-stopping`, `Retry-After: 5`).
@@ -1791,17 +1840,24 @@ enum OpenAPIDocument {
                   description: Every write of the operation itself (reset, or each bind step), with the kernel's answer.
                   items:
                     type: object
-                    required: [at, errno, errnoName, message]
+                    required: [at, returnedAt, errno, errnoName, message]
                     properties:
                       at:
                         type: string
                         format: date-time
+                        description: When the write was issued (recorded before it was).
+                      returnedAt:
+                        type: [string, 'null']
+                        format: date-time
+                        description: |
+                          When the kernel returned; null while the write is in the kernel, and for a job
+                          interrupted by a restart while the write was in flight.
                       errno:
                         type: [integer, 'null']
-                        description: The kernel's error number; null when the write succeeded.
+                        description: The kernel's error number; null when the write succeeded (or has not returned).
                       errnoName:
                         type: [string, 'null']
-                        description: The error's name (`EBUSY`); null when the write succeeded.
+                        description: The error's name (`EBUSY`); null when the write succeeded (or has not returned).
                       message:
                         type: string
                 readiness:
@@ -1847,7 +1903,12 @@ enum OpenAPIDocument {
                     `uid:U pid:P (comm)`, `cert:SUBJECT`, or `anonymous@ADDRESS` (`--no-auth`). Null for jobs
                     stored before identities existed.
             JobError:
-              description: A job's failure, in the problem shape, with the kernel's error when it refused a write.
+              description: |
+                A job's failure, in the problem shape, with the kernel's error when it refused a write. Its type
+                ends in one of: `job-cancelled` (409), `deadline` and `wedged` (504), `kernel-error`,
+                `layout-drift` and `driver-not-bound` (502), `interrupted` (503: graced stopped during the job;
+                the detail names the phase it was in and a kernel write it had issued and not seen return;
+                the restores it owed, `power/control` and `reset_method`, were carried out at the next start).
               allOf:
                 - $ref: '#/components/schemas/Problem'
                 - type: object

@@ -132,6 +132,16 @@ struct RestartTests {
         try await second.waitUntilServing()
         let interrupted = try await second.request("GET", "/jobs/\(running.id)").decode(JobView.self)
         #expect(interrupted.state == "interrupted")
+        // It says where it stopped and what it had done: each phase and attempt was recorded as it
+        // happened, not only at the edges.
+        #expect(interrupted.phase == "waiting_ready")
+        #expect(interrupted.phases.map(\.name) == ["queued", "quiescing", "resetting", "waiting_ready"])
+        #expect(interrupted.attempts.count == 1 && interrupted.attempts.first?.returnedAt != nil)
+        #expect(interrupted.attempts.first?.message.contains("reset") == true)
+        #expect(interrupted.error?.type.hasSuffix("/interrupted") == true)
+        #expect(interrupted.error?.detail.contains("waiting_ready") == true)
+        // The power control it had set to `on` was put back at the restart.
+        #expect(interrupted.notes.contains { $0.contains("after the restart: put back power/control=auto") })
         let history = try await second.request("GET", "/gpus/\(gpu)/resets").decode(JobPage.self)
         #expect(history.items.map(\.id) == [running.id, finished.id])
         #expect(history.items.map(\.state) == ["interrupted", "succeeded"])

@@ -160,13 +160,20 @@ extension JobEngine {
             if let key = idempotencyKey, let owner = state.keys[key], let other = state.jobs[owner] {
                 return .failure(.idempotencyKeyReused(key: key, job: other.machine.job))
             }
+            var takeOvers: [BDF] = []
             for device in devices.sorted() {
                 switch DeviceMachine.claim(state.devices[device]) {
                 case .granted: continue
                 case .wedged: return .failure(.gpuWedged(device))
                 case .busy(let owner):
                     guard let other = state.jobs[owner] else { return .failure(.gpuWedged(device)) }
-                    return .failure(.busy(device, job: other.machine.job))
+                    // Its job has ended and only puts things back: the new job takes the device after.
+                    if other.machine.isTerminal, state.successors[device] == nil {
+                        takeOvers.append(device)
+                        continue
+                    }
+                    let holder = state.successors[device].flatMap { state.jobs[$0] } ?? other
+                    return .failure(.busy(device, job: holder.machine.job))
                 }
             }
             do {
@@ -176,7 +183,10 @@ extension JobEngine {
             } catch {
                 return .failure(.storeUnavailable("\(error)"))
             }
-            for device in devices { state.devices[device] = .claimed(job: job.id) }
+            for device in devices where !takeOvers.contains(device) {
+                state.devices[device] = .claimed(job: job.id)
+            }
+            for device in takeOvers { state.successors[device] = job.id }
             if let key = idempotencyKey { state.keys[key] = job.id }
             state.jobs[job.id] = live
             state.queue.append(job.id)
@@ -219,11 +229,16 @@ extension JobEngine {
         return (try? store.job(idempotencyKey: idempotencyKey)).flatMap { $0.flatMap(Job.init(record:)) }
     }
 
+    /// The job that holds one of `devices` and will go on holding it (a job that has ended only
+    /// puts things back and hands the device over).
     private func busyJob(for devices: [BDF]) -> Job? {
         state.withLock { state in
             for device in devices {
-                if let owner = state.devices[device]?.job, let job = state.jobs[owner]?.machine.job {
-                    return job
+                if let next = state.successors[device], let job = state.jobs[next]?.machine.job { return job }
+                if let owner = state.devices[device]?.job, let live = state.jobs[owner],
+                    !live.machine.isTerminal
+                {
+                    return live.machine.job
                 }
             }
             return nil

@@ -70,6 +70,9 @@ public final class JobEngine: Sendable {
         var jobs: [String: LiveJob] = [:]
         /// Every device a live job holds, or that a stuck write wedged; a device not here is free.
         var devices: [BDF: DeviceMachine] = [:]
+        /// A job accepted for a device whose job has ended but is still putting things back: it takes
+        /// the device over when that job frees it (a client that saw a job end may submit at once).
+        var successors: [BDF: String] = [:]
         var queue: [String] = []
         /// The Idempotency-Key of every live job.
         var keys: [String: String] = [:]
@@ -248,9 +251,13 @@ public final class JobEngine: Sendable {
     private func release(_ devices: Set<BDF>, by id: String) {
         let shows = state.withLock { state -> [(BDF, DeviceMachine.Show)] in
             devices.sorted().compactMap { device in
+                if state.successors[device] == id { state.successors[device] = nil }
                 guard let current = state.devices[device] else { return nil }
                 let (next, show) = current.released(by: id)
                 state.devices[device] = next
+                if next == nil, let successor = state.successors.removeValue(forKey: device) {
+                    state.devices[device] = .claimed(job: successor)
+                }
                 return (device, show)
             }
         }
@@ -378,7 +385,55 @@ public final class JobEngine: Sendable {
     private func run(_ id: String) {
         guard handle(id, { $0.started() }).contains(.run), let live = live(id) else { return }
         logger.info("job \(id): \(live.machine.job.kind.rawValue) of \(live.machine.job.gpu) started")
-        switch live.work {
+        if takeOver(live.devices, for: id) {
+            runStages(id, live.work)
+        }
+        handle(id) { $0.ranOut() }
+        conclude(id)
+    }
+
+    /// Waits until every device is the job's: a job accepted while the device's previous job was
+    /// still putting things back starts once that job has freed it. Returns false (the job ended)
+    /// when cancelled, at the deadline, or when the device was wedged meanwhile.
+    private func takeOver(_ devices: Set<BDF>, for id: String) -> Bool {
+        guard let live = live(id) else { return false }
+        let outcome = state.wait(
+            until: live.deadline,
+            for: { state in
+                state.jobs[id]?.machine.cancelReason != nil
+                    || devices.allSatisfy {
+                        state.devices[$0] == .claimed(job: id)
+                            || DeviceMachine.claim(state.devices[$0]) == .wedged
+                    }
+            }
+        ) { state, ready -> JobMachine.Outcome? in
+            if let reason = state.jobs[id]?.machine.cancelReason {
+                return JobMachine.Outcome(state: .cancelled, failure: .cancelled(reason))
+            }
+            guard ready else {
+                return JobMachine.Outcome(
+                    state: .timedOut,
+                    failure: .deadline("Another job held an affected device until the deadline."))
+            }
+            if let wedged = devices.sorted().first(where: {
+                DeviceMachine.claim(state.devices[$0]) == .wedged
+            }) {
+                return JobMachine.Outcome(
+                    state: .failed,
+                    failure: JobFailure(
+                        .wedged, summary: "GPU wedged",
+                        detail: "A kernel write to \(wedged) from an earlier job has not returned.",
+                        resolution: "Check the host's kernel log; GET /gpus shows when the kernel returns."))
+            }
+            return nil
+        }
+        guard let outcome else { return true }
+        finish(id, outcome.state, outcome.failure)
+        return false
+    }
+
+    private func runStages(_ id: String, _ work: JobWork) {
+        switch work {
         case .reset(let plan, let probe, let expected):
             runReset(id, plan: plan, probe: probe, expected: expected)
         case .bind(let plan, let probe, let expected):
@@ -386,8 +441,6 @@ public final class JobEngine: Sendable {
         case .unbind(let plan):
             runUnbind(id, plan: plan)
         }
-        handle(id) { $0.ranOut() }
-        conclude(id)
     }
 
     /// The devices are read again and the outcome shown (a client that sees the job finished also

@@ -43,13 +43,16 @@ final class JobRecorder: Sendable {
         self.retryInterval = retryInterval
     }
 
+    /// Degraded from a failed write until every pending record is written (a record merely on its way
+    /// to the disk, as every record is for a moment, is no degradation).
     var health: Health {
-        state.withLock {
-            Health(pendingJobs: $0.pending.count, lastError: $0.pending.isEmpty ? nil : $0.lastError)
+        state.withLock { state in
+            guard let error = state.lastError else { return Health(pendingJobs: 0, lastError: nil) }
+            return Health(pendingJobs: state.pending.count, lastError: error)
         }
     }
 
-    var isDegraded: Bool { state.withLock { !$0.pending.isEmpty } }
+    var isDegraded: Bool { state.withLock { $0.lastError != nil } }
 
     /// A job whose newest version has not reached the disk yet.
     func pendingJob(_ id: String) -> Job? {

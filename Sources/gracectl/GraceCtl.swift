@@ -86,6 +86,9 @@ struct GPU: ParsableCommand {
 
 /// Submits a job and, unless told not to, follows it to its end.
 struct JobFollower {
+    /// How long one request waits for the job to end.
+    static let waitSeconds = 25
+
     var session: Session
     var follow: Bool
 
@@ -99,17 +102,15 @@ struct JobFollower {
         print("job \(job.id): \(job.kind) of \(job.gpu) accepted")
         guard follow else { return }
         var shown = 0
-        // Quick polls catch a short job's phases; slower ones spare graced's rate limit on a long job.
-        var pauseMicroseconds: UInt32 = 50_000
+        // graced answers a waiting GET when the job ends (or after the wait), without polling; the
+        // phases it went through carry their own times.
         while true {
             for phase in job.phases.dropFirst(shown) {
                 print("  \(phase.startedAt)  \(phase.name)")
             }
             shown = job.phases.count
             if job.isFinished { break }
-            usleep(pauseMicroseconds)
-            pauseMicroseconds = min(pauseMicroseconds * 3 / 2, 500_000)
-            job = try poll(job.id)
+            job = try waitForEnd(job.id)
         }
         if let readiness = job.readiness {
             print(
@@ -124,11 +125,13 @@ struct JobFollower {
         print("job \(job.id) succeeded")
     }
 
-    /// The job's state now. Told to slow down, it waits as long as graced asks: the job runs on
-    /// regardless, and giving up would leave the caller guessing how it ended.
-    private func poll(_ id: String) throws -> JobSummary {
+    /// The job when it has ended, or as it is after `waitSeconds`. Told to slow down, it waits as long
+    /// as graced asks: the job runs on regardless, and giving up would leave the caller guessing how
+    /// it ended.
+    private func waitForEnd(_ id: String) throws -> JobSummary {
         while true {
-            let response = try session.call("GET", "/jobs/\(id)", expected: [200, 429])
+            let response = try session.call(
+                "GET", "/jobs/\(id)?wait=\(Self.waitSeconds)", expected: [200, 429])
             guard response.status == 429 else { return try response.decode(JobSummary.self) }
             sleep(UInt32(min(max(response.retryAfterSeconds ?? 1, 1), 60)))
         }

@@ -1,0 +1,69 @@
+import FoundationEssentials
+import Testing
+
+@testable import GraceAPI
+
+/// `GET` and `DELETE /jobs/{id}?wait=SECONDS`: answered when the job ends, from the suspended path.
+@Suite("Waiting for jobs", .serialized)
+struct JobWaitTests {
+    static let gh200 = "0009:01:00.0"
+    static let cxl = "0008:01:00.0"
+
+    @Test("one GET with ?wait= answers when the job has ended")
+    func waitsForTheEnd() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.gh200, #"{"readyAfterMs": 400}"#)
+        let job = try await service.submit(Self.gh200, "reset")
+        let started = ContinuousClock.now
+        let answer = try await service.get("/jobs/\(job.id)?wait=20")
+        #expect(answer.status == 200)
+        let done = try answer.decode(JobView.self)
+        #expect(done.state == "succeeded")
+        #expect(ContinuousClock.now - started < .seconds(15))
+        #expect(service.application.engine.waiters.count == 0)
+    }
+
+    @Test("at the end of the wait the job is answered as it is; bad values are 400")
+    func waitEnds() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.cxl, #"{"neverReady": true}"#)
+        let job = try await service.submit(Self.cxl, "reset")
+        let answer = try await service.get("/jobs/\(job.id)?wait=1")
+        #expect(answer.status == 200)
+        #expect(try answer.decode(JobView.self).state == "running")
+        #expect(service.application.engine.waiters.count == 0)
+        for bad in ["0", "301", "1.5", "-1", "abc", ""] {
+            let refused = try await service.get("/jobs/\(job.id)?wait=\(bad)")
+            #expect(refused.status == 400, "wait=\(bad)")
+        }
+        #expect(try await service.get("/jobs/no-such-job?wait=5").status == 404)
+    }
+
+    @Test("DELETE with ?wait= answers with the job cancelled")
+    func cancelAndWait() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.cxl, #"{"neverReady": true}"#)
+        let job = try await service.submit(Self.cxl, "reset")
+        _ = try await service.waitForJob(job.id) { $0.phase == "waiting_ready" }
+        let answer = try await service.send("DELETE", "/jobs/\(job.id)?wait=10")
+        #expect(answer.status == 202)
+        #expect(try answer.decode(JobView.self).state == "cancelled")
+    }
+
+    @Test("many clients waiting hold no server thread: reads still answer")
+    func waitersHoldNoThread() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.cxl, #"{"neverReady": true}"#)
+        let job = try await service.submit(Self.cxl, "reset")
+        let waiting = (0..<24).map { _ in
+            Task { try await service.get("/jobs/\(job.id)?wait=30") }
+        }
+        try await waitUntil { service.application.engine.waiters.count == 24 }
+        #expect(try await service.get("/gpus").status == 200)
+        #expect(try await service.send("DELETE", "/jobs/\(job.id)").status == 202)
+        for task in waiting {
+            let answer = try await task.value
+            #expect(try answer.decode(JobView.self).state == "cancelled")
+        }
+    }
+}

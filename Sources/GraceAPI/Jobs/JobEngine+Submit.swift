@@ -189,7 +189,6 @@ extension JobEngine {
             for device in takeOvers { state.successors[device] = job.id }
             if let key = idempotencyKey { state.keys[key] = job.id }
             state.jobs[job.id] = live
-            state.queue.append(job.id)
             return .success(())
         }
         switch claim {
@@ -207,8 +206,12 @@ extension JobEngine {
             return .refused(refusal)
         }
         recorder.inserted(job.id, revision: live.machine.revision)
-        handle(job.id) { $0.submitted() }
+        // Announced before a worker can take it, so that `queued` always comes before `started`.
         logger.info("job \(job.id): \(kind.rawValue) of \(bdf) queued")
+        handle(job.id) { $0.submitted() }
+        state.withLock { state in
+            if state.jobs[job.id]?.machine.state == .queued { state.queue.append(job.id) }
+        }
         return .accepted(job)
     }
 

@@ -339,6 +339,7 @@ public final class JobEngine: Sendable {
             return state.live[live.job.id]?.job ?? live.job
         }
         persist(job)
+        JobFinishedHooks.notify(self, job)
         monitor.withLock { _ = state.live.removeValue(forKey: job.id) }
         do {
             try store.appendAudit(

@@ -14,6 +14,11 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // Prometheus text for GET /metrics: swift-prometheus's registry (no Foundation), and the
+        // swift-metrics API it implements, so libraries instrumented with swift-metrics can report
+        // into the application's own registry.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian, each behind a module map and a small shim header.
@@ -45,6 +50,8 @@ let package = Package(
             dependencies: [
                 "CHTTP", "CGnuTLS", "Passthrough", "Store",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .executableTarget(
             name: "graced",

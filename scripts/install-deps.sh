@@ -12,6 +12,7 @@ packages=(
     curl jq             # the README's examples and the end-to-end scripts
     openssl             # TLS certificates: for operators, and made at test time by the tests
     util-linux          # setpriv: the tests act as an unprivileged member of the socket's group
+    prometheus          # promtool: checks /metrics, the alert rules and their tests (check-deploy.sh)
 )
 # The contract checks' Python tools (schemathesis, jsonschema) come from PyPI into .build-venv:
 # scripts/python-venv.sh makes it, installing python3-venv when `python3 -m venv` cannot.

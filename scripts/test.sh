@@ -16,7 +16,13 @@ if grep -E '^/.*(Sources|Tests)/.*: warning:' .build-log.txt; then
 fi
 
 echo "== tests"
+# The Metrics tests save a real /metrics scrape here, for promtool check metrics in check-deploy.sh.
+export GRACEAPI_METRICS_SCRAPE="$PWD/.build-metrics-scrape.txt"
+rm -f "$GRACEAPI_METRICS_SCRAPE"
 swift test --skip-build 2>&1 | tee .test-log.txt
+
+echo "== deploy/: Prometheus rules and their tests, the dashboard's expressions, Kubernetes manifests, the scrape"
+./scripts/check-deploy.sh
 
 echo "== contract: the tests' saved answers against openapi.yaml (jsonschema)"
 "$(./scripts/python-venv.sh)/bin/python" scripts/check-contract.py

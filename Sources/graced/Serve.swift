@@ -125,6 +125,12 @@ struct Serve: ParsableCommand {
     var rescanInterval: Double = 5
 
     @Option(
+        help: ArgumentHelp(
+            "Seconds between looks of the health watch at idle GPUs (power state, a few config dwords, link, AER; 0 turns it off).",
+            valueName: "seconds"))
+    var healthInterval: Double = 5
+
+    @Option(
         name: .customLong("manage-class"),
         help: ArgumentHelp(
             "Also manage functions of this PCI class prefix (0x01: a base class, 0x0108: with subclass, 0x010802: with programming interface). Repeatable; display controllers (0x03) are always managed.",
@@ -161,6 +167,10 @@ struct Serve: ParsableCommand {
         for text in manageBDFs where BDF(text) == nil {
             throw ValidationError(
                 "--manage-bdf takes a PCI address DDDD:BB:DD.F, e.g. 0000:01:00.0 (got \(text))")
+        }
+        if !(healthInterval == 0 || (0.1...3600).contains(healthInterval)) {
+            throw ValidationError(
+                "--health-interval takes seconds from 0.1 to 3600, or 0 to turn the watch off")
         }
         if let workers, !(1...256).contains(workers) {
             throw ValidationError("--workers takes a number from 1 to 256")
@@ -282,7 +292,7 @@ struct Serve: ParsableCommand {
         let access = try AccessSetup(self, logger: logger)
         let application = try Application(
             host: host, store: store, server: access.serverConfiguration,
-            rescanIntervalSeconds: rescanInterval,
+            rescanIntervalSeconds: rescanInterval, healthIntervalSeconds: healthInterval,
             jobs: workers.map { JobEngine.Configuration(workers: $0) } ?? JobEngine.Configuration(),
             logger: logger)
         try application.start()

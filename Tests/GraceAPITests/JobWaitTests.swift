@@ -26,8 +26,8 @@ struct JobWaitTests {
     @Test("at the end of the wait the job is answered as it is; bad values are 400")
     func waitEnds() async throws {
         let service = try RunningService()
-        try await service.setFaults(Self.cxl, #"{"neverReady": true}"#)
-        let job = try await service.submit(Self.cxl, "reset")
+        try await service.setFaults(Self.gh200, #"{"neverReady": true}"#)
+        let job = try await service.submit(Self.gh200, "reset")
         let answer = try await service.get("/jobs/\(job.id)?wait=1")
         #expect(answer.status == 200)
         let current = try answer.decode(JobView.self)

@@ -33,7 +33,7 @@ final class RunningService: @unchecked Sendable {
         logger.logLevel = .critical
         application = try Application(
             host: host, store: try GraceStore(path: self.databasePath), server: server ?? Self.openLoopback(),
-            rescanIntervalSeconds: 0, jobs: jobs, logger: logger)
+            rescanIntervalSeconds: 0, healthIntervalSeconds: 0, jobs: jobs, logger: logger)
         try application.start()
         client = RawHTTPClient(port: try #require(application.port))
     }

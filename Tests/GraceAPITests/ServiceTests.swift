@@ -129,8 +129,8 @@ struct ServiceTests {
         // Every field is listed, null where no fault is injected.
         #expect(
             try await service.get(path).text
-                == #"{"busyWrites":null,"hangWriteMs":null,"neverReady":null,"readyAfterMs":null,"#
-                + #""resetWriteMs":null,"vanishOnReset":null}"#)
+                == #"{"allOnes":null,"busyWrites":null,"d3cold":null,"degradedLink":null,"hangWriteMs":null,"#
+                + #""neverReady":null,"readyAfterMs":null,"resetWriteMs":null,"vanishOnReset":null}"#)
         let set = try await service.send(
             "PUT", path, body: Array(#"{"busyWrites": 2, "readyAfterMs": 50}"#.utf8))
         #expect(set.status == 200)

@@ -643,6 +643,39 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/MutationUnavailable'
                 '505':
                   $ref: '#/components/responses/HTTPVersionNotSupported'
+          /metrics:
+            get:
+              operationId: metrics
+              x-required-role: viewer
+              summary: Prometheus metrics
+              description: |
+                The Prometheus text exposition (format 0.0.4): GPUs' identity, state, health and link,
+                resets by outcome with their duration, readiness waits, jobs, stuck kernel writes, layout
+                drift, HTTP answers by route template. Names, types and help are listed in the README.
+                Needs the viewer role.
+              responses:
+                '200':
+                  description: The metrics now.
+                  content:
+                    text/plain; version=0.0.4:
+                      schema:
+                        type: string
+                '400':
+                  $ref: '#/components/responses/BadFraming'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /healthz:
             get:
               operationId: health
@@ -1401,7 +1434,7 @@ enum OpenAPIDocument {
               type: object
               required: [bdf, vendorId, deviceId, subsystemVendorId, subsystemDeviceId, vendorName, deviceName, nameSource,
                 classCode, revision, driver, driverOverride, iommuGroup, numaNode, parentBridge, link, resetMethods,
-                readinessProbe, bars, memory, state]
+                readinessProbe, bars, memory, state, health]
               properties:
                 bdf:
                   type: string
@@ -1478,6 +1511,48 @@ enum OpenAPIDocument {
                 state:
                   type: string
                   enum: [ready, not_ready, resetting, wedged, missing]
+                health:
+                  $ref: '#/components/schemas/GPUHealth'
+            GPUHealth:
+              type: object
+              description: |
+                What the health watch saw the last time it looked at the GPU while no job held it
+                (`graced serve --health-interval`, 5 s by default). Each look reads `power_state`, 256 bytes
+                of config space (not in D3cold: that read would wake the device) and the AER counters; it
+                never touches a BAR. `failed`: do not give the GPU to a VM; `degraded`: it works, slower or
+                with errors; `unknown`: not looked at yet.
+              required: [status, checkedAt, reasons]
+              properties:
+                status:
+                  type: string
+                  enum: [unknown, ok, degraded, failed]
+                checkedAt:
+                  type: [string, 'null']
+                  format: date-time
+                  description: The last look; null before the first.
+                reasons:
+                  type: array
+                  description: Each problem seen at the last look, empty when none.
+                  items:
+                    type: object
+                    required: [reason, detail, since]
+                    properties:
+                      reason:
+                        type: string
+                        enum: [all_ones, d3cold, link_degraded, identity_changed, aer_fatal, aer_nonfatal, aer_correctable]
+                        description: |
+                          `all_ones`: config space reads all-ones, the device fell off the bus (failed).
+                          `d3cold`: powered off (failed). `identity_changed`: vendor, device or subsystem ID
+                          differ from those first seen (failed). `aer_fatal`: fatal AER errors counted in the
+                          last 5 minutes (failed). `link_degraded`: trained below the speed or width both ends
+                          support, or down (degraded). `aer_nonfatal`, `aer_correctable` (degraded).
+                      detail:
+                        type: string
+                        example: link trained at 2.5 GT/s x1, capable of 16 GT/s x16
+                      since:
+                        type: string
+                        format: date-time
+                        description: When the watch first saw this reason without a break.
             IOMMUGroup:
               type: object
               required: [id, members]
@@ -1954,12 +2029,22 @@ enum OpenAPIDocument {
                   description: |
                     How long every `reset` write blocks while the device is in reset (awake, reading not
                     ready), like the real FLR's 100 to 120 ms. Applies to every reset until set to 0.
+                allOnes:
+                  type: boolean
+                  description: The device stops answering; its config space reads all-ones until set to false.
+                d3cold:
+                  type: boolean
+                  description: The device is powered off (`power_state` D3cold, config all-ones) until set to false.
+                degradedLink:
+                  type: boolean
+                  description: The link trains at 2.5 GT/s x1 until set to false.
             SimulatorFaultsInForce:
               type: object
               description: |
                 The faults in force for a device: every field, null where no such fault is injected. Unlike in
                 a request (where a field left out keeps its value), null here means "none".
-              required: [readyAfterMs, neverReady, busyWrites, hangWriteMs, vanishOnReset, resetWriteMs]
+              required: [readyAfterMs, neverReady, busyWrites, hangWriteMs, vanishOnReset, resetWriteMs, allOnes, d3cold,
+                degradedLink]
               properties:
                 readyAfterMs:
                   type: [integer, 'null']
@@ -1983,6 +2068,15 @@ enum OpenAPIDocument {
                   type: [integer, 'null']
                   minimum: 1
                   description: How long every `reset` write blocks; null for the device's own duration.
+                allOnes:
+                  type: [boolean, 'null']
+                  description: True while the device's config space reads all-ones; null when not injected.
+                d3cold:
+                  type: [boolean, 'null']
+                  description: True while the device is in D3cold; null when not injected.
+                degradedLink:
+                  type: [boolean, 'null']
+                  description: True while the link trains at 2.5 GT/s x1; null when not injected.
             AuditEntry:
               type: object
               description: |

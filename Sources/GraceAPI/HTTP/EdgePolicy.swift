@@ -11,6 +11,9 @@ public struct EdgePolicy: Sendable {
     public var authenticator: Authenticator
     /// Where changing requests are recorded; nil records nothing (tests of the HTTP layer).
     public var auditor: (any RequestAuditor)?
+    /// Told of every answer: the route template (`unrouted` before routing), the status and the
+    /// seconds since the request's head arrived. For the metrics; nil tells no one.
+    public var requestObserver: (@Sendable (_ route: String, _ status: Int, _ seconds: Double) -> Void)?
 
     public init(
         allowedOrigins: Set<String> = [], allowedHosts: Set<String> = [], mutationsPerMinute: Int = 60,

@@ -82,6 +82,7 @@ final class HTTPServerCore: Sendable {
             case .refuse(let response):
                 context.phase = .dispatched
                 auditRefusal(context, status: response.status)
+                observe(context, response.status)
                 return result(queue(response, on: connection))
             case .proceed(let declaredLength):
                 if let declaredLength, declaredLength > 0 {
@@ -107,6 +108,7 @@ final class HTTPServerCore: Sendable {
             }
             context.phase = .dispatched
             auditRefusal(context, status: 413)
+            observe(context, 413)
             return result(queue(tooLarge(context), on: connection))
         case .dispatched:
             // A response is queued or the connection is suspended, so MHD only comes back here
@@ -188,6 +190,23 @@ final class HTTPServerCore: Sendable {
             return .proceed(declaredLength: Int(length))
         }
         return .proceed(declaredLength: nil)
+    }
+
+    // MARK: Metrics
+
+    /// Reports an answer to the request observer, under the route template, never the raw path.
+    private func observe(_ context: RequestContext, _ status: Int) {
+        observer(context)(status)
+    }
+
+    private func observer(_ context: RequestContext) -> @Sendable (Int) -> Void {
+        guard let requestObserver = policy.requestObserver else { return { _ in } }
+        let route = context.match?.template ?? "unrouted"
+        let started = context.startedAt
+        return { status in
+            let elapsed = (ContinuousClock.now - started).components
+            requestObserver(route, status, Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18)
+        }
     }
 
     // MARK: Audit
@@ -285,13 +304,15 @@ final class HTTPServerCore: Sendable {
                     on: connection))
         }
         // A change is recorded before its handler runs; the record is completed with the answer.
-        var finishAudit: @Sendable (HTTPResponse) -> Void = { _ in }
+        let observed = observer(context)
+        var finishAudit: @Sendable (HTTPResponse) -> Void = { observed($0.status) }
         if EdgePolicy.isMutation(context.method), let auditor = policy.auditor {
             let audited = audited(context)
             do {
                 let id = try auditor.begin(audited)
                 finishAudit = { response in
                     auditor.finish(id, of: audited, status: response.status, job: Self.job(of: response))
+                    observed(response.status)
                 }
             } catch {
                 log?("audit trail not writable, refusing \(context.method) \(match.template): \(error)")

@@ -22,6 +22,8 @@ final class RequestContext: @unchecked Sendable {
     }
 
     let rawTarget: String
+    /// When the head arrived, for the request duration metric.
+    let startedAt = ContinuousClock.now
     var phase = Phase.new
     var method = ""
     var headers = HTTPHeaders()

@@ -27,6 +27,8 @@ public final class InventoryService: Sendable {
         var functions: [String: PCIFunction] = [:]
         /// States jobs impose (resetting, not_ready, wedged) over what a scan says.
         var overlay: [String: DeviceState] = [:]
+        /// What the health watch last saw, laid over every scan's `unknown`.
+        var health: [String: GPUHealth] = [:]
         var takenAtMs: Int64 = 0
         /// Every read of the host takes a number before it starts; a device keeps the number of the
         /// read that last described it, so a slow full scan that began before a job's quick re-read
@@ -53,6 +55,9 @@ public final class InventoryService: Sendable {
     }
 
     static let historyLimit = 50
+
+    /// Told of each new layout snapshot that drifted (the metrics count them); set once, at wiring.
+    private let driftObserver = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     public init(inventory: HostInventory, store: GraceStore, logger: Logger) {
         self.inventory = inventory
@@ -117,12 +122,28 @@ public final class InventoryService: Sendable {
         }
     }
 
+    /// Sets the health the watch saw on a GPU and republishes, only when it changed (an unchanged GPU
+    /// keeps its encoded body and ETag, so a polling dashboard keeps getting 304).
+    public func setHealth(_ bdf: String, _ health: GPUHealth) {
+        refreshing.withLock { state in
+            guard state.health[bdf] != health else { return }
+            state.health[bdf] = health
+            _ = publish(state)
+        }
+    }
+
+    /// Calls `observer` with the GPU's address whenever a new layout snapshot drifted.
+    public func observeLayoutDrift(_ observer: @escaping @Sendable (String) -> Void) {
+        driftObserver.withLock { $0 = observer }
+    }
+
     /// The scanned GPUs, the vanished ones as missing, and the jobs' states over them.
     private func publish(_ state: RefreshState) -> InventorySnapshot {
         // BDF strings are fixed-width lowercase hex, so their text order is their numeric order.
         let gpus = state.lastSeen.values.sorted { $0.bdf < $1.bdf }
             .map { gpu in
                 var gpu = gpu
+                gpu.health = state.health[gpu.bdf] ?? .unknown
                 if !state.present.contains(gpu.bdf) {
                     gpu.state = .missing
                 }
@@ -159,6 +180,7 @@ public final class InventoryService: Sendable {
         if isNew && snapshot.drift {
             logger.warning(
                 "layout drift on \(gpu.bdf): \(snapshot.changeSummary ?? "changed")")
+            driftObserver.withLock { $0 }?(gpu.bdf)
         }
         state.known[gpu.bdf] = (identity, layoutJSON)
         state.history[gpu.bdf] = try store.layoutHistory(deviceId: device.id, limit: Self.historyLimit)

@@ -5,6 +5,7 @@ import Passthrough
 enum SimulatorRoutes {
     static let knownFields: Set<String> = [
         "readyAfterMs", "neverReady", "busyWrites", "hangWriteMs", "vanishOnReset", "resetWriteMs",
+        "allOnes", "d3cold", "degradedLink",
     ]
 
     static func register(in router: inout Router, simulator: SimulatedKernel) {
@@ -36,6 +37,9 @@ enum SimulatorRoutes {
         @NullEncodable var hangWriteMs: Int?
         @NullEncodable var vanishOnReset: Bool?
         @NullEncodable var resetWriteMs: Int?
+        @NullEncodable var allOnes: Bool?
+        @NullEncodable var d3cold: Bool?
+        @NullEncodable var degradedLink: Bool?
 
         init(_ faults: SimulatorFaults) {
             readyAfterMs = faults.readyAfterMs
@@ -44,6 +48,9 @@ enum SimulatorRoutes {
             hangWriteMs = faults.hangWriteMs
             vanishOnReset = faults.vanishOnReset
             resetWriteMs = faults.resetWriteMs
+            allOnes = faults.allOnes
+            d3cold = faults.d3cold
+            degradedLink = faults.degradedLink
         }
     }
 

@@ -1,6 +1,6 @@
 import Passthrough
 
-/// `GET /healthz` and `GET /openapi.yaml`.
+/// `GET /healthz`, `GET /metrics` and `GET /openapi.yaml`.
 enum SystemRoutes {
     struct Health: Encodable {
         /// `degraded` while job records are not reaching the disk.
@@ -41,6 +41,27 @@ enum SystemRoutes {
         router.get("/openapi.yaml") { _, _ in
             .respond(
                 HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: contract))
+        }
+    }
+
+    /// `GET /metrics`: the Prometheus text exposition, built at each scrape from the event counters
+    /// and the current snapshot (never cached: a scraper wants the value now).
+    static func registerMetrics(
+        in router: inout Router, metrics: GraceMetrics, inventory: InventoryService, engine: JobEngine
+    ) {
+        router.get("/metrics") { _, _ in
+            let load = engine.load
+            let body = metrics.scrape(
+                snapshot: inventory.snapshot,
+                engine: GraceMetrics.EngineFigures(
+                    queued: load.queuedJobs, running: load.runningJobs,
+                    stuckKernelWrites: load.stuckKernelWrites))
+            return .respond(
+                HTTPResponse(
+                    status: 200,
+                    headers: [
+                        ("Content-Type", "text/plain; version=0.0.4"), ("Cache-Control", "no-store"),
+                    ], body: body))
         }
     }
 }

@@ -7,6 +7,10 @@ public final class Application: Sendable {
     public let inventory: InventoryService
     public let engine: JobEngine
     public let host: ServiceHost
+    /// The Prometheus series behind `GET /metrics`, owned by this application alone.
+    public let metrics: GraceMetrics
+    /// Looks at idle GPUs between jobs and publishes their `health`.
+    public let health: HealthWatch
     let server: HTTPServer
     /// Every `(method, pattern, role)` served, for the contract test.
     let routes: [(method: String, pattern: String, role: Role)]
@@ -18,7 +22,8 @@ public final class Application: Sendable {
     public init(
         host: ServiceHost, store: GraceStore,
         server serverConfiguration: HTTPServer.Configuration = .loopback(),
-        rescanIntervalSeconds: Double = 5, jobs: JobEngine.Configuration = .init(), logger: Logger
+        rescanIntervalSeconds: Double = 5, healthIntervalSeconds: Double = 5,
+        jobs: JobEngine.Configuration = .init(), logger: Logger
     ) throws {
         self.host = host
         self.logger = logger
@@ -26,9 +31,13 @@ public final class Application: Sendable {
             inventory: HostInventory(
                 root: host.root, selection: host.selection, firmwareMemory: host.firmwareMemory),
             store: store, logger: logger)
+        let metrics = GraceMetrics()
+        self.metrics = metrics
         var observers = JobEngine.Observers()
-        // Every job's outcome goes into the audit trail, beside the request that asked for it.
+        // Every job's outcome goes into the audit trail, beside the request that asked for it, and
+        // into the reset counters and histograms.
         observers.jobConcluded = { job in
+            metrics.jobFinished(job)
             do {
                 try store.appendAudit(
                     atMs: job.finishedAtMs ?? Timestamp.nowMs(), actor: "graced",
@@ -38,15 +47,22 @@ public final class Application: Sendable {
                 logger.error("could not write the audit entry of job \(job.id): \(error)")
             }
         }
-        engine = JobEngine(
+        let engine = JobEngine(
             host: host, store: store, inventory: inventory, configuration: jobs, logger: logger,
             observers: observers)
+        self.engine = engine
+        inventory.observeLayoutDrift { bdf in metrics.layoutDrifted(bdf) }
+        // A device a job holds (or that a stuck write wedged) is the engine's, not the watch's.
+        health = HealthWatch(inventory: inventory, intervalSeconds: healthIntervalSeconds, logger: logger) {
+            bdf in engine.isHeld(bdf)
+        }
 
         var router = Router()
         GPURoutes.register(in: &router, inventory: inventory)
         JobRoutes.register(in: &router, engine: engine)
         SystemRoutes.register(
             in: &router, inventory: inventory, engine: engine, simulated: host.simulator != nil)
+        SystemRoutes.registerMetrics(in: &router, metrics: metrics, inventory: inventory, engine: engine)
         AuditRoutes.register(in: &router, store: store)
         if let simulator = host.simulator {
             SimulatorRoutes.register(in: &router, simulator: simulator)
@@ -55,6 +71,9 @@ public final class Application: Sendable {
         var configuration = serverConfiguration
         if configuration.edge.auditor == nil {
             configuration.edge.auditor = StoreAuditor(store: store, logger: logger)
+        }
+        configuration.edge.requestObserver = { route, status, seconds in
+            metrics.requestServed(route: route, code: status, seconds: seconds)
         }
         let requestLogger = logger
         server = HTTPServer(configuration: configuration, router: router) { line in
@@ -87,9 +106,11 @@ public final class Application: Sendable {
     /// Scans the host once (so the first request already sees it), then starts serving.
     public func start() throws {
         try inventory.refresh()
+        health.check()
         engine.start()
         try server.start()
         rescanner?.start()
+        health.start()
     }
 
     /// Shuts down in the reverse order of startup: stop accepting jobs (new mutations get 503 with
@@ -99,6 +120,7 @@ public final class Application: Sendable {
     public func stop() {
         engine.stopAccepting()
         rescanner?.stop()
+        health.stop()
         engine.shutdown()
         server.stop()
     }

@@ -26,6 +26,9 @@ public struct GPUDevice: Codable, Hashable, Sendable {
     public var bars: [BAR]
     @NullEncodable public var memory: DeviceMemory?
     public var state: DeviceState
+    /// What the health watch saw the last time it looked at the GPU while no job held it. A scan
+    /// alone says `unknown`; the service lays the watch's findings over it.
+    public var health: GPUHealth
 
     public init(
         bdf: String, vendorId: String, deviceId: String, subsystemVendorId: String,
@@ -33,7 +36,8 @@ public struct GPUDevice: Codable, Hashable, Sendable {
         nameSource: DeviceNameSource, classCode: String,
         revision: String, driver: String?, driverOverride: String?, iommuGroup: IOMMUGroup?,
         numaNode: Int?, parentBridge: String?, link: PCILink, resetMethods: [String],
-        readinessProbe: ReadinessProbeKind, bars: [BAR], memory: DeviceMemory?, state: DeviceState
+        readinessProbe: ReadinessProbeKind, bars: [BAR], memory: DeviceMemory?, state: DeviceState,
+        health: GPUHealth = .unknown
     ) {
         self.bdf = bdf
         self.vendorId = vendorId
@@ -56,6 +60,7 @@ public struct GPUDevice: Codable, Hashable, Sendable {
         self.bars = bars
         self.memory = memory
         self.state = state
+        self.health = health
     }
 }
 

@@ -6,6 +6,10 @@ struct DeviceView: Hashable {
     var config: [UInt8]
     /// The value of both nvgrace words in `resource0`; nil when BAR0 is too small to hold them.
     var bar0Word: UInt32?
+    /// Powered off by a fault: `power_state` says D3cold whatever runtime PM says.
+    var d3cold = false
+    /// The link as trained now (a fault can degrade it).
+    var link: SimulatedFunction.Link? = nil
 }
 
 extension SimulatedKernel {
@@ -13,17 +17,24 @@ extension SimulatedKernel {
     /// render (readers polling a file see it replaced only when its meaning changes).
     func render(_ bdf: BDF, _ state: inout State) throws(KernelError) {
         guard var device = state.devices[bdf] else { return }
-        let view = Self.view(of: device, power: power(of: device, state))
+        let view = Self.view(of: device, power: power(of: device, state), faults: state.faults[bdf])
         let old = device.shown
         let folder = tree.devicePath(bdf)
-        if old?.power != view.power {
-            try files.replace(folder + "/power_state", text: view.power.powerState + "\n")
+        if old?.power != view.power || old?.d3cold != view.d3cold {
+            try files.replace(
+                folder + "/power_state", text: (view.d3cold ? "D3cold" : view.power.powerState) + "\n")
             try files.replace(folder + "/power/runtime_status", text: view.power.runtimeStatus + "\n")
         }
         if old?.control != view.control {
             try files.replace(folder + "/power/control", text: view.control + "\n")
         }
         if old?.config != view.config { try files.replace(folder + "/config", view.config) }
+        if let link = view.link, old != nil, old?.link != link {
+            try files.replace(
+                folder + "/current_link_speed",
+                text: SimulatedFunction.Link.speedString(link.currentGeneration) + "\n")
+            try files.replace(folder + "/current_link_width", text: "\(link.currentWidth)\n")
+        }
         if old?.bar0Word != view.bar0Word, let word = view.bar0Word { try tree.setNvgraceWords(bdf, word) }
         device.shown = view
         state.devices[bdf] = device
@@ -46,10 +57,26 @@ extension SimulatedKernel {
             inResetWrite: device.resetWrites > 0)
     }
 
-    static func view(of device: Device, power: RuntimePower) -> DeviceView {
-        DeviceView(
-            power: power, control: device.powerControl, config: config(of: device, power: power),
-            bar0Word: bar0Word(of: device, power: power))
+    static func view(of device: Device, power: RuntimePower, faults: SimulatorFaults? = nil) -> DeviceView {
+        var link = device.function.link
+        if faults?.degradedLink == true {
+            link.currentGeneration = 1
+            link.currentWidth = 1
+        }
+        var config = config(of: device, power: power)
+        if faults?.allOnes == true || faults?.d3cold == true {
+            config = [UInt8](repeating: 0xFF, count: config.count)
+        } else if faults?.degradedLink == true, let offset = device.layout.linkStatus {
+            let status = PCIeLinkStatus(
+                speedCode: UInt8(link.currentGeneration), width: link.currentWidth, linkTraining: false,
+                dataLinkLayerLinkActive: true)
+            config.replaceSubrange(
+                offset..<offset + 2, with: ConfigSpaceBuilder.littleEndian(UInt32(status.raw)).prefix(2))
+        }
+        return DeviceView(
+            power: power, control: device.powerControl, config: config,
+            bar0Word: bar0Word(of: device, power: power), d3cold: faults?.d3cold == true,
+            link: device.function.capture == nil ? link : nil)
     }
 
     /// A device with CXL readiness but no DVSEC to show it in falls back to the generic way.

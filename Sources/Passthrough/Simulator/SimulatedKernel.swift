@@ -187,6 +187,8 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         return state.withLock { state in
             let merged = (state.faults[bdf] ?? SimulatorFaults()).merging(patch)
             state.faults[bdf] = merged.isEmpty ? nil : merged
+            // Faults that change what the device shows take effect at once.
+            try? render(bdf, &state)
             return merged
         }
     }

@@ -21,10 +21,20 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
     /// writer about 100 to 120 ms); overrides the device's own duration. Unlike `hangWriteMs` the
     /// device is awake and in reset meanwhile.
     public var resetWriteMs: Int?
+    /// The device stops answering while it stays: its config space reads all-ones, as after a VM
+    /// was killed ("Unknown header type 7f"). Lasts until cleared.
+    public var allOnes: Bool?
+    /// The device is powered off: `power_state` reads D3cold and config space all-ones. Lasts until
+    /// cleared.
+    public var d3cold: Bool?
+    /// The link trains at 2.5 GT/s x1 whatever it can do (a bad riser or slot): Link Status and
+    /// `current_link_speed`/`current_link_width` say so. Lasts until cleared.
+    public var degradedLink: Bool?
 
     public init(
         readyAfterMs: Int? = nil, neverReady: Bool? = nil, busyWrites: Int? = nil, hangWriteMs: Int? = nil,
-        vanishOnReset: Bool? = nil, resetWriteMs: Int? = nil
+        vanishOnReset: Bool? = nil, resetWriteMs: Int? = nil, allOnes: Bool? = nil, d3cold: Bool? = nil,
+        degradedLink: Bool? = nil
     ) {
         self.readyAfterMs = readyAfterMs
         self.neverReady = neverReady
@@ -32,6 +42,9 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
         self.hangWriteMs = hangWriteMs
         self.vanishOnReset = vanishOnReset
         self.resetWriteMs = resetWriteMs
+        self.allOnes = allOnes
+        self.d3cold = d3cold
+        self.degradedLink = degradedLink
     }
 
     public var isEmpty: Bool { self == SimulatorFaults() }
@@ -44,7 +57,10 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
             busyWrites: patch.busyWrites ?? busyWrites,
             hangWriteMs: patch.hangWriteMs ?? hangWriteMs,
             vanishOnReset: patch.vanishOnReset ?? vanishOnReset,
-            resetWriteMs: patch.resetWriteMs ?? resetWriteMs
+            resetWriteMs: patch.resetWriteMs ?? resetWriteMs,
+            allOnes: patch.allOnes ?? allOnes,
+            d3cold: patch.d3cold ?? d3cold,
+            degradedLink: patch.degradedLink ?? degradedLink
         ).normalized
     }
 
@@ -56,6 +72,9 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
         if let value = result.hangWriteMs, value <= 0 { result.hangWriteMs = nil }
         if result.vanishOnReset == false { result.vanishOnReset = nil }
         if let value = result.resetWriteMs, value <= 0 { result.resetWriteMs = nil }
+        if result.allOnes == false { result.allOnes = nil }
+        if result.d3cold == false { result.d3cold = nil }
+        if result.degradedLink == false { result.degradedLink = nil }
         return result
     }
 }

@@ -1,0 +1,100 @@
+import Logging
+import Passthrough
+import Synchronization
+
+/// Looks at every managed GPU that no job holds, every few seconds, and publishes what it sees as
+/// the GPU's `health`: fallen off the bus (all-ones config), D3cold, a link trained below its
+/// maximum, a changed identity, AER counters rising. A GPU that dropped off while idle is reported
+/// before anyone asks for a reset.
+///
+/// Each look is cheap and never wakes the device (see `HealthObservation`). A GPU a job holds is not
+/// looked at: a reset makes it read all-ones on purpose. The watch does not know jobs; it asks
+/// `isHeld`, before and after the look, and drops a look that a job overlapped.
+public final class HealthWatch: Sendable {
+    let inventory: InventoryService
+    let root: SysfsRoot
+    let isHeld: @Sendable (BDF) -> Bool
+    let logger: Logger
+    private let memory = Mutex<[String: HealthMemory]>([:])
+    /// Serialises looks: the periodic one and a test's.
+    private let looking = Mutex(())
+    private let intervalSeconds: Double
+    private let worker = Mutex<PeriodicWorker?>(nil)
+
+    /// `intervalSeconds` 0 starts no timer (tests call `check()` themselves).
+    public init(
+        inventory: InventoryService, intervalSeconds: Double, logger: Logger,
+        isHeld: @escaping @Sendable (BDF) -> Bool
+    ) {
+        self.inventory = inventory
+        root = inventory.inventory.root
+        self.isHeld = isHeld
+        self.logger = logger
+        self.intervalSeconds = intervalSeconds
+    }
+
+    /// Looks at every idle GPU once and publishes the results. Blocks on sysfs: call it from a
+    /// dedicated thread (the periodic worker's, or `offPool` in tests).
+    public func check() {
+        looking.withLock { _ in
+            for gpu in inventory.snapshot.gpus {
+                look(at: gpu)
+            }
+        }
+    }
+
+    private func look(at gpu: GPUDevice) {
+        guard let bdf = BDF(gpu.bdf) else { return }
+        // A missing GPU has nothing to read, and a wedged one has a kernel write stuck on it.
+        guard gpu.state != .missing, gpu.state != .wedged else {
+            if gpu.state == .missing { memory.withLock { $0[gpu.bdf] = nil } }
+            return
+        }
+        guard !isHeld(bdf) else { return }
+        let observation = HealthObservation.read(
+            bdf: bdf, upstream: gpu.parentBridge.flatMap { BDF($0) }, root: root)
+        guard !isHeld(bdf) else { return }
+        let now = Timestamp.nowMs()
+        let (findings, previous) = memory.withLock { memory in
+            let previous = memory[gpu.bdf] ?? HealthMemory()
+            let result = HealthEvaluator.evaluate(observation, memory: previous, nowMs: now)
+            memory[gpu.bdf] = result.memory
+            return (result.findings, previous.findings)
+        }
+        if findings.map(\.reason) != previous.map(\.reason) {
+            if findings.isEmpty {
+                logger.notice("health of \(gpu.bdf): ok again")
+            } else {
+                logger.warning(
+                    "health of \(gpu.bdf): \(findings.map { "\($0.reason.rawValue): \($0.detail)" }.joined(separator: "; "))"
+                )
+            }
+        }
+        inventory.setHealth(gpu.bdf, Self.view(findings, checkedAtMs: now))
+    }
+
+    static func view(_ findings: [HealthFinding], checkedAtMs: Int64) -> GPUHealth {
+        GPUHealth(
+            status: findings.map(\.reason.status).max() ?? .ok,
+            checkedAt: Timestamp.rfc3339(ms: checkedAtMs),
+            reasons: findings.map {
+                GPUHealth.Finding(
+                    reason: $0.reason, detail: $0.detail, since: Timestamp.rfc3339(ms: $0.sinceMs))
+            })
+    }
+
+    func start() {
+        guard intervalSeconds > 0 else { return }
+        let periodic = PeriodicWorker(intervalSeconds: intervalSeconds) { [self] in check() }
+        worker.withLock { $0 = periodic }
+        periodic.start()
+    }
+
+    func stop() {
+        let periodic = worker.withLock { worker -> PeriodicWorker? in
+            defer { worker = nil }
+            return worker
+        }
+        periodic?.stop()
+    }
+}

@@ -1,0 +1,108 @@
+import FoundationEssentials
+import Logging
+import Passthrough
+import Testing
+
+@testable import GraceAPI
+
+/// The health watch on the simulated host: each fault the simulator can inject shows in the GPU's
+/// `health` and in `graceapi_gpu_health`, and goes away when cleared.
+@Suite("Health watch", .serialized)
+struct HealthWatchTests {
+    static let h100 = "0000:c3:00.0"
+
+    @Test(
+        "an idle GPU's fault shows in its health, its metric, and clears",
+        arguments: [
+            (#"{"allOnes": true}"#, #"{"allOnes": false}"#, "all_ones", "failed"),
+            (#"{"d3cold": true}"#, #"{"d3cold": false}"#, "d3cold", "failed"),
+            (#"{"degradedLink": true}"#, #"{"degradedLink": false}"#, "link_degraded", "degraded"),
+        ])
+    func faultSeen(_ fault: String, _ clear: String, _ reason: String, _ status: String) async throws {
+        let service = try RunningService()
+        let healthy = try await service.health(Self.h100)
+        #expect(healthy.status == "ok")
+        #expect(healthy.checkedAt != nil)
+        #expect(healthy.reasons.isEmpty)
+
+        try await service.setFaults(Self.h100, fault)
+        try await service.checkHealth()
+        let sick = try await service.health(Self.h100)
+        #expect(sick.status == status)
+        #expect(sick.reasons.map(\.reason) == [reason])
+        let metrics = try await service.scrape()
+        #expect(metrics.value("graceapi_gpu_health", ["bdf": Self.h100, "reason": reason]) == 1)
+        #expect(metrics.value("graceapi_gpu_health", ["bdf": Self.h100, "reason": "none"]) == nil)
+        // The others are untouched.
+        #expect(metrics.value("graceapi_gpu_health", ["bdf": "0009:01:00.0", "reason": "none"]) == 1)
+
+        // A second look keeps the time the problem was first seen.
+        try await service.checkHealth()
+        #expect(try await service.health(Self.h100).reasons.first?.since == sick.reasons.first?.since)
+
+        try await service.setFaults(Self.h100, clear)
+        try await service.checkHealth()
+        #expect(try await service.health(Self.h100).status == "ok")
+        #expect(
+            try await service.scrape().value("graceapi_gpu_health", ["bdf": Self.h100, "reason": reason])
+                == nil)
+    }
+
+    @Test("the watch reads no config space of a GPU in D3cold, and says why")
+    func d3coldNotWoken() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.h100, #"{"d3cold": true}"#)
+        try await service.checkHealth()
+        let detail = try #require(try await service.health(Self.h100).reasons.first?.detail)
+        #expect(detail.contains("not read"))
+    }
+
+    @Test("a GPU that a job holds is not looked at")
+    func heldNotLooked() async throws {
+        let service = try RunningService()
+        let inventory = service.application.inventory
+        let watch = HealthWatch(inventory: inventory, intervalSeconds: 0, logger: Logger(label: "test")) {
+            _ in true
+        }
+        try await service.setFaults(Self.h100, #"{"allOnes": true}"#)
+        await offPool { watch.check() }
+        #expect(try await service.health(Self.h100).status == "ok")
+    }
+
+    @Test("the GPU list carries every GPU's health")
+    func listed() async throws {
+        let service = try RunningService()
+        let list = try await service.get("/gpus")
+        let body = try JSONDecoder().decode(GPUList.self, from: Data(list.body))
+        #expect(!body.items.isEmpty)
+        #expect(body.items.allSatisfy { $0.health.status == "ok" })
+    }
+
+    struct GPUList: Decodable {
+        struct Item: Decodable { var health: GPUHealthBody }
+        var items: [Item]
+    }
+}
+
+struct GPUHealthBody: Decodable {
+    struct Reason: Decodable {
+        var reason: String
+        var detail: String
+        var since: String
+    }
+    var status: String
+    var checkedAt: String?
+    var reasons: [Reason]
+}
+
+extension RunningService {
+    func checkHealth() async throws {
+        let watch = application.health
+        await offPool { watch.check() }
+    }
+
+    func health(_ bdf: String) async throws -> GPUHealthBody {
+        struct Body: Decodable { var health: GPUHealthBody }
+        return try await get("/gpus/\(bdf)").decode(Body.self).health
+    }
+}

@@ -1,6 +1,6 @@
 /// The service's schema as an append-only list of migrations; see `Database.migrate`.
 public enum GraceSchema {
-    public static let migrations: [String] = [version1, version2]
+    public static let migrations: [String] = [version1, version2, eventsVersion]
 
     /// Version 1: devices, their layout history, and the tables the jobs engine writes to.
     static let version1 = """
@@ -80,5 +80,20 @@ public enum GraceSchema {
     static let version2 = """
         CREATE INDEX jobs_by_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
         CREATE INDEX jobs_by_bdf_kind ON jobs (bdf, kind, created_at_ms);
+        """
+
+    /// The event stream's log (`GET /events`). AUTOINCREMENT, unlike a plain INTEGER PRIMARY KEY,
+    /// never hands out an id again after the newest rows are pruned: a client resuming with
+    /// `Last-Event-ID` must never see a new event under an id it already saw.
+    static let eventsVersion = """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            type TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            gpu TEXT,
+            job TEXT,
+            data_json TEXT NOT NULL
+        );
+        CREATE INDEX events_by_time ON events (at_ms);
         """
 }

@@ -7,6 +7,9 @@ public final class Application: Sendable {
     public let inventory: InventoryService
     public let engine: JobEngine
     public let host: ServiceHost
+    /// The event stream (`GET /events`); the engine publishes job and device events here.
+    public let events: EventHub
+    let inventoryChanges = InventoryChangeObserver()
     let server: HTTPServer
     /// Every `(method, pattern, role)` served, for the contract test.
     let routes: [(method: String, pattern: String, role: Role)]
@@ -18,7 +21,8 @@ public final class Application: Sendable {
     public init(
         host: ServiceHost, store: GraceStore,
         server serverConfiguration: HTTPServer.Configuration = .loopback(),
-        rescanIntervalSeconds: Double = 5, jobs: JobEngine.Configuration = .init(), logger: Logger
+        rescanIntervalSeconds: Double = 5, jobs: JobEngine.Configuration = .init(),
+        events eventConfiguration: EventHub.Configuration = .init(), logger: Logger
     ) throws {
         self.host = host
         self.logger = logger
@@ -26,6 +30,7 @@ public final class Application: Sendable {
             inventory: HostInventory(
                 root: host.root, selection: host.selection, firmwareMemory: host.firmwareMemory),
             store: store, logger: logger)
+        events = EventHub(store: store, configuration: eventConfiguration, logger: logger)
         engine = JobEngine(
             host: host, store: store, inventory: inventory, configuration: jobs, logger: logger)
 
@@ -35,6 +40,7 @@ public final class Application: Sendable {
         SystemRoutes.register(
             in: &router, inventory: inventory, engine: engine, simulated: host.simulator != nil)
         AuditRoutes.register(in: &router, store: store)
+        EventRoutes.register(in: &router, hub: events, inventory: inventory)
         if let simulator = host.simulator {
             SimulatorRoutes.register(in: &router, simulator: simulator)
         }
@@ -50,12 +56,15 @@ public final class Application: Sendable {
 
         if rescanIntervalSeconds > 0 {
             let inventory = inventory
+            let events = events
+            let inventoryChanges = inventoryChanges
             rescanner = PeriodicWorker(intervalSeconds: rescanIntervalSeconds) {
                 do {
-                    try inventory.refresh()
+                    inventoryChanges.observe(try inventory.refresh(), publishingTo: events)
                 } catch {
                     logger.error("inventory rescan failed: \(error)")
                 }
+                events.prune()
             }
         } else {
             rescanner = nil
@@ -73,17 +82,27 @@ public final class Application: Sendable {
 
     /// Scans the host once (so the first request already sees it), then starts serving.
     public func start() throws {
-        try inventory.refresh()
+        inventoryChanges.observe(try inventory.refresh(), publishingTo: events)
+        events.prune()
+        events.start()
         engine.start()
         try server.start()
         rescanner?.start()
     }
 
+    /// Publishes the `inventory.*` events for what changed since the last call (the rescanner calls it
+    /// after every scan; with rescans off, whoever refreshes the inventory may call it).
+    @discardableResult
+    public func publishInventoryChanges() -> [InventoryChangeObserver.Change] {
+        inventoryChanges.observe(inventory.snapshot, publishingTo: events)
+    }
+
     /// Stops rescanning, cancels jobs (reason: shutdown) and waits a bounded time for kernel writes in
-    /// flight, then stops the HTTP server (answering suspended requests first).
+    /// flight, ends the event streams, then stops the HTTP server (answering suspended requests first).
     public func stop() {
         rescanner?.stop()
         engine.shutdown()
+        events.stop()
         server.stop()
     }
 }

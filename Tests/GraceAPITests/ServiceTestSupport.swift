@@ -18,7 +18,8 @@ final class RunningService: @unchecked Sendable {
     /// host given is deleted with the service).
     init(
         simulate: Bool = true, firmware: FirmwareMemoryTable? = nil, databasePath: String? = nil,
-        server: HTTPServer.Configuration? = nil, host simulatedHost: SimulatedHost? = nil
+        server: HTTPServer.Configuration? = nil, host simulatedHost: SimulatedHost? = nil,
+        events: EventHub.Configuration = .init()
     ) throws {
         simulated = try simulatedHost ?? SimulatedHost.createTemporary(prefix: "graceapi-svctest")
         self.databasePath = databasePath ?? simulated.folder + "/graced.sqlite"
@@ -32,7 +33,7 @@ final class RunningService: @unchecked Sendable {
         logger.logLevel = .critical
         application = try Application(
             host: host, store: try GraceStore(path: self.databasePath), server: server ?? Self.openLoopback(),
-            rescanIntervalSeconds: 0, logger: logger)
+            rescanIntervalSeconds: 0, events: events, logger: logger)
         try application.start()
         client = RawHTTPClient(port: try #require(application.port))
     }

@@ -231,6 +231,18 @@ static inline struct MHD_Response *grace_mhd_response_copying(size_t size, const
     return MHD_create_response_from_buffer(size, (void *)bytes, MHD_RESPMEM_MUST_COPY);
 }
 
+/*
+ * A response of unknown length (sent chunked) whose bytes MHD pulls from `reader`; `done` runs once
+ * when MHD releases the response. MHD_SIZE_UNKNOWN and MHD_CONTENT_READER_END_OF_STREAM are cast
+ * macros Swift does not import, hence these wrappers.
+ */
+static inline struct MHD_Response *grace_mhd_response_stream(
+    size_t block_size, MHD_ContentReaderCallback reader, void *cls, MHD_ContentReaderFreeCallback done) {
+    return MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, block_size, reader, cls, done);
+}
+
+static inline ssize_t grace_mhd_end_of_stream(void) { return MHD_CONTENT_READER_END_OF_STREAM; }
+
 static inline bool grace_mhd_add_header(
     struct MHD_Response *response, const char *name, const char *value) {
     return MHD_add_response_header(response, name, value) == MHD_YES;

@@ -137,7 +137,7 @@ public struct BlockingHTTPClient: Sendable, CustomStringConvertible, CustomDebug
         return head + "\r\n"
     }
 
-    private func connectSocket() throws(ConnectionError) -> Int32 {
+    func connectSocket() throws(ConnectionError) -> Int32 {
         switch server {
         case .unix(let path): try connectUnix(path)
         case .tcp(let host, let port): try connectTCP(host, port)
@@ -230,7 +230,7 @@ public struct BlockingHTTPClient: Sendable, CustomStringConvertible, CustomDebug
     }
 
     /// Returns the errno that stopped the sending, or nil when all went out.
-    private func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+    func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
         var sent = 0
         while sent < bytes.count {
             // MSG_NOSIGNAL: a peer that hung up gives EPIPE here rather than killing gracectl by SIGPIPE.
@@ -263,7 +263,7 @@ public struct BlockingHTTPClient: Sendable, CustomStringConvertible, CustomDebug
         }
     }
 
-    private func parse(_ received: [UInt8]) throws(ConnectionError) -> Response {
+    func parse(_ received: [UInt8]) throws(ConnectionError) -> Response {
         guard let headEnd = Self.find([13, 10, 13, 10], in: received[...]) else {
             throw ConnectionError(
                 description: received.isEmpty
@@ -365,7 +365,7 @@ public struct BlockingHTTPClient: Sendable, CustomStringConvertible, CustomDebug
 }
 
 extension StringProtocol {
-    fileprivate var trimmingSpaces: String {
+    var trimmingSpaces: String {
         String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }

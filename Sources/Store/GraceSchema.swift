@@ -1,6 +1,6 @@
 /// The service's schema as an append-only list of migrations; see `Database.migrate`.
 public enum GraceSchema {
-    public static let migrations: [String] = [version1, version2, version3]
+    public static let migrations: [String] = [version1, version2, version3, eventsVersion]
 
     /// Version 1: devices, their layout history, and the tables the jobs engine writes to.
     static let version1 = """
@@ -96,5 +96,20 @@ public enum GraceSchema {
             WHERE idempotency_key IS NOT NULL;
         ALTER TABLE job_attempts ADD COLUMN returned_at_ms INTEGER;
         UPDATE job_attempts SET returned_at_ms = at_ms;
+        """
+
+    /// The event stream's log (`GET /events`). AUTOINCREMENT, unlike a plain INTEGER PRIMARY KEY,
+    /// never hands out an id again after the newest rows are pruned: a client resuming with
+    /// `Last-Event-ID` must never see a new event under an id it already saw.
+    static let eventsVersion = """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            type TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            gpu TEXT,
+            job TEXT,
+            data_json TEXT NOT NULL
+        );
+        CREATE INDEX events_by_time ON events (at_ms);
         """
 }

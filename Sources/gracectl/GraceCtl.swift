@@ -31,6 +31,7 @@ struct GraceCtl: ParsableCommand {
             """,
         subcommands: [
             GPUs.self, GPU.self, Reset.self, Bind.self, Unbind.self, Jobs.self, JobCommand.self, Cancel.self,
+            Watch.self,
         ])
 }
 

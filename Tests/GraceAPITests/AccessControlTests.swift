@@ -21,6 +21,8 @@ struct AccessControlTests {
             .replacingOccurrences(of: "{id}", with: unknownJob)
         switch (method, pattern) {
         case ("POST", "/gpus/{bdf}/reset"): return (target, #"{"dryRun": true}"#)
+        // The event stream lasts until the client leaves, unless told when to end.
+        case ("GET", "/events"): return (target + "?maxSeconds=1", nil)
         case ("POST", _), ("PUT", _): return (target, "{}")
         default: return (target, nil)
         }

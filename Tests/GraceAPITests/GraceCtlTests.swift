@@ -45,4 +45,27 @@ struct GraceCtlTests {
         #expect(status == 1)
         #expect(output.contains("0000:c3:00.1") && output.contains("what to do:"))
     }
+
+    @Test("watch prints one line per event, resumes with --after and ends with --seconds")
+    func watchPrintsEvents() async throws {
+        struct Phase: Encodable { var phase: String }
+        let service = try RunningService()
+        let hub = service.application.events
+        let first = hub.publish(
+            type: .jobPhase, gpu: "0000:c3:00.0", job: "j-1", payload: Phase(phase: "resetting"))
+        hub.publish(type: .jobQueued, gpu: "0000:c3:00.0", job: "j-2", payload: Phase(phase: "ignored"))
+        let second = hub.publish(type: .jobPhase, job: "j-1", payload: Phase(phase: "verifying"))
+        let (status, output) = try await gracectl(
+            service, "watch", "--after", "0", "--types", "job.phase", "--seconds", "1")
+        #expect(status == 0, "\(output)")
+        let lines = output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2, "\(output)")
+        #expect(lines.first?.hasPrefix("\(first.id!) \(first.at) job.phase 0000:c3:00.0 j-1 ") == true)
+        #expect(lines.first?.hasSuffix(#"{"phase":"resetting"}"#) == true)
+        #expect(lines.last == "\(second.id!) \(second.at) job.phase - j-1 {\"phase\":\"verifying\"}")
+
+        let (refused, message) = try await gracectl(service, "watch", "--types", "job.bogus")
+        #expect(refused == 1)
+        #expect(message.contains("job.bogus") && message.contains("what to do:"))
+    }
 }

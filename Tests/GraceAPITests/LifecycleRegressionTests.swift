@@ -43,7 +43,8 @@ struct LifecycleRegressionTests {
         let stuck = try await service.submit(Self.gh200, "reset")
         _ = try await service.waitForJob(stuck.id) { $0.phase == "resetting" }
         let application = service.application
-        let stopping = Task.detached { application.stop() }
+        // Stopping blocks (it waits for the worker): on a thread of its own, not the test's pool.
+        let stopping = Task { await offPool { application.stop() } }
         try await waitUntil { try await service.get("/healthz").decode(Health.self).jobs.accepting == false }
 
         let refused = try await service.send("POST", "/gpus/\(Self.h100)/reset", body: "{}")
@@ -84,7 +85,6 @@ struct LifecycleRegressionTests {
             host: host, store: store, inventory: inventory, configuration: .init(workers: 1), logger: logger,
             observers: observers)
         engine.start()
-        defer { engine.shutdown(grace: .seconds(2)) }
 
         try simulated.kernel.setFaults(SimulatorFaults(neverReady: true), for: BDF(Self.cxl)!)
         guard
@@ -115,6 +115,7 @@ struct LifecycleRegressionTests {
                 BDF(Self.h100)!, ResetRequest(method: nil, deadlineSeconds: nil, dryRun: nil),
                 idempotencyKey: nil, requestedBy: "test")
         else { Issue.record("the GPU stayed claimed after the cancel"); return }
+        await offPool { engine.shutdown(grace: .seconds(2)) }
     }
 
     @Test(

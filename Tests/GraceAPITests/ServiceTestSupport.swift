@@ -19,7 +19,7 @@ final class RunningService: @unchecked Sendable {
     init(
         simulate: Bool = true, firmware: FirmwareMemoryTable? = nil, databasePath: String? = nil,
         server: HTTPServer.Configuration? = nil, host simulatedHost: SimulatedHost? = nil,
-        jobs: JobEngine.Configuration = .init()
+        jobs: JobEngine.Configuration = .init(), events: EventHub.Configuration = .init()
     ) throws {
         simulated = try simulatedHost ?? SimulatedHost.createTemporary(prefix: "graceapi-svctest")
         self.databasePath = databasePath ?? simulated.folder + "/graced.sqlite"
@@ -33,7 +33,7 @@ final class RunningService: @unchecked Sendable {
         logger.logLevel = .critical
         application = try Application(
             host: host, store: try GraceStore(path: self.databasePath), server: server ?? Self.openLoopback(),
-            rescanIntervalSeconds: 0, healthIntervalSeconds: 0, jobs: jobs, logger: logger)
+            rescanIntervalSeconds: 0, healthIntervalSeconds: 0, jobs: jobs, events: events, logger: logger)
         try application.start()
         client = RawHTTPClient(port: try #require(application.port))
     }

@@ -852,6 +852,131 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ServiceUnavailable'
                 '505':
                   $ref: '#/components/responses/HTTPVersionNotSupported'
+          /events:
+            get:
+              operationId: streamEvents
+              x-required-role: viewer
+              summary: The service's events, as server-sent events
+              description: |
+                Needs the viewer role.
+
+                A `text/event-stream` (chunked, no length) that stays open: each event is
+                `id: N`, `event: TYPE`, `data: JSON` (an `Event`), then a blank line. The stream opens with the
+                comment `: graced events` and a `retry:` hint, and carries the comment `: heartbeat` after
+                15 s without an event (which also lets graced notice a client that went away). Event types
+                and their payloads are listed under the `Event` schema.
+
+                Ids increase and are never reused. To resume after a disconnect, send the last id received as
+                `Last-Event-ID` (what browsers' EventSource does) or as `lastEventId`: the stream first replays
+                every retained event after it that the filters want, then continues live, with no gap and no
+                duplicate. Events are retained 24 hours, at most 100 000; if some after the id sent were
+                pruned, the first event is `stream.dropped` saying from which id the stream resumes.
+
+                A client that reads too slowly (1024 events or 1 MiB waiting for it) receives a last
+                `stream.overflow` event and is disconnected; resuming with its last id loses nothing retained.
+                The stream also ends cleanly when `maxSeconds` have passed or graced stops.
+              parameters:
+                - name: Last-Event-ID
+                  in: header
+                  required: false
+                  description: Resume after this event id. Sent at most once; if `lastEventId` is sent too, both must agree.
+                  schema:
+                    type: string
+                    pattern: '^[0-9]{1,18}$'
+                - name: lastEventId
+                  in: query
+                  required: false
+                  description: Resume after this event id, for clients that cannot set headers.
+                  schema:
+                    type: integer
+                    minimum: 0
+                    maximum: 999999999999999999
+                - name: gpu
+                  in: query
+                  required: false
+                  description: Only the events of this GPU (a PCI address of a GPU graced manages), and the stream's own.
+                  schema:
+                    type: string
+                    minLength: 12
+                    maxLength: 12
+                    pattern: '^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[01][0-9a-fA-F]\.[0-7]$'
+                - name: types
+                  in: query
+                  required: false
+                  description: Only events of these types (comma-separated), and the stream's own (`stream.*`).
+                  schema:
+                    type: string
+                    pattern: '^(job\.queued|job\.phase|job\.attempt|job\.finished|device\.state|inventory\.added|inventory\.removed|inventory\.driver_changed|inventory\.layout_drift|stream\.dropped|stream\.overflow)(,(job\.queued|job\.phase|job\.attempt|job\.finished|device\.state|inventory\.added|inventory\.removed|inventory\.driver_changed|inventory\.layout_drift|stream\.dropped|stream\.overflow))*$'
+                  example: job.finished,device.state
+                - name: maxSeconds
+                  in: query
+                  required: false
+                  description: End the stream (cleanly) after this many seconds; without it the stream lasts until the client leaves.
+                  schema:
+                    type: integer
+                    minimum: 1
+                    maximum: 86400
+              responses:
+                '200':
+                  description: |
+                    The event stream. The schema describes one event of it (as OpenAPI 3.1 reads an event
+                    stream's schema); its `data` is an `Event` as JSON.
+                  headers:
+                    Cache-Control:
+                      description: Always `no-store`.
+                      schema:
+                        type: string
+                  content:
+                    text/event-stream:
+                      schema:
+                        $ref: '#/components/schemas/ServerSentEvent'
+                '400':
+                  description: |
+                    `invalid-query`: `Last-Event-ID` or `lastEventId` is not a whole number, `Last-Event-ID` is
+                    sent twice, the two disagree, or `maxSeconds` is outside 1 to 86400; `invalid-bdf`: `gpu`
+                    is not a PCI address. Like every request, this one can also be refused at the edge with 400
+                    for ambiguous framing (`bad-framing`) or a repeated `Authorization` header
+                    (`ambiguous-credentials`); see `BadFraming`.
+                  content:
+                    application/problem+json:
+                      schema:
+                        $ref: '#/components/schemas/Problem'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '404':
+                  description: '`gpu-not-found`: `gpu` names no GPU graced manages.'
+                  content:
+                    application/problem+json:
+                      schema:
+                        $ref: '#/components/schemas/Problem'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '422':
+                  description: |
+                    `unknown-event-type`: `types` names a type graced does not have; the problem's `known`
+                    member lists them all.
+                  content:
+                    application/problem+json:
+                      schema:
+                        allOf:
+                          - $ref: '#/components/schemas/Problem'
+                          - type: object
+                            required: [known]
+                            properties:
+                              known:
+                                type: array
+                                items:
+                                  type: string
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /simulator/devices/{bdf}/faults:
             parameters:
               - $ref: '#/components/parameters/BDF'
@@ -2122,5 +2247,188 @@ enum OpenAPIDocument {
                   type: [string, 'null']
                   enum: [token, peer-credentials, certificate, no-auth, none, null]
                   description: How the caller was identified; null for a job's outcome.
+            ServerSentEvent:
+              type: object
+              description: |
+                One event of the `text/event-stream` of `GET /events`, as its fields (`id:`, `event:`,
+                `data:`) read. Comments (`: heartbeat`) and the opening `retry:` hint are not events.
+              required: [event, data]
+              properties:
+                id:
+                  type: string
+                  pattern: '^[0-9]+$'
+                  description: The event's id; absent on the stream's own events (`stream.*`).
+                event:
+                  type: string
+                  description: The event's type, as in `Event.type`.
+                data:
+                  type: string
+                  contentMediaType: application/json
+                  contentSchema:
+                    $ref: '#/components/schemas/Event'
+                retry:
+                  type: integer
+            Event:
+              type: object
+              description: |
+                One event of `GET /events` (the JSON of its `data:` line). `data` depends on `type`:
+
+                - `job.queued` (`JobQueuedData`): a job was accepted.
+                - `job.phase` (`JobPhaseData`): a job entered a phase (queued, quiescing, resetting,
+                  waiting_ready, verifying, ...).
+                - `job.attempt` (`JobAttemptData`): one kernel write of a job and how it went.
+                - `job.finished` (`JobFinishedData`): a job's final state.
+                - `device.state` (`DeviceStateData`): a GPU's state changed.
+                - `inventory.added`, `inventory.removed` (`InventoryDeviceData`): a GPU appeared on or left
+                  the bus (seen by a rescan).
+                - `inventory.driver_changed` (`DriverChangedData`): a GPU's driver changed.
+                - `inventory.layout_drift` (`LayoutDriftData`): a GPU's BARs or device memory differ from
+                  what was seen before.
+                - `stream.dropped` (`StreamDroppedData`): the events after the `Last-Event-ID` sent were
+                  pruned; no id.
+                - `stream.overflow` (`StreamOverflowData`): the client read too slowly and is disconnected
+                  after this event; no id.
+              required: [id, type, at, gpu, job, data]
+              properties:
+                id:
+                  type: [integer, 'null']
+                  description: Increases with every event and is never reused; null for the stream's own (`stream.*`).
+                type:
+                  type: string
+                  enum:
+                    - job.queued
+                    - job.phase
+                    - job.attempt
+                    - job.finished
+                    - device.state
+                    - inventory.added
+                    - inventory.removed
+                    - inventory.driver_changed
+                    - inventory.layout_drift
+                    - stream.dropped
+                    - stream.overflow
+                at:
+                  type: string
+                  format: date-time
+                gpu:
+                  type: [string, 'null']
+                  description: The GPU's PCI address, when the event is about one.
+                job:
+                  type: [string, 'null']
+                  description: The job's id, when the event is about one.
+                data:
+                  oneOf:
+                    - $ref: '#/components/schemas/JobQueuedData'
+                    - $ref: '#/components/schemas/JobPhaseData'
+                    - $ref: '#/components/schemas/JobAttemptData'
+                    - $ref: '#/components/schemas/JobFinishedData'
+                    - $ref: '#/components/schemas/DeviceStateData'
+                    - $ref: '#/components/schemas/InventoryDeviceData'
+                    - $ref: '#/components/schemas/DriverChangedData'
+                    - $ref: '#/components/schemas/LayoutDriftData'
+                    - $ref: '#/components/schemas/StreamDroppedData'
+                    - $ref: '#/components/schemas/StreamOverflowData'
+            JobQueuedData:
+              type: object
+              required: [kind, method]
+              properties:
+                kind:
+                  type: string
+                  enum: [reset, bind, unbind]
+                method:
+                  type: [string, 'null']
+                  description: The reset method or driver asked for; null when it does not apply.
+            JobPhaseData:
+              type: object
+              required: [phase]
+              properties:
+                phase:
+                  type: string
+            JobAttemptData:
+              type: object
+              required: [attempt, write, errno, message]
+              properties:
+                attempt:
+                  type: integer
+                  minimum: 1
+                write:
+                  type: string
+                  description: The kernel write, e.g. `reset`, `bind`, `unbind`.
+                errno:
+                  type: [integer, 'null']
+                  description: The error the kernel returned; null when the write succeeded.
+                message:
+                  type: string
+            JobFinishedData:
+              type: object
+              required: [state, error]
+              properties:
+                state:
+                  $ref: '#/components/schemas/JobState'
+                error:
+                  type: [string, 'null']
+                  description: Why it did not succeed; null when it did.
+            DeviceStateData:
+              type: object
+              required: [from, to, reason]
+              properties:
+                from:
+                  type: string
+                  enum: [ready, not_ready, resetting, wedged, missing]
+                to:
+                  type: string
+                  enum: [ready, not_ready, resetting, wedged, missing]
+                reason:
+                  type: string
+            InventoryDeviceData:
+              type: object
+              required: [vendorId, deviceId, deviceName, driver]
+              properties:
+                vendorId:
+                  type: string
+                deviceId:
+                  type: string
+                deviceName:
+                  type: string
+                driver:
+                  type: [string, 'null']
+            DriverChangedData:
+              type: object
+              required: [from, to]
+              properties:
+                from:
+                  type: [string, 'null']
+                  description: The driver before; null when none was bound.
+                to:
+                  type: [string, 'null']
+                  description: The driver now; null when none is bound.
+            LayoutDriftData:
+              type: object
+              required: [changes]
+              properties:
+                changes:
+                  type: string
+                  description: What changed, one line per BAR or memory region.
+            StreamDroppedData:
+              type: object
+              required: [requestedAfter, resumesFrom]
+              properties:
+                requestedAfter:
+                  type: integer
+                  description: The id the client resumed after.
+                resumesFrom:
+                  type: integer
+                  description: The first id still retained; events in between are gone.
+            StreamOverflowData:
+              type: object
+              required: [queuedEvents, queuedBytes, lastId]
+              properties:
+                queuedEvents:
+                  type: integer
+                queuedBytes:
+                  type: integer
+                lastId:
+                  type: [integer, 'null']
+                  description: The last event sent to this client in full, to resume from; null if none was.
         """##
 }

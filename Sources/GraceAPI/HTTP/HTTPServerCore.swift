@@ -18,6 +18,8 @@ final class HTTPServerCore: Sendable {
     /// Requests between the URI log callback and the completed callback; tests use it to check
     /// that every context is released, and `stop()` waits for it to reach zero.
     let liveRequests = Atomic<Int>(0)
+    /// Streaming responses in flight (HTTPServerCore+Streams.swift).
+    let streams = StreamRegistry()
 
     private struct Suspended: Sendable {
         let context: RequestContext
@@ -336,6 +338,9 @@ final class HTTPServerCore: Sendable {
                 return response
             }
             return .YES
+        case .stream(let stream):
+            finishAudit(HTTPResponse(status: stream.status))
+            return result(startStream(stream, on: connection))
         }
     }
 
@@ -394,8 +399,10 @@ final class HTTPServerCore: Sendable {
     }
 
     /// Refuses new suspensions and answers every suspended request with 503, so that
-    /// MHD_stop_daemon never sees a suspended connection. Their tasks are cancelled.
+    /// MHD_stop_daemon never sees a suspended connection. Their tasks are cancelled. Streams end
+    /// after what they have buffered (their connections resume to send it).
     func drainSuspended() {
+        streams.stopAll()
         let pending = state.withLock { state in
             state.stopping = true
             defer { state.suspended = [:] }

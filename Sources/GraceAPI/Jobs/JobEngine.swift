@@ -42,8 +42,8 @@ public final class JobEngine: Sendable {
     /// Called outside the engine's lock, in the order the changes happened for one job.
     public struct Observers: Sendable {
         var jobChanged: @Sendable (Job, JobMachine.Transition) -> Void = { _, _ in }
-        /// A device's shown state changed (nil: shown as the inventory reads it).
-        var deviceShown: @Sendable (BDF, DeviceState?) -> Void = { _, _ in }
+        /// A GPU's state as `GET /gpus` shows it changed (from, to, why), because of a job.
+        var deviceStateChanged: @Sendable (BDF, DeviceState, DeviceState, String) -> Void = { _, _, _, _ in }
         /// The job is over and its devices are free; its final record has been handed to the store.
         var jobConcluded: @Sendable (Job) -> Void = { _ in }
 
@@ -125,8 +125,12 @@ public final class JobEngine: Sendable {
                 return show
             }
             if case .some(let shown) = show {
+                let before = inventory.snapshot.gpu(device.description)?.state
                 inventory.setState(device.description, shown)
-                observers.deviceShown(device, shown)
+                if let before, let after = inventory.snapshot.gpu(device.description)?.state, before != after
+                {
+                    observers.deviceStateChanged(device, before, after, "the kernel returned from \(write)")
+                }
             }
         }
     }
@@ -230,7 +234,7 @@ public final class JobEngine: Sendable {
         let show = state.withLock { state -> DeviceMachine.Show in
             state.devices[device]?.impose(shown, by: id) ?? nil
         }
-        apply(show, to: device)
+        apply(show, to: device, reason: "job \(id)")
     }
 
     /// A write to `device` did not return by the deadline: the device is wedged until it does.
@@ -241,7 +245,7 @@ public final class JobEngine: Sendable {
             state.devices[device] = machine
             return show
         }
-        apply(show, to: device)
+        apply(show, to: device, reason: "job \(id): \(write) did not return by the deadline")
     }
 
     /// Whether a job holds `device` (or will take it over), or a stuck write wedged it.
@@ -266,13 +270,23 @@ public final class JobEngine: Sendable {
                 return (device, show)
             }
         }
-        for (device, show) in shows { apply(show, to: device) }
+        for (device, show) in shows { apply(show, to: device, reason: "job \(id) ended") }
     }
 
-    private func apply(_ show: DeviceMachine.Show, to device: BDF) {
+    private func apply(_ show: DeviceMachine.Show, to device: BDF, reason: String) {
         guard case .some(let shown) = show else { return }
+        let before = inventory.snapshot.gpu(device.description)?.state
         inventory.setState(device.description, shown)
-        observers.deviceShown(device, shown)
+        announce(device, from: before, reason: reason)
+    }
+
+    /// Tells the observers when the state `GET /gpus` shows for `device` is no longer `before`.
+    private func announce(_ device: BDF, from before: DeviceState?, reason: String) {
+        guard let before, let after = inventory.snapshot.gpu(device.description)?.state, before != after
+        else {
+            return
+        }
+        observers.deviceStateChanged(device, before, after, reason)
     }
 
     // MARK: Queries
@@ -462,8 +476,10 @@ public final class JobEngine: Sendable {
             }
             return (settled, wedged)
         }
+        let before = Dictionary(
+            uniqueKeysWithValues: settled.map { ($0, inventory.snapshot.gpu($0.description)?.state) })
         inventory.reprobe(live.devices.subtracting(wedged), clearing: true)
-        for device in settled { observers.deviceShown(device, nil) }
+        for device in settled { announce(device, from: before[device] ?? nil, reason: "job \(id) ended") }
         handle(id) { $0.concluded(atMs: Timestamp.nowMs()) }
 
         let restores = state.withLock { $0.jobs[id]?.machine.restores ?? [] }

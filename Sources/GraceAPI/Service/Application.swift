@@ -11,6 +11,9 @@ public final class Application: Sendable {
     public let metrics: GraceMetrics
     /// Looks at idle GPUs between jobs and publishes their `health`.
     public let health: HealthWatch
+    /// The event stream (`GET /events`); the engine publishes job and device events here.
+    public let events: EventHub
+    let inventoryChanges = InventoryChangeObserver()
     let server: HTTPServer
     /// Every `(method, pattern, role)` served, for the contract test.
     let routes: [(method: String, pattern: String, role: Role)]
@@ -23,7 +26,8 @@ public final class Application: Sendable {
         host: ServiceHost, store: GraceStore,
         server serverConfiguration: HTTPServer.Configuration = .loopback(),
         rescanIntervalSeconds: Double = 5, healthIntervalSeconds: Double = 5,
-        jobs: JobEngine.Configuration = .init(), logger: Logger
+        jobs: JobEngine.Configuration = .init(), events eventConfiguration: EventHub.Configuration = .init(),
+        logger: Logger
     ) throws {
         self.host = host
         self.logger = logger
@@ -33,7 +37,15 @@ public final class Application: Sendable {
             store: store, logger: logger)
         let metrics = GraceMetrics()
         self.metrics = metrics
+        let events = EventHub(store: store, configuration: eventConfiguration, logger: logger)
+        self.events = events
         var observers = JobEngine.Observers()
+        observers.jobChanged = { job, transition in Self.publish(transition, of: job, to: events) }
+        observers.deviceStateChanged = { device, from, to, reason in
+            events.publish(
+                type: .deviceState, gpu: device.description, job: nil,
+                payload: DeviceStatePayload(from: from.rawValue, to: to.rawValue, reason: reason))
+        }
         // Every job's outcome goes into the audit trail, beside the request that asked for it, and
         // into the reset counters and histograms.
         observers.jobConcluded = { job in
@@ -64,6 +76,7 @@ public final class Application: Sendable {
             in: &router, inventory: inventory, engine: engine, simulated: host.simulator != nil)
         SystemRoutes.registerMetrics(in: &router, metrics: metrics, inventory: inventory, engine: engine)
         AuditRoutes.register(in: &router, store: store)
+        EventRoutes.register(in: &router, hub: events, inventory: inventory)
         if let simulator = host.simulator {
             SimulatorRoutes.register(in: &router, simulator: simulator)
         }
@@ -82,12 +95,15 @@ public final class Application: Sendable {
 
         if rescanIntervalSeconds > 0 {
             let inventory = inventory
+            let events = events
+            let inventoryChanges = inventoryChanges
             rescanner = PeriodicWorker(intervalSeconds: rescanIntervalSeconds) {
                 do {
-                    try inventory.refresh()
+                    inventoryChanges.observe(try inventory.refresh(), publishingTo: events)
                 } catch {
                     logger.error("inventory rescan failed: \(error)")
                 }
+                events.prune()
             }
         } else {
             rescanner = nil
@@ -105,12 +121,21 @@ public final class Application: Sendable {
 
     /// Scans the host once (so the first request already sees it), then starts serving.
     public func start() throws {
-        try inventory.refresh()
+        inventoryChanges.observe(try inventory.refresh(), publishingTo: events)
+        events.prune()
+        events.start()
         health.check()
         engine.start()
         try server.start()
         rescanner?.start()
         health.start()
+    }
+
+    /// Publishes the `inventory.*` events for what changed since the last call (the rescanner calls it
+    /// after every scan; with rescans off, whoever refreshes the inventory may call it).
+    @discardableResult
+    public func publishInventoryChanges() -> [InventoryChangeObserver.Change] {
+        inventoryChanges.observe(inventory.snapshot, publishingTo: events)
     }
 
     /// Shuts down in the reverse order of startup: stop accepting jobs (new mutations get 503 with
@@ -122,6 +147,33 @@ public final class Application: Sendable {
         rescanner?.stop()
         health.stop()
         engine.shutdown()
+        events.stop()
         server.stop()
+    }
+
+    /// A job's transition as an event of the stream.
+    static func publish(_ transition: JobMachine.Transition, of job: Job, to events: EventHub) {
+        let gpu = job.gpu.description
+        switch transition {
+        case .queued:
+            events.publish(
+                type: .jobQueued, gpu: gpu, job: job.id,
+                payload: JobQueuedPayload(kind: job.kind.rawValue, method: job.methodRequested))
+        case .started:
+            break  // its first phase follows at once
+        case .phase(let phase):
+            events.publish(type: .jobPhase, gpu: gpu, job: job.id, payload: JobPhasePayload(phase: phase))
+        case .attempt(let attempt):
+            let number = (job.attempts.lastIndex(of: attempt) ?? job.attempts.count - 1) + 1
+            events.publish(
+                type: .jobAttempt, gpu: gpu, job: job.id,
+                payload: JobAttemptPayload(
+                    attempt: number, write: String(attempt.message.prefix { $0 != ":" }),
+                    errno: attempt.errno.map { Int($0.rawValue) }, message: attempt.message))
+        case .finished:
+            events.publish(
+                type: .jobFinished, gpu: gpu, job: job.id,
+                payload: JobFinishedPayload(state: job.state.rawValue, error: job.failure?.detail))
+        }
     }
 }

@@ -1,7 +1,9 @@
 import Dispatch
 
-/// Runs a blocking piece of work every `interval` on a thread of its own (Dispatch's, not Swift's
-/// cooperative pool), until stopped. `stop()` returns once the loop has ended, so nothing runs after it.
+/// Runs a blocking piece of work every `interval` on a thread of its own (neither Swift's cooperative
+/// pool nor Dispatch's, whose few workers a loop that blocks for the process's lifetime would take
+/// from everyone else), until stopped. `stop()` returns once the loop has ended, so nothing runs
+/// after it.
 final class PeriodicWorker: Sendable {
     private let stopRequested = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
@@ -14,7 +16,7 @@ final class PeriodicWorker: Sendable {
     }
 
     func start() {
-        DispatchQueue(label: "graced.periodic").async { [self] in
+        startDedicatedThread { [self] in
             while stopRequested.wait(timeout: .now() + .milliseconds(intervalMs)) == .timedOut {
                 work()
             }

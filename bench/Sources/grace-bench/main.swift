@@ -3,6 +3,7 @@
 // know the instant a device becomes ready. Figures go to bench/RESULTS.md with the command.
 //
 //   swift run -c release grace-bench [--trials N]
+//   swift run -c release grace-bench --events [--clients N] [--trials N]   (EventsBench.swift)
 
 import GraceAPI
 import GraceClient
@@ -41,10 +42,21 @@ if let index = CommandLine.arguments.firstIndex(of: "--trials"), index + 1 < Com
     trials = value
 }
 
+let eventsMode = CommandLine.arguments.contains("--events")
+let eventClients =
+    CommandLine.arguments.firstIndex(of: "--clients").flatMap { index in
+        index + 1 < CommandLine.arguments.count ? Int(CommandLine.arguments[index + 1]) : nil
+    } ?? 1000
+
 /// Loopback without credentials or a rate limit: the benchmark measures the engine, not the edge.
-func benchServer() -> HTTPServer.Configuration {
+/// The event benchmark's clients all come from 127.0.0.1, so it lifts the connection limits too.
+@MainActor func benchServer() -> HTTPServer.Configuration {
     var configuration = HTTPServer.Configuration.loopback()
     configuration.edge.mutationsPerMinute = 0
+    if eventsMode {
+        configuration.connectionLimit = eventClients + 64
+        configuration.perClientConnectionLimit = 0
+    }
     return configuration
 }
 
@@ -62,6 +74,12 @@ let application = try Application(
     rescanIntervalSeconds: 0, jobs: JobEngine.Configuration(workers: 4), logger: logger)
 try application.start()
 let client = BlockingHTTPClient(port: application.port!)
+if eventsMode {
+    EventsBench(application: application, port: application.port!).run(
+        clients: eventClients, trials: CommandLine.arguments.contains("--trials") ? trials : 200)
+    application.stop()
+    exit(0)
+}
 let gpus = ["0008:01:00.0", "0009:01:00.0", "0029:01:00.0", "0000:c3:00.0"]
 let terminal = JobSummary.terminalStates
 

@@ -148,6 +148,7 @@ for trial in 0..<trials {
 }
 report(
     "readiness detection latency (device ready to job succeeded): " + Statistics(detection).line(unit: " ms"))
+WaitBench(client: client, kernel: simulated.kernel, gpus: gpus).run(trials: trials)
 
 // 3. CPU cost of polling: jobs waiting on devices that never become ready, process CPU over 5 s.
 // (Not the CXL GPU: with Memory_Info_Valid never set its job rightly ends after 1 s.)

@@ -25,7 +25,13 @@ fi
 build=(swift build -c debug --package-path fuzz --sanitize fuzzer --sanitize address
     -Xswiftc -sanitize-coverage=edge,indirect-calls,trace-cmp,inline-8bit-counters,pc-table)
 echo "== fuzz: building ${#targets[@]} targets"
-"${build[@]}" 2>&1 | grep -v "warning: Cannot export local symbol" | tail -n 3
+mkdir -p fuzz/.build
+"${build[@]}" >fuzz/.build/fuzz-build.log 2>&1 || { grep -E 'error:' fuzz/.build/fuzz-build.log; exit 1; }
+if grep -E '^/.*/fuzz/Sources/.*: warning:' fuzz/.build/fuzz-build.log; then
+    echo "Warnings in the fuzz targets: fix them."
+    exit 1
+fi
+tail -n 1 fuzz/.build/fuzz-build.log
 bin="$("${build[@]}" --show-bin-path)"
 
 # A Swift trap is the finding; the Swift backtracer would only slow the report down.

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 
 echo "== style: swift format lint --strict"
-swift format lint --strict --recursive Package.swift Sources Tests bench
+swift format lint --strict --recursive Package.swift Sources Tests bench fuzz/Package.swift fuzz/Sources
 
 echo "== build (warnings in our own code fail the build)"
 swift build --build-tests 2>&1 | tee .build-log.txt
@@ -23,6 +23,9 @@ swift test --skip-build 2>&1 | tee .test-log.txt
 
 echo "== deploy/: Prometheus rules and their tests, the dashboard's expressions, Kubernetes manifests, the scrape"
 ./scripts/check-deploy.sh
+
+echo "== fuzz: each libFuzzer target 45 s over its seed corpus (address sanitizer; fails on a crash)"
+./scripts/fuzz.sh 45
 
 echo "== contract: the tests' saved answers against openapi.yaml (jsonschema)"
 "$(./scripts/python-venv.sh)/bin/python" scripts/check-contract.py

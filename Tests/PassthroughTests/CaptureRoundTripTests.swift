@@ -128,4 +128,26 @@ struct CaptureRoundTripTests {
             String(describing: error).contains(reason)
         }
     }
+
+    /// Found with the host-capture fuzz target (`fuzz/`) once it walked the topology as
+    /// `build(at:)` does: each bridge's folder sat inside the other's address, so each was the
+    /// other's parent, and laying out the tree went up the loop for ever (`graced --simulate
+    /// --capture` hung at startup).
+    @Test("a capture whose bridges are each other's parent is refused, not walked round for ever")
+    func parentLoopRefused() throws {
+        func bridge(_ folder: String) -> String {
+            #"{"realpath": "/sys/devices/pci0000:00/\#(folder)", "config_b64": "hoAAAAAAAAAAAAAAAAABAA==", "#
+                + #""attrs": {"vendor": "0x8086\n", "device": "0x1234\n", "class": "0x060400\n", "#
+                + #""resource": "\#(String(repeating: #"0x0 0x0 0x0\n"#, count: 6))"}}"#
+        }
+        let json =
+            #"{"devices": {"0000:00:01.0": \#(bridge("0000:00:02.0/0000:00:01.0")), "#
+            + #""0000:00:02.0": \#(bridge("0000:00:01.0/0000:00:02.0"))}}"#
+        let capture = try HostCapture.decode(Array(json.utf8))
+        #expect {
+            _ = try CaptureTreeBuilder(capture)
+        } throws: { error in
+            String(describing: error).contains("not in the folder above")
+        }
+    }
 }

@@ -72,6 +72,10 @@ import Testing
         "0x10000000000000000 0x10000000000000000 0x0",
         "garbage",
         "-0x1 0x1 0x1",
+        // Found with the resource-file fuzz target's read-one-way check: Swift's integer parsing
+        // takes a sign, so these read as 1 and 0.
+        "0x+1 0x1 0x1",
+        "0x1 0x-0 0x1",
     ])
     func malformedLine(line: String) {
         let text = line + "\n" + Self.endpoint

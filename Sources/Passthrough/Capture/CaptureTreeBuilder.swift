@@ -50,6 +50,22 @@ public struct CaptureTreeBuilder: Sendable {
             }
             functions.append(function)
         }
+        // A parent's folder must be the folder above its child's, as in sysfs: each step up a
+        // chain of parents is then a shorter path, so no chain can loop (two bridges that each name
+        // the other's address as their folder's parent would send every walk up the tree round
+        // for ever).
+        let folderOf = Dictionary(
+            functions.compactMap { function in function.capture.map { (function.bdf, $0.realpath) } },
+            uniquingKeysWith: { first, _ in first })
+        for function in functions {
+            guard let parent = function.parent, let folder = function.capture?.realpath else { continue }
+            let above = folder[..<(folder.lastIndex(of: "/") ?? folder.startIndex)]
+            guard folderOf[parent].map({ $0 == above }) ?? false else {
+                throw .invalid(
+                    "\(function.bdf): its parent \(parent) is captured in \(folderOf[parent] ?? "no folder"), "
+                        + "not in the folder above \(folder)")
+            }
+        }
         self.functions = functions
 
         var drivers: [SimulatedDriver] = []

@@ -92,9 +92,21 @@ public enum ResourceFile {
     /// `0x` followed by 1 to 16 hex digits, as `%#llx`-style output can be.
     private static func parseHex(_ field: Substring) -> UInt64? {
         let utf8 = field.utf8
-        guard utf8.count > 2, utf8.count <= 18, field.hasPrefix("0x") || field.hasPrefix("0X") else {
+        // Digits only: `UInt64(_:radix:)` alone would also take a sign (`0x+1`, `0x-0`).
+        guard utf8.count > 2, utf8.count <= 18, field.hasPrefix("0x") || field.hasPrefix("0X"),
+            utf8.dropFirst(2).allSatisfy(isHexDigit)
+        else {
             return nil
         }
         return UInt64(field.dropFirst(2), radix: 16)
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
+            UInt8(ascii: "A")...UInt8(ascii: "F"):
+            true
+        default: false
+        }
     }
 }

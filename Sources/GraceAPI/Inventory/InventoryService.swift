@@ -108,6 +108,74 @@ public final class InventoryService: Sendable {
         }
     }
 
+    // MARK: Change-driven re-reads (kernel uevents)
+
+    /// What `reread(_:)` did.
+    public enum RereadOutcome: Sendable, Equatable {
+        /// These GPUs were read again and republished (possibly none: the events named no managed
+        /// function and no group-mate of one).
+        case reread(Set<String>)
+        /// A function appeared that the last scan did not know, or a known address now holds another
+        /// device: only a full `refresh()` (libpci, names) can describe it.
+        case needsFullScan
+    }
+
+    /// Re-reads the functions a kernel uevent named, and the managed GPUs that share an IOMMU group
+    /// with them (their `iommuGroup.members[].driver` shows the named one's driver), then records
+    /// their layouts and republishes, without rescanning the bus. A removed function shows `missing`,
+    /// a re-added one is listed again, a driver change is reflected.
+    public func reread(_ named: Set<BDF>) -> RereadOutcome {
+        let plan = refreshing.withLock { state -> (targets: [PCIFunction], unknown: [BDF], read: UInt64) in
+            var targets: [String: PCIFunction] = [:]
+            var unknown: [BDF] = []
+            let names = Set(named.map(\.description))
+            for bdf in named {
+                if let function = state.functions[bdf.description] {
+                    targets[bdf.description] = function
+                } else {
+                    unknown.append(bdf)
+                }
+            }
+            for gpu in state.lastSeen.values where targets[gpu.bdf] == nil {
+                guard let members = gpu.iommuGroup?.members,
+                    members.contains(where: { names.contains($0.bdf) }),
+                    let function = state.functions[gpu.bdf]
+                else { continue }
+                targets[gpu.bdf] = function
+            }
+            return (Array(targets.values), unknown, state.nextGeneration())
+        }
+        // An unknown function that is gone, or that this service would not manage, changes nothing.
+        for bdf in plan.unknown where inventory.isPresent(bdf) && inventory.mightManage(bdf) {
+            return .needsFullScan
+        }
+        var described: [(String, GPUDevice?)] = []
+        for function in plan.targets {
+            guard inventory.isPresent(function.bdf) else {
+                described.append((function.bdf.description, nil))
+                continue
+            }
+            // A re-added address may hold a different card: its identity needs libpci's names.
+            guard inventory.hasIdentity(function) else { return .needsFullScan }
+            described.append((function.bdf.description, inventory.describe(function)))
+        }
+        let now = Timestamp.nowMs()
+        refreshing.withLock { state in
+            for (bdf, gpu) in described {
+                if let gpu {
+                    do {
+                        try record(gpu, at: now, into: &state)
+                    } catch {
+                        logger.error("could not record the layout of \(gpu.bdf): \(error)")
+                    }
+                }
+                state.merge(bdf, gpu, read: plan.read)
+            }
+            _ = publish(state)
+        }
+        return .reread(Set(described.map(\.0)))
+    }
+
     /// Sets (or with nil clears) the state a job imposes on a GPU, and republishes at once without
     /// rescanning the host.
     public func setState(_ bdf: String, _ deviceState: DeviceState?) {

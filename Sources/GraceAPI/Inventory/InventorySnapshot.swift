@@ -7,12 +7,28 @@ public struct InventorySnapshot: Sendable {
     public struct Body: Sendable {
         public let bytes: [UInt8]
         public let etag: String
+        /// The 200 answer built in libmicrohttpd once, so each GET only queues it.
+        let prepared: PreparedResponse?
         init(_ value: some Encodable) {
             self.init(bytes: JSON.encode(value))
         }
         init(bytes: [UInt8]) {
             self.bytes = bytes
             etag = ETag.of(bytes)
+            prepared = PreparedResponse(
+                status: 200, headers: Self.headers(etag: etag, json: true), body: bytes)
+        }
+
+        /// The headers of a GET answer from the snapshot (also of its 304, without the media type).
+        static func headers(etag: String, json: Bool) -> [(String, String)] {
+            (json ? [("Content-Type", "application/json")] : []) + [("ETag", etag), ("Cache-Control", "no-cache")]
+        }
+
+        /// The 200 answer with this body and its ETag.
+        var response: HTTPResponse {
+            var response = HTTPResponse(status: 200, headers: Self.headers(etag: etag, json: true), body: bytes)
+            response.prepared = prepared
+            return response
         }
     }
 

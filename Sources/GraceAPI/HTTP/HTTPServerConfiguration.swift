@@ -74,7 +74,8 @@ extension HTTPServer {
 
         public init(
             listeners: [Listener] = [Listener(address: .tcp(host: "127.0.0.1", port: 0), noAuth: true)],
-            threadPoolSize: Int = Configuration.defaultThreadPoolSize, maxBodyBytes: Int = 1 << 20, connectionTimeoutSeconds: Int = 30,
+            threadPoolSize: Int = Configuration.defaultThreadPoolSize, maxBodyBytes: Int = 1 << 20,
+            connectionTimeoutSeconds: Int = 30,
             headerTimeoutSeconds: Double = 10, connectionLimit: Int = 256, perClientConnectionLimit: Int = 32,
             shutdownGracePeriod: Duration = .seconds(1), edge: EdgePolicy = EdgePolicy()
         ) {

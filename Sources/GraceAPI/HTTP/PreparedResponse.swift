@@ -14,7 +14,8 @@ final class PreparedResponse: @unchecked Sendable {
 
     /// Nil when MHD cannot allocate the response.
     init?(status: Int, headers: [(String, String)], body: [UInt8]) {
-        guard let created = body.withUnsafeBytes({ grace_mhd_response_copying($0.count, $0.baseAddress) }) else {
+        guard let created = body.withUnsafeBytes({ grace_mhd_response_copying($0.count, $0.baseAddress) })
+        else {
             return nil
         }
         for (name, value) in headers where !HTTPHeaders.namesMatch(name, "Content-Length") {

@@ -21,12 +21,15 @@ public struct InventorySnapshot: Sendable {
 
         /// The headers of a GET answer from the snapshot (also of its 304, without the media type).
         static func headers(etag: String, json: Bool) -> [(String, String)] {
-            (json ? [("Content-Type", "application/json")] : []) + [("ETag", etag), ("Cache-Control", "no-cache")]
+            (json ? [("Content-Type", "application/json")] : []) + [
+                ("ETag", etag), ("Cache-Control", "no-cache"),
+            ]
         }
 
         /// The 200 answer with this body and its ETag.
         var response: HTTPResponse {
-            var response = HTTPResponse(status: 200, headers: Self.headers(etag: etag, json: true), body: bytes)
+            var response = HTTPResponse(
+                status: 200, headers: Self.headers(etag: etag, json: true), body: bytes)
             response.prepared = prepared
             return response
         }

@@ -33,7 +33,8 @@ enum GPURoutes {
     /// 304 when the client already holds this body, else the body with its ETag.
     static func conditional(_ body: InventorySnapshot.Body, _ request: HTTPRequest) -> HTTPResponse {
         if ETag.matches(request.headers["If-None-Match"], body.etag) {
-            return HTTPResponse(status: 304, headers: InventorySnapshot.Body.headers(etag: body.etag, json: false))
+            return HTTPResponse(
+                status: 304, headers: InventorySnapshot.Body.headers(etag: body.etag, json: false))
         }
         return body.response
     }

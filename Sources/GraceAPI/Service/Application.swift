@@ -71,10 +71,15 @@ public final class Application: Sendable {
 
     /// Scans the host once (so the first request already sees it), then starts serving, listening
     /// to device events and rescanning.
+    ///
+    /// The server answers from the first scan before its layouts are recorded: a first start writes
+    /// a row and a layout per GPU (synced transactions), which the GPU list need not wait for.
+    /// `start` returns once they are recorded.
     public func start() throws {
-        try inventory.refresh()
+        let scanned = try inventory.scanAndPublish()
         engine.start()
         try server.start()
+        inventory.recordLayouts(scanned.gpus, at: scanned.takenAtMs)
         let listening = startDeviceEvents()
         var interval = rescanIntervalSeconds
         if deviceEvents != nil && !listening && interval > Self.pollingRescanSeconds {

@@ -44,6 +44,9 @@ for GPUS in 6 72; do
     wait_for_200 "http://127.0.0.1:$GPORT/gpus"
     mkdir -p "$WORK/www-$GPUS"
     curl -s "http://127.0.0.1:$GPORT/gpus" -o "$WORK/www-$GPUS/gpus"
+    # nginx's workers run as www-data: the body and the folders above it must be readable to them.
+    chmod 755 "$WORK" "$WORK/www-$GPUS"
+    chmod 644 "$WORK/www-$GPUS/gpus"
     NPORT=$(free_port)
     cat >"$WORK/nginx-$GPUS.conf" <<CONF
 worker_processes ${THREADS};

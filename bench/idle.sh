@@ -20,7 +20,15 @@ for INTERVAL in 300 5; do
         --rescan-interval "$INTERVAL" --log-level error &
     PID=$!
     wait_for_200 "http://127.0.0.1:$PORT/gpus"
-    sleep 2  # the first scan's store writes finish
+    # A first start records a row and a layout per GPU after the first answer: wait until the last
+    # GPU's layout is recorded, so that the window below is idle.
+    until python3 - "http://127.0.0.1:$PORT" <<'PY'
+import json, sys, urllib.request
+base = sys.argv[1]
+last = json.load(urllib.request.urlopen(base + "/gpus"))["items"][-1]["bdf"]
+sys.exit(0 if json.load(urllib.request.urlopen(f"{base}/gpus/{last}/layout"))["snapshots"] else 1)
+PY
+    do sleep 1; done
     BEFORE=$(cpu_ticks $PID)
     sleep "$SECONDS_IDLE"
     AFTER=$(cpu_ticks $PID)

@@ -1,4 +1,5 @@
 import CHTTP
+import Synchronization
 
 /// A libmicrohttpd response built once and queued on every connection that asks for it: the body
 /// is copied into MHD once, its headers added once, and each request only takes a reference
@@ -34,5 +35,18 @@ final class PreparedResponse: @unchecked Sendable {
 
     func queue(on connection: OpaquePointer) -> Bool {
         grace_mhd_queue(connection, UInt32(status), pointer)
+    }
+}
+
+/// A `PreparedResponse` made by the first caller that needs it and shared by the rest.
+final class PreparedOnce: Sendable {
+    private let made = Mutex<PreparedResponse?>(nil)
+
+    func get(_ make: () -> PreparedResponse?) -> PreparedResponse? {
+        made.withLock { made in
+            if let made { return made }
+            made = make()
+            return made
+        }
     }
 }

@@ -7,16 +7,15 @@ public struct InventorySnapshot: Sendable {
     public struct Body: Sendable {
         public let bytes: [UInt8]
         public let etag: String
-        /// The 200 answer built in libmicrohttpd once, so each GET only queues it.
-        let prepared: PreparedResponse?
+        /// The 200 answer built in libmicrohttpd on the first request for it, then reused: only
+        /// bodies someone asks for hold a second copy (at 4096 GPUs the bodies are megabytes).
+        private let prepared = PreparedOnce()
         init(_ value: some Encodable) {
             self.init(bytes: JSON.encode(value))
         }
         init(bytes: [UInt8]) {
             self.bytes = bytes
             etag = ETag.of(bytes)
-            prepared = PreparedResponse(
-                status: 200, headers: Self.headers(etag: etag, json: true), body: bytes)
         }
 
         /// The headers of a GET answer from the snapshot (also of its 304, without the media type).
@@ -28,9 +27,9 @@ public struct InventorySnapshot: Sendable {
 
         /// The 200 answer with this body and its ETag.
         var response: HTTPResponse {
-            var response = HTTPResponse(
-                status: 200, headers: Self.headers(etag: etag, json: true), body: bytes)
-            response.prepared = prepared
+            let headers = Self.headers(etag: etag, json: true)
+            var response = HTTPResponse(status: 200, headers: headers, body: bytes)
+            response.prepared = prepared.get { PreparedResponse(status: 200, headers: headers, body: bytes) }
             return response
         }
     }

@@ -64,7 +64,7 @@ public struct HostInventory: Sendable {
     public func describe(_ function: PCIFunction) -> GPUDevice {
         let bdf = function.bdf
         let base = root.device(bdf)
-        let config = ConfigSpace(bytes: (try? root.readBytes(base + "/config", limit: 4096)) ?? [])
+        let config = ConfigSpace.readForInventory(root, base + "/config")
         let cxl = config.cxlRange1SizeLow()
         let isNvgrace =
             function.vendorID == NvgraceDevices.nvidiaVendorID

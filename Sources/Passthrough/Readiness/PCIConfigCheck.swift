@@ -63,46 +63,45 @@ public struct PCIConfigCheck: Sendable {
     /// others read 8 bytes at 0 and 2 at Link Status.
     func readConfig() -> ConfigRead {
         let linkStatusOffset = located.offset.load(ordering: .relaxed)
-        let length = linkStatusOffset < 0 ? Self.configReadLength : Self.headerReadLength
-        let config: ConfigSpace
-        switch readHeader(length: length) {
+        var ranges = [
+            (offset: 0, count: linkStatusOffset < 0 ? Self.configReadLength : Self.headerReadLength)
+        ]
+        if linkStatusOffset > 0 { ranges.append((linkStatusOffset, 2)) }
+        let reads: [[UInt8]]
+        switch readHeader(ranges) {
         case .verdict(let observation): return .verdict(observation)
-        case .config(let read): config = read
+        case .read(let read): reads = read
         }
+        let config = ConfigSpace(reads[0])
         if linkStatusOffset < 0 {
             // Found only on an answering function (all-ones and CRS were refused above).
             let found = config.pciExpressCapability.map { $0.offset + 0x12 } ?? 0
             located.offset.store(found, ordering: .relaxed)
             return .config(PolledRegisters(header: config, linkStatus: config.linkStatus))
         }
-        var linkStatus: PCIeLinkStatus?
-        if linkStatusOffset > 0,
-            let bytes = try? root.readBytes(root.device(bdf) + "/config", offset: linkStatusOffset, count: 2),
-            let raw = ConfigSpace(bytes).read16(at: 0)
-        {
-            linkStatus = PCIeLinkStatus(raw: raw)
-        }
+        let linkStatus = reads.count > 1 ? ConfigSpace(reads[1]).read16(at: 0).map(PCIeLinkStatus.init) : nil
         return .config(PolledRegisters(header: config, linkStatus: linkStatus))
     }
 
     private enum HeaderRead {
-        case config(ConfigSpace)
+        case read([[UInt8]])
         case verdict(ProbeObservation)
     }
 
-    private func readHeader(length: Int) -> HeaderRead {
+    /// The ranges of `config` through one descriptor, the first being the header.
+    private func readHeader(_ ranges: [(offset: Int, count: Int)]) -> HeaderRead {
         let folder = root.device(bdf)
         guard root.exists(folder) else { return .verdict(.gone("device folder \(folder) is gone")) }
-        let bytes: [UInt8]
+        let reads: [[UInt8]]
         do {
-            bytes = try root.readBytes(folder + "/config", offset: 0, count: length)
+            reads = try root.readRegisters(folder + "/config", ranges)
         } catch {
             if error.code == KernelError.enoent || error.code == KernelError.enodev {
                 return .verdict(.gone("config unreadable: \(error.name)"))
             }
             return .verdict(.notReady("config read failed: \(error.name) (\(error.message))"))
         }
-        let config = ConfigSpace(bytes)
+        let config = ConfigSpace(reads[0])
         guard config.count >= 4 else {
             return .verdict(.notReady("config read returned \(config.count) bytes"))
         }
@@ -114,7 +113,7 @@ public struct PCIConfigCheck: Sendable {
         if config.vendorID == Self.crsVendorID {
             return .verdict(.notReady("CRS: vendor ID reads 0x0001 (configuration request retry)"))
         }
-        return .config(config)
+        return .read(reads)
     }
 
     /// Nil when the IDs match the expectation.
@@ -134,21 +133,37 @@ public struct PCIConfigCheck: Sendable {
         if let status = registers.linkStatus, status.linkTraining {
             return .notReady("link is training (Link Status 0x\(hex(status.raw, width: 4)))")
         }
-        let folder = root.device(bdf)
-        // Each attribute is compared only when both the expectation and the file have it: devices
-        // without a PCI Express capability have no link files, and old records may lack a field.
+        // The current speed and width come from Link Status, which the poll has just read (the
+        // kernel's `current_link_speed` and `current_link_width` show the same register, at the cost
+        // of two more file reads a poll). A function without a PCI Express capability has neither
+        // the register nor the files; one whose register could not be read falls back to the files.
+        // Each is compared only when the expectation has it: old records may lack a field.
         var mismatch = false
         var speedText = "unknown speed"
         var widthText = "x?"
-        if let speedFile = root.readOptionalString(folder + "/current_link_speed") {
-            let speed = LinkSpeed.parse(speedFile)
-            speedText = speed.map { Self.format(speed: $0) } ?? "unknown speed"
-            if let want = expected.linkSpeed, speed.map({ abs($0 - want) > 0.01 }) ?? true { mismatch = true }
+        var speed: (value: Double?, shown: Bool) = (nil, false)
+        var width: (value: Int?, shown: Bool) = (nil, false)
+        if let status = registers.linkStatus {
+            speed = (LinkSpeed.gigatransfersPerSecond(code: status.currentSpeedCode), true)
+            width = (status.width, true)
+        } else if located.offset.load(ordering: .relaxed) != 0 {
+            let folder = root.device(bdf)
+            if let speedFile = root.readOptionalString(folder + "/current_link_speed") {
+                speed = (LinkSpeed.parse(speedFile), true)
+            }
+            if let widthFile = root.readOptionalString(folder + "/current_link_width") {
+                width = (LinkSpeed.parseWidth(widthFile), true)
+            }
         }
-        if let widthFile = root.readOptionalString(folder + "/current_link_width") {
-            let width = LinkSpeed.parseWidth(widthFile)
-            widthText = width.map { "x\($0)" } ?? "x?"
-            if let want = expected.linkWidth, width != want { mismatch = true }
+        if speed.shown {
+            speedText = speed.value.map { Self.format(speed: $0) } ?? "unknown speed"
+            if let want = expected.linkSpeed, speed.value.map({ abs($0 - want) > 0.01 }) ?? true {
+                mismatch = true
+            }
+        }
+        if width.shown {
+            widthText = width.value.map { "x\($0)" } ?? "x?"
+            if let want = expected.linkWidth, width.value != want { mismatch = true }
         }
         guard mismatch else { return nil }
         let wantSpeed = expected.linkSpeed.map { Self.format(speed: $0) } ?? "any speed"

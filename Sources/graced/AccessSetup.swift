@@ -60,7 +60,8 @@ struct AccessSetup {
                 noAuth: options.noAuth && address.isLoopback)
         }
         serverConfiguration = HTTPServer.Configuration(
-            listeners: listeners, threadPoolSize: 2, maxBodyBytes: options.maxBodyBytes,
+            listeners: listeners, threadPoolSize: HTTPServer.Configuration.defaultThreadPoolSize,
+            maxBodyBytes: options.maxBodyBytes,
             headerTimeoutSeconds: options.headerTimeout, connectionLimit: options.maxConnections,
             perClientConnectionLimit: options.maxConnectionsPerClient,
             edge: EdgePolicy(

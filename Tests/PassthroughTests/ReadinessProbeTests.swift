@@ -67,17 +67,29 @@ struct ReadinessProbeTests {
 
     @Test func aDegradedLinkIsNotReady() throws {
         try withReadinessTree { tree in
-            try tree.write("current_link_speed", "8.0 GT/s PCIe")
-            try tree.write("current_link_width", "4")
+            // Link Status says what the kernel's current_link_speed/width files would: 8 GT/s x4.
+            let degraded = PCIeLinkStatus(
+                speedCode: 3, width: 4, linkTraining: false, dataLinkLayerLinkActive: true)
+            try tree.write(config: ReadinessTree.config(linkStatus: degraded))
             #expect(
                 tree.probe(.pci).observe(elapsedMs: 0)
                     == .notReady("link at 8 GT/s x4, expected 32 GT/s x16"))
-            // No link files (a conventional PCI function): nothing to compare, so no objection.
+            // A poll after the first reads Link Status at the offset the first found.
+            let probe = tree.probe(.pci)
+            _ = probe.observe(elapsedMs: 0)
+            #expect(probe.observe(elapsedMs: 1) == .notReady("link at 8 GT/s x4, expected 32 GT/s x16"))
+            try tree.write(config: ReadinessTree.config())
+            #expect(probe.observe(elapsedMs: 2) == .ready)
+            // No PCI Express capability (a conventional PCI function) and no link files: nothing to
+            // compare, so no objection.
+            var conventional = ConfigSpaceFixture(vendor: 0x10DE, device: 0x2342)
+            conventional.put16(0x0006, at: 0x04)
+            try tree.write(config: conventional.bytes)
             tree.delete("current_link_speed")
             tree.delete("current_link_width")
             #expect(tree.probe(.pci).observe(elapsedMs: 0) == .ready)
-            // A record without a link: the files are not compared.
-            try tree.write("current_link_speed", "2.5 GT/s PCIe")
+            // A record without a link: nothing is compared.
+            try tree.write(config: ReadinessTree.config(linkStatus: degraded))
             var unrecorded = ReadinessTree.expected
             unrecorded.linkSpeed = nil
             unrecorded.linkWidth = nil

@@ -6,6 +6,9 @@ public struct HTTPResponse: Sendable {
     /// Sent in this order. `Content-Length` is ignored: MHD computes it from the body.
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// The same status, headers and body already built in MHD (a snapshot's GET bodies): sent
+    /// instead of copying them again. Whoever changes the response above must drop it.
+    var prepared: PreparedResponse?
 
     public init(status: Int = 200, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status

@@ -44,6 +44,12 @@ extension HTTPServer {
         public var listeners: [Listener]
         /// MHD worker threads per listener; each runs its own epoll loop and the synchronous handlers.
         public var threadPoolSize: Int
+
+        /// One MHD worker per online core (at least 2, at most 64): reads are answered on these
+        /// threads, so fewer leave cores idle under a polling fleet and more only add switches.
+        public static var defaultThreadPoolSize: Int {
+            min(64, max(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+        }
         /// Larger request bodies get 413 without the excess being buffered.
         public var maxBodyBytes: Int
         /// Idle connections are closed after this many seconds (0: never). Suspended connections
@@ -68,7 +74,8 @@ extension HTTPServer {
 
         public init(
             listeners: [Listener] = [Listener(address: .tcp(host: "127.0.0.1", port: 0), noAuth: true)],
-            threadPoolSize: Int = 2, maxBodyBytes: Int = 1 << 20, connectionTimeoutSeconds: Int = 30,
+            threadPoolSize: Int = Configuration.defaultThreadPoolSize, maxBodyBytes: Int = 1 << 20,
+            connectionTimeoutSeconds: Int = 30,
             headerTimeoutSeconds: Double = 10, connectionLimit: Int = 256, perClientConnectionLimit: Int = 32,
             shutdownGracePeriod: Duration = .seconds(1), edge: EdgePolicy = EdgePolicy()
         ) {

@@ -433,6 +433,9 @@ final class HTTPServerCore: Sendable {
                 status: 500, slug: "invalid-status", title: "Internal Server Error",
                 detail: "A handler produced the invalid status \(response.status).",
                 resolution: "Retry later; if it persists, report it with the request that caused it.")
+        if let prepared = response.prepared, prepared.status == response.status {
+            return prepared.queue(on: connection)
+        }
         let created = response.body.withUnsafeBytes { grace_mhd_response_copying($0.count, $0.baseAddress) }
         guard let mhdResponse = created else { return false }
         defer { MHD_destroy_response(mhdResponse) }

@@ -13,12 +13,15 @@ public final class InventoryService: Sendable {
     let store: GraceStore
     let logger: Logger
     private let published = Mutex(InventorySnapshot.empty)
-    /// Serialises refreshes so that two never record the same change twice.
+    /// The inventory as last read, and what was recorded of it.
     private let refreshing = Mutex(RefreshState())
+    /// Serialises store recordings (held while writing, without `refreshing`).
+    private let recording = Mutex(())
+    typealias RecordedKey = (identity: DeviceIdentity, layoutJSON: String)
 
     private struct RefreshState {
         /// Device row and last recorded layout text per BDF, so that an unchanged host costs no writes.
-        var known: [String: (identity: DeviceIdentity, layoutJSON: String)] = [:]
+        var known: [String: RecordedKey] = [:]
         var history: [String: [LayoutSnapshot]] = [:]
         /// Every GPU seen since the start, as last seen: one that disappears stays listed as missing.
         var lastSeen: [String: GPUDevice] = [:]
@@ -67,30 +70,67 @@ public final class InventoryService: Sendable {
 
     public var snapshot: InventorySnapshot { published.withLock { $0 } }
 
-    /// Scans, records and publishes. Throws only when libpci cannot read the tree at all; a store
+    /// Scans, publishes, then records. Throws only when libpci cannot read the tree at all; a store
     /// failure is logged and the snapshot still published (reads must not depend on the disk).
     @discardableResult
     public func refresh() throws(PCIScanError) -> InventorySnapshot {
+        let scanned = try scanAndPublish()
+        recordLayouts(scanned.gpus, at: scanned.takenAtMs)
+        return snapshot
+    }
+
+    /// What a scan found, for `recordLayouts` to record after the snapshot is out.
+    public struct Scan: Sendable {
+        public let gpus: [GPUDevice]
+        public let takenAtMs: Int64
+    }
+
+    /// Scans the bus and publishes what it found, without touching the store: answers come from
+    /// memory and must not wait on the disk (a first start writes a row and a layout per GPU, each
+    /// a synced transaction; see bench/RESULTS.md). `recordLayouts` records them afterwards.
+    public func scanAndPublish() throws(PCIScanError) -> Scan {
         let read = refreshing.withLock { $0.nextGeneration() }
         let functions = try inventory.managedFunctions()
         let gpus = functions.map(inventory.describe)
         let now = Timestamp.nowMs()
-        return refreshing.withLock { state in
+        refreshing.withLock { state in
             for function in functions { state.functions[function.bdf.description] = function }
-            for gpu in gpus {
-                do {
-                    try record(gpu, at: now, into: &state)
-                } catch {
-                    logger.error("could not record the layout of \(gpu.bdf): \(error)")
-                }
-                state.merge(gpu.bdf, gpu, read: read)
-            }
+            for gpu in gpus { state.merge(gpu.bdf, gpu, read: read) }
             let found = Set(gpus.map(\.bdf))
             for bdf in state.lastSeen.keys where !found.contains(bdf) {
                 state.merge(bdf, nil, read: read)
             }
             state.takenAtMs = now
-            return publish(state)
+            _ = publish(state)
+        }
+        return Scan(gpus: gpus, takenAtMs: now)
+    }
+
+    /// Records the identity and layout of each GPU whose recorded ones differ (nothing for an
+    /// unchanged host), then republishes the layout histories if any changed. The store is written
+    /// without holding the snapshot's lock, so jobs' state changes are not held up by the disk;
+    /// recordings are serialised among themselves so that two never record the same change twice.
+    public func recordLayouts(_ gpus: [GPUDevice], at now: Int64) {
+        recording.withLock { _ in
+            let known = refreshing.withLock { $0.known }
+            var recorded: [(bdf: String, known: RecordedKey, history: [LayoutSnapshot])] = []
+            for gpu in gpus {
+                do {
+                    if let change = try record(gpu, at: now, known: known[gpu.bdf]) {
+                        recorded.append(change)
+                    }
+                } catch {
+                    logger.error("could not record the layout of \(gpu.bdf): \(error)")
+                }
+            }
+            guard !recorded.isEmpty else { return }
+            refreshing.withLock { state in
+                for change in recorded {
+                    state.known[change.bdf] = change.known
+                    state.history[change.bdf] = change.history
+                }
+                _ = publish(state)
+            }
         }
     }
 
@@ -111,6 +151,65 @@ public final class InventoryService: Sendable {
             }
             _ = publish(state)
         }
+    }
+
+    // MARK: Change-driven re-reads (kernel uevents)
+
+    /// What `reread(_:)` did.
+    public enum RereadOutcome: Sendable, Equatable {
+        /// These GPUs were read again and republished (possibly none: the events named no managed
+        /// function and no group-mate of one).
+        case reread(Set<String>)
+        /// A function appeared that the last scan did not know, or a known address now holds another
+        /// device: only a full `refresh()` (libpci, names) can describe it.
+        case needsFullScan
+    }
+
+    /// Re-reads the functions a kernel uevent named, and the managed GPUs that share an IOMMU group
+    /// with them (their `iommuGroup.members[].driver` shows the named one's driver), then records
+    /// their layouts and republishes, without rescanning the bus. A removed function shows `missing`,
+    /// a re-added one is listed again, a driver change is reflected.
+    public func reread(_ named: Set<BDF>) -> RereadOutcome {
+        let plan = refreshing.withLock { state -> (targets: [PCIFunction], unknown: [BDF], read: UInt64) in
+            var targets: [String: PCIFunction] = [:]
+            var unknown: [BDF] = []
+            let names = Set(named.map(\.description))
+            for bdf in named {
+                if let function = state.functions[bdf.description] {
+                    targets[bdf.description] = function
+                } else {
+                    unknown.append(bdf)
+                }
+            }
+            for gpu in state.lastSeen.values where targets[gpu.bdf] == nil {
+                guard let members = gpu.iommuGroup?.members,
+                    members.contains(where: { names.contains($0.bdf) }),
+                    let function = state.functions[gpu.bdf]
+                else { continue }
+                targets[gpu.bdf] = function
+            }
+            return (Array(targets.values), unknown, state.nextGeneration())
+        }
+        // An unknown function that is gone, or that this service would not manage, changes nothing.
+        for bdf in plan.unknown where inventory.isPresent(bdf) && inventory.mightManage(bdf) {
+            return .needsFullScan
+        }
+        var described: [(String, GPUDevice?)] = []
+        for function in plan.targets {
+            guard inventory.isPresent(function.bdf) else {
+                described.append((function.bdf.description, nil))
+                continue
+            }
+            // A re-added address may hold a different card: its identity needs libpci's names.
+            guard inventory.hasIdentity(function) else { return .needsFullScan }
+            described.append((function.bdf.description, inventory.describe(function)))
+        }
+        refreshing.withLock { state in
+            for (bdf, gpu) in described { state.merge(bdf, gpu, read: plan.read) }
+            _ = publish(state)
+        }
+        recordLayouts(described.compactMap(\.1), at: Timestamp.nowMs())
+        return .reread(Set(described.map(\.0)))
     }
 
     /// Sets (or with nil clears) the state a job imposes on a GPU, and republishes at once without
@@ -159,14 +258,18 @@ public final class InventoryService: Sendable {
         return snapshot
     }
 
-    private func record(_ gpu: GPUDevice, at now: Int64, into state: inout RefreshState) throws {
+    /// Writes the GPU's row and layout unless `known` says they are recorded already; returns what
+    /// to remember, or nil when nothing was written.
+    private func record(_ gpu: GPUDevice, at now: Int64, known: RecordedKey?) throws -> (
+        bdf: String, known: RecordedKey, history: [LayoutSnapshot]
+    )? {
         let identity = DeviceIdentity(
             bdf: gpu.bdf, vendorId: gpu.vendorId, deviceId: gpu.deviceId,
             subsystemVendorId: gpu.subsystemVendorId, subsystemDeviceId: gpu.subsystemDeviceId)
         let layout = RecordedLayout(gpu)
         let layoutJSON = JSON.encodeString(layout)
-        if let known = state.known[gpu.bdf], known.identity == identity, known.layoutJSON == layoutJSON {
-            return
+        if let known, known.identity == identity, known.layoutJSON == layoutJSON {
+            return nil
         }
         let device = try store.upsertDevice(identity, seenAtMs: now)
         let (snapshot, isNew) = try store.recordLayout(
@@ -182,7 +285,9 @@ public final class InventoryService: Sendable {
                 "layout drift on \(gpu.bdf): \(snapshot.changeSummary ?? "changed")")
             driftObserver.withLock { $0 }?(gpu.bdf)
         }
-        state.known[gpu.bdf] = (identity, layoutJSON)
-        state.history[gpu.bdf] = try store.layoutHistory(deviceId: device.id, limit: Self.historyLimit)
+        return (
+            gpu.bdf, (identity, layoutJSON),
+            try store.layoutHistory(deviceId: device.id, limit: Self.historyLimit)
+        )
     }
 }

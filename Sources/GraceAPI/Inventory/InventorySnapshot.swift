@@ -1,5 +1,6 @@
 import Passthrough
 import Store
+import Synchronization
 
 /// The API's view of the host at one moment, with every GET body encoded once, when the snapshot is
 /// built, so that reads on the HTTP threads only copy bytes.
@@ -7,6 +8,9 @@ public struct InventorySnapshot: Sendable {
     public struct Body: Sendable {
         public let bytes: [UInt8]
         public let etag: String
+        /// The 200 answer built in libmicrohttpd on the first request for it, then reused: only
+        /// bodies someone asks for hold a second copy (at 4096 GPUs the bodies are megabytes).
+        private let prepared = PreparedOnce()
         init(_ value: some Encodable) {
             self.init(bytes: JSON.encode(value))
         }
@@ -14,13 +18,52 @@ public struct InventorySnapshot: Sendable {
             self.bytes = bytes
             etag = ETag.of(bytes)
         }
+
+        /// The headers of a GET answer from the snapshot (also of its 304, without the media type).
+        static func headers(etag: String, json: Bool) -> [(String, String)] {
+            (json ? [("Content-Type", "application/json")] : []) + [
+                ("ETag", etag), ("Cache-Control", "no-cache"),
+            ]
+        }
+
+        /// The 200 answer with this body and its ETag.
+        var response: HTTPResponse {
+            let headers = Self.headers(etag: etag, json: true)
+            var response = HTTPResponse(status: 200, headers: headers, body: bytes)
+            response.prepared = prepared.get { PreparedResponse(status: 200, headers: headers, body: bytes) }
+            return response
+        }
     }
 
-    /// A layout body and what it was built from, so an unchanged one is not encoded again.
+    /// A layout body and what it was built from, so an unchanged one is not encoded again. It is
+    /// encoded on its first request: a scan publishes every GPU's layout, few are ever asked for,
+    /// and at 4096 GPUs encoding them all was a tenth of the time to the first answer.
     struct LayoutBody: Sendable {
         let layout: RecordedLayout
         let snapshotIDs: [Int64]
-        let body: Body
+        private let encoded: Lazy
+
+        init(layout: RecordedLayout, snapshotIDs: [Int64], make: @escaping @Sendable () -> Body) {
+            self.layout = layout
+            self.snapshotIDs = snapshotIDs
+            encoded = Lazy(make)
+        }
+
+        var body: Body { encoded.value }
+
+        private final class Lazy: Sendable {
+            private let make: @Sendable () -> Body
+            private let made = Mutex<Body?>(nil)
+            init(_ make: @escaping @Sendable () -> Body) { self.make = make }
+            var value: Body {
+                made.withLock { made in
+                    if let made { return made }
+                    let body = make()
+                    made = body
+                    return body
+                }
+            }
+        }
     }
 
     public let gpus: [GPUDevice]
@@ -50,12 +93,13 @@ public struct InventorySnapshot: Sendable {
             if let reused = previous?.layouts[gpu.bdf], reused.layout == layout, reused.snapshotIDs == ids {
                 layouts[gpu.bdf] = reused
             } else {
-                layouts[gpu.bdf] = LayoutBody(
-                    layout: layout, snapshotIDs: ids,
-                    body: Body(
+                let bdf = gpu.bdf
+                layouts[gpu.bdf] = LayoutBody(layout: layout, snapshotIDs: ids) {
+                    Body(
                         LayoutView(
-                            bdf: gpu.bdf, current: LayoutView.Layout(layout),
-                            snapshots: history.map(LayoutView.Snapshot.init))))
+                            bdf: bdf, current: LayoutView.Layout(layout),
+                            snapshots: history.map(LayoutView.Snapshot.init)))
+                }
             }
         }
         // `{"items":[...]}` is the GPU bodies joined: the same bytes an encoder would give, for free.

@@ -32,10 +32,10 @@ enum GPURoutes {
 
     /// 304 when the client already holds this body, else the body with its ETag.
     static func conditional(_ body: InventorySnapshot.Body, _ request: HTTPRequest) -> HTTPResponse {
-        let headers = [("ETag", body.etag), ("Cache-Control", "no-cache")]
         if ETag.matches(request.headers["If-None-Match"], body.etag) {
-            return HTTPResponse(status: 304, headers: headers)
+            return HTTPResponse(
+                status: 304, headers: InventorySnapshot.Body.headers(etag: body.etag, json: false))
         }
-        return .json(bytes: body.bytes, headers: headers)
+        return body.response
     }
 }

@@ -1,8 +1,10 @@
 import Logging
 import Passthrough
 import Store
+import Synchronization
 
-/// The service assembled: inventory, store, HTTP server, and the timer that rescans the host.
+/// The service assembled: inventory, store, HTTP server, the kernel's device events that keep the
+/// inventory current, and the timer that rescans the host as a safety net.
 public final class Application: Sendable {
     public let inventory: InventoryService
     public let engine: JobEngine
@@ -18,7 +20,13 @@ public final class Application: Sendable {
     /// Every `(method, pattern, role)` served, for the contract test.
     let routes: [(method: String, pattern: String, role: Role)]
     let logger: Logger
-    private let rescanner: PeriodicWorker?
+    private let rescanIntervalSeconds: Double
+    private let deviceEvents: (any DeviceEventSource)?
+    private let rescanner = Mutex<PeriodicWorker?>(nil)
+
+    /// The rescan interval when device events are not arriving (no source, or it could not start):
+    /// rescans are then the only way a change is seen.
+    public static let pollingRescanSeconds: Double = 5
 
     /// `server` says where to listen and who may do what; the audit trail is this store's unless
     /// `server.edge.auditor` names another.
@@ -26,9 +34,11 @@ public final class Application: Sendable {
         host: ServiceHost, store: GraceStore,
         server serverConfiguration: HTTPServer.Configuration = .loopback(),
         rescanIntervalSeconds: Double = 5, healthIntervalSeconds: Double = 5,
-        jobs: JobEngine.Configuration = .init(), events eventConfiguration: EventHub.Configuration = .init(),
-        logger: Logger
+        deviceEvents: (any DeviceEventSource)? = nil, jobs: JobEngine.Configuration = .init(),
+        events eventConfiguration: EventHub.Configuration = .init(), logger: Logger
     ) throws {
+        self.rescanIntervalSeconds = rescanIntervalSeconds
+        self.deviceEvents = deviceEvents
         self.host = host
         self.logger = logger
         inventory = InventoryService(
@@ -92,22 +102,6 @@ public final class Application: Sendable {
         server = HTTPServer(configuration: configuration, router: router) { line in
             requestLogger.debug("\(line)")
         }
-
-        if rescanIntervalSeconds > 0 {
-            let inventory = inventory
-            let events = events
-            let inventoryChanges = inventoryChanges
-            rescanner = PeriodicWorker(intervalSeconds: rescanIntervalSeconds) {
-                do {
-                    inventoryChanges.observe(try inventory.refresh(), publishingTo: events)
-                } catch {
-                    logger.error("inventory rescan failed: \(error)")
-                }
-                events.prune()
-            }
-        } else {
-            rescanner = nil
-        }
     }
 
     /// The port of the first TCP listener (useful with port 0).
@@ -119,16 +113,75 @@ public final class Application: Sendable {
     /// The identities and tokens in force; graced replaces the tokens on SIGHUP.
     public var authenticator: Authenticator { server.configuration.edge.authenticator }
 
-    /// Scans the host once (so the first request already sees it), then starts serving.
+    /// Scans the host once (so the first request already sees it), then starts serving, listening
+    /// to device events and rescanning.
+    ///
+    /// The server answers from the first scan before its layouts are recorded: a first start writes
+    /// a row and a layout per GPU (synced transactions), which the GPU list need not wait for.
+    /// `start` returns once they are recorded.
     public func start() throws {
-        inventoryChanges.observe(try inventory.refresh(), publishingTo: events)
+        let scanned = try inventory.scanAndPublish()
+        publishInventoryChanges()
         events.prune()
         events.start()
         health.check()
         engine.start()
         try server.start()
-        rescanner?.start()
+        inventory.recordLayouts(scanned.gpus, at: scanned.takenAtMs)
+        let listening = startDeviceEvents()
+        var interval = rescanIntervalSeconds
+        if deviceEvents != nil && !listening && interval > Self.pollingRescanSeconds {
+            interval = Self.pollingRescanSeconds
+        }
         health.start()
+        guard interval > 0 else { return }
+        let inventory = inventory
+        let logger = logger
+        let events = events
+        let worker = PeriodicWorker(intervalSeconds: interval) { [self] in
+            do {
+                try inventory.refresh()
+            } catch {
+                logger.error("inventory rescan failed: \(error)")
+            }
+            publishInventoryChanges()
+            events.prune()
+        }
+        rescanner.withLock { $0 = worker }
+        worker.start()
+    }
+
+    /// Re-reads just the functions each batch of kernel events names; a full rescan when the kernel
+    /// dropped events or a function appeared that the last scan did not know. False when the source
+    /// could not start.
+    private func startDeviceEvents() -> Bool {
+        guard let deviceEvents else { return false }
+        let inventory = inventory
+        let logger = logger
+        do {
+            try deviceEvents.start { [self] delivery in
+                // Whatever the events changed goes out on the event stream.
+                defer { publishInventoryChanges() }
+                switch delivery {
+                case .events(let events):
+                    logger.debug("device events: \(events.map(\.description).joined(separator: ", "))")
+                    guard case .needsFullScan = inventory.reread(Set(events.map(\.bdf))) else { return }
+                case .overflow:
+                    logger.warning("the kernel dropped device events: rescanning")
+                }
+                do {
+                    try inventory.refresh()
+                } catch {
+                    logger.error("inventory rescan failed: \(error)")
+                }
+            }
+            return true
+        } catch {
+            logger.warning(
+                "device events unavailable (\(error)): changes are seen by rescans every \(min(rescanIntervalSeconds, Self.pollingRescanSeconds)) s"
+            )
+            return false
+        }
     }
 
     /// Publishes the `inventory.*` events for what changed since the last call (the rescanner calls it
@@ -144,7 +197,11 @@ public final class Application: Sendable {
     /// then stop the HTTP server (answering suspended requests first).
     public func stop() {
         engine.stopAccepting()
-        rescanner?.stop()
+        deviceEvents?.stop()
+        rescanner.withLock { worker in
+            defer { worker = nil }
+            return worker
+        }?.stop()
         health.stop()
         engine.shutdown()
         events.stop()

@@ -32,11 +32,39 @@ public struct HostInventory: Sendable {
         root.exists(root.device(bdf) + "/config")
     }
 
+    /// Whether a function the last scan did not list could be one to manage: its address is named,
+    /// or its class (from the first 12 bytes of config space) is a managed one. Unreadable: true, so
+    /// that the caller rescans rather than misses it.
+    public func mightManage(_ bdf: BDF) -> Bool {
+        if selection.addresses.contains(bdf) { return true }
+        guard let header = headerIdentity(bdf) else { return true }
+        return selection.classPrefixes.contains { $0.matches(header.classCode) }
+    }
+
+    /// Whether the function at this address is still the one libpci described (vendor, device and
+    /// class unchanged), so it can be described again without a libpci scan.
+    public func hasIdentity(_ function: PCIFunction) -> Bool {
+        guard let header = headerIdentity(function.bdf) else { return false }
+        return header.vendor == function.vendorID && header.device == function.deviceID
+            && header.classCode == function.classCode
+    }
+
+    /// Vendor ID, device ID and class code from the first 12 bytes of config space.
+    private func headerIdentity(_ bdf: BDF) -> (vendor: UInt16, device: UInt16, classCode: UInt32)? {
+        guard let bytes = try? root.readBytes(root.device(bdf) + "/config", offset: 0, count: 12),
+            bytes.count == 12
+        else { return nil }
+        let vendor = UInt16(bytes[0]) | UInt16(bytes[1]) << 8
+        let device = UInt16(bytes[2]) | UInt16(bytes[3]) << 8
+        let classCode = UInt32(bytes[9]) | UInt32(bytes[10]) << 8 | UInt32(bytes[11]) << 16
+        return (vendor, device, classCode)
+    }
+
     /// Everything the API reports about one function.
     public func describe(_ function: PCIFunction) -> GPUDevice {
         let bdf = function.bdf
         let base = root.device(bdf)
-        let config = ConfigSpace(bytes: (try? root.readBytes(base + "/config", limit: 4096)) ?? [])
+        let config = ConfigSpace.readForInventory(root, base + "/config")
         let cxl = config.cxlRange1SizeLow()
         let isNvgrace =
             function.vendorID == NvgraceDevices.nvidiaVendorID

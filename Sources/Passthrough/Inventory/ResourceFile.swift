@@ -54,16 +54,19 @@ public enum ResourceFile {
     /// anything else that is not three hex numbers is an error, so a change of format is noticed
     /// rather than silently read as empty BARs.
     public static func lines(_ text: some StringProtocol) throws(ResourceFileError) -> [Line] {
-        var rows = String(text).split(separator: "\n", omittingEmptySubsequences: false)
-        while let last = rows.last, last.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) {
+        // Bytes, not Characters: the file is ASCII, and at fleet scale (thousands of functions per
+        // scan) grapheme-aware splitting was a visible part of the inventory's time.
+        let text = String(text)
+        var rows = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        while let last = rows.last, last.allSatisfy({ isBlank($0) }) {
             rows.removeLast()
         }
         var result: [Line] = []
         for (index, row) in rows.enumerated() {
-            let fields = sysfsFields(row)
+            let fields = row.split(whereSeparator: isBlank)
             guard fields.count == 3, let start = parseHex(fields[0]), let end = parseHex(fields[1]),
                 let flags = parseHex(fields[2])
-            else { throw .malformedLine(line: index, text: String(row)) }
+            else { throw .malformedLine(line: index, text: String(decoding: row, as: UTF8.self)) }
             let line = Line(start: start, end: end, flags: flags)
             if !(start == 0 && end == 0) {
                 guard end >= start, end - start < UInt64.max else {
@@ -75,8 +78,10 @@ public enum ResourceFile {
         return result
     }
 
-    /// The used BARs (lines 0 to 5 with a non-zero size), in index order. The ROM and VF lines are
-    /// checked for form but not returned.
+    private static func isBlank(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
+    }
+
     public static func bars(_ text: some StringProtocol) throws(ResourceFileError) -> [BAR] {
         let all = try lines(text)
         guard all.count >= barCount else { throw .truncated(lineCount: all.count) }
@@ -89,24 +94,22 @@ public enum ResourceFile {
         }
     }
 
-    /// `0x` followed by 1 to 16 hex digits, as `%#llx`-style output can be.
-    private static func parseHex(_ field: Substring) -> UInt64? {
-        let utf8 = field.utf8
-        // Digits only: `UInt64(_:radix:)` alone would also take a sign (`0x+1`, `0x-0`).
-        guard utf8.count > 2, utf8.count <= 18, field.hasPrefix("0x") || field.hasPrefix("0X"),
-            utf8.dropFirst(2).allSatisfy(isHexDigit)
-        else {
-            return nil
+    /// `0x` and 1 to 16 hex digits.
+    private static func parseHex(_ field: Substring.UTF8View.SubSequence) -> UInt64? {
+        guard field.count > 2, field.count <= 18, field.first == UInt8(ascii: "0"),
+            field.dropFirst().first.map({ $0 | 0x20 == UInt8(ascii: "x") }) == true
+        else { return nil }
+        var value: UInt64 = 0
+        for byte in field.dropFirst(2) {
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(digit)
         }
-        return UInt64(field.dropFirst(2), radix: 16)
-    }
-
-    private static func isHexDigit(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
-            UInt8(ascii: "A")...UInt8(ascii: "F"):
-            true
-        default: false
-        }
+        return value
     }
 }

@@ -40,7 +40,7 @@ public struct CXLDVSECCheck: Sendable {
         }
         lastElapsedMs = elapsedMs
 
-        let config: ConfigSpace
+        let config: PCIConfigCheck.PolledRegisters
         switch pci.readConfig() {
         case .verdict(let observation): return observation
         case .config(let read): config = read
@@ -109,7 +109,7 @@ public struct CXLDVSECCheck: Sendable {
 
     private func activePhase(
         _ register: CXLRange1SizeLow?, validAtMs: Int, timeout: CXLRange1SizeLow, elapsedMs: Int,
-        _ config: ConfigSpace
+        _ config: PCIConfigCheck.PolledRegisters
     ) -> ProbeObservation {
         if let register, register.memoryInfoValid && register.memoryActive {
             return pci.link(config) ?? .ready

@@ -45,7 +45,7 @@ public struct NvgraceBAR0Check: Sendable {
     static let memorySpaceEnable: UInt16 = 1 << 1
 
     mutating func observe(notes: inout [String]) -> ProbeObservation {
-        let config: ConfigSpace
+        let config: PCIConfigCheck.PolledRegisters
         switch pci.readConfig() {
         case .verdict(let observation): return observation
         case .config(let read): config = read
@@ -54,7 +54,7 @@ public struct NvgraceBAR0Check: Sendable {
         if fellBack { return .ready }
         // The kernel refuses to poll BAR0 while memory decoding is off (EIO): the read would be an
         // Unsupported Request, all-ones at best and an asynchronous abort on some arm64 hosts.
-        if let command = config.command, command & Self.memorySpaceEnable == 0 {
+        if let command = config.header.command, command & Self.memorySpaceEnable == 0 {
             return .notReady("BAR0 memory decoding is disabled (Command 0x\(hex(command, width: 4)))")
         }
         switch Self.readWords(pci.root.absolute(pci.root.device(pci.bdf) + "/resource0")) {

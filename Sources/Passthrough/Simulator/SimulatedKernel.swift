@@ -85,6 +85,8 @@ public final class SimulatedKernel: KernelWriter, Sendable {
     public let devRoot: String
     let tree: SysfsTreeBuilder
     let state: Mutex<State>
+    /// The uevents the kernel sends as its writes add, remove, bind and unbind functions.
+    public let deviceEvents = SimulatedDeviceEvents()
 
     /// A kernel over a tree that `tree.build()` has written. The procfs and `/dev` go in `hostFolder`
     /// (default: the folder holding the sysfs root); the devices' power files are brought in line with
@@ -249,6 +251,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             device.function.driver = nil
             state.devices[bdf] = device
             try driverChanged(bdf, &state)
+            deviceEvents.announce([DeviceEvent(.unbind, bdf)])
 
         case .bind(_, let driver):
             guard let candidate = tree.drivers[driver] else { throw fail(.noSuchEntry) }
@@ -260,6 +263,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             device.function.driver = driver
             state.devices[bdf] = device
             try driverChanged(bdf, &state)
+            deviceEvents.announce([DeviceEvent(.bind, bdf)])
 
         case .driversProbe:
             guard let bdf = BDF(value), var device = state.devices[bdf] else {
@@ -274,6 +278,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             device.function.driver = name
             state.devices[bdf] = device
             try driverChanged(bdf, &state)
+            deviceEvents.announce([DeviceEvent(.bind, bdf)])
 
         case .reset(let bdf):
             let device = try present(bdf)
@@ -421,12 +426,23 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             }
             return false
         }
-        for member in gone {
+        var events: [DeviceEvent] = []
+        // As the kernel does: the functions below a bridge go first, each unbound before it goes.
+        for member in gone.sorted(by: { removalOrder($0, $1) }) {
+            if state.devices[member]?.function.driver != nil { events.append(DeviceEvent(.unbind, member)) }
+            events.append(DeviceEvent(.remove, member))
             state.devices[member] = nil
             state.removed.insert(member)
         }
         try tree.removeFunction(bdf)
         try syncVFIONodes(&state)
+        deviceEvents.announce(events)
+    }
+
+    /// Deeper functions first, then by address.
+    private func removalOrder(_ first: BDF, _ second: BDF) -> Bool {
+        let depths = (tree.functions[first].map(tree.depth) ?? 0, tree.functions[second].map(tree.depth) ?? 0)
+        return depths.0 != depths.1 ? depths.0 > depths.1 : first < second
     }
 
     /// Re-enumerates removed devices as a fresh boot would find them: no override, the native driver.
@@ -434,6 +450,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         let order = state.removed.compactMap { tree.functions[$0] }.sorted {
             (tree.depth(of: $0), $0.bdf) < (tree.depth(of: $1), $1.bdf)
         }
+        var events: [DeviceEvent] = []
         for original in order {
             var function = original
             function.driverOverride = nil
@@ -443,8 +460,11 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             state.nextGeneration += 1
             state.removed.remove(function.bdf)
             try render(function.bdf, &state)
+            events.append(DeviceEvent(.add, function.bdf))
+            if function.driver != nil { events.append(DeviceEvent(.bind, function.bdf)) }
         }
         try syncVFIONodes(&state)
+        deviceEvents.announce(events)
     }
 
     // MARK: Helpers

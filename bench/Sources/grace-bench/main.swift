@@ -4,6 +4,7 @@
 //
 //   swift run -c release grace-bench [--trials N]
 //   swift run -c release grace-bench --events [--clients N] [--trials N]   (EventsBench.swift)
+//   swift run -c release grace-bench make-tree N DIR   (a sysfs tree of N GPUs for bench/*.sh)
 
 import GraceAPI
 import GraceClient
@@ -33,6 +34,14 @@ func cpuSeconds() -> Double {
     return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
         + Double(usage.ru_stime.tv_sec)
         + Double(usage.ru_stime.tv_usec) / 1e6
+}
+
+// `grace-bench make-tree N DIR`: writes a generated sysfs tree for the shell benchmarks and exits.
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "make-tree",
+    let count = Int(CommandLine.arguments[2])
+{
+    try GeneratedTree.make(functions: count, at: CommandLine.arguments[3])
+    exit(0)
 }
 
 var trials = 200

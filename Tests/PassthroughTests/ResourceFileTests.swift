@@ -122,4 +122,12 @@ import Testing
         #expect(bars.map(\.index) == [0, 1, 2, 4])
         #expect(bars[1].size == 0x1000)
     }
+
+    /// Found by the resource-file fuzz target's own check splitting by Characters: a file of blank
+    /// lines, one ending in CRLF, has no lines, and as BARs it is truncated.
+    @Test func blankLinesWithCRLF() throws {
+        let text = " \r\n \n \n  \n \n  \n   "
+        #expect(try ResourceFile.lines(text).isEmpty)
+        #expect(throws: ResourceFileError.truncated(lineCount: 0)) { try ResourceFile.bars(text) }
+    }
 }

@@ -12,13 +12,16 @@ public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt
             _ = line.size
         }
         // Read one way only: what is accepted is three `0x` + 1 to 16 hex digit fields a line.
-        for row in text.split(separator: "\n") {
-            for field in row.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }) {
-                let digits = field.utf8.dropFirst(2)
+        // Split as bytes, as the file is read: as Characters, "\r\n" is one grapheme and no line break.
+        for row in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            let blanks: [UInt8] = [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r")]
+            for field in row.split(whereSeparator: { blanks.contains($0) }) {
+                let prefix = Array(field.prefix(2))
                 precondition(
-                    field.utf8.count > 2 && field.utf8.count <= 18 && field.lowercased().hasPrefix("0x")
-                        && digits.allSatisfy(isHexDigit),
-                    "accepted the field \(field.debugDescription)")
+                    field.count > 2 && field.count <= 18 && prefix.count == 2
+                        && prefix[0] == UInt8(ascii: "0")
+                        && prefix[1] | 0x20 == UInt8(ascii: "x") && field.dropFirst(2).allSatisfy(isHexDigit),
+                    "accepted the field \(String(decoding: field, as: UTF8.self).debugDescription)")
             }
         }
     } catch {

@@ -64,6 +64,7 @@ public final class JobEngine: Sendable {
         case reset(ResetPlan, probe: ReadinessProbeKind, expected: PCIExpectation)
         case bind(BindPlan, probe: ReadinessProbeKind, expected: PCIExpectation)
         case unbind(UnbindPlan)
+        case escalate(EscalationLadder, probe: ReadinessProbeKind, expected: PCIExpectation)
     }
 
     struct State {
@@ -83,6 +84,8 @@ public final class JobEngine: Sendable {
         var runningWorkers = 0
         /// Conclusions running on threads of their own (jobs cancelled in the queue).
         var concludingElsewhere = 0
+        /// GPUs an escalating reset gave up on (`needs_reboot`); see `applyRebootVerdict`.
+        var rebootNeeded: Set<BDF> = []
     }
 
     let host: ServiceHost
@@ -445,6 +448,8 @@ public final class JobEngine: Sendable {
             runBind(id, plan: plan, probe: probe, expected: expected)
         case .unbind(let plan):
             runUnbind(id, plan: plan)
+        case .escalate(let ladder, let probe, let expected):
+            runEscalation(id, ladder: ladder, probe: probe, expected: expected)
         }
     }
 
@@ -463,6 +468,7 @@ public final class JobEngine: Sendable {
             return (settled, wedged)
         }
         inventory.reprobe(live.devices.subtracting(wedged), clearing: true)
+        applyRebootVerdict(id)
         for device in settled { observers.deviceShown(device, nil) }
         handle(id) { $0.concluded(atMs: Timestamp.nowMs()) }
 

@@ -355,7 +355,12 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         state.devices[bdf] = device
         try render(bdf, &state)
 
-        if faults.neverReady == true { return }
+        if faults.neverReady == true || faults.recoversOnlyAfterRescan == true { return }
+        // The kernel walks reset_method in order and uses the first method that works: here the first.
+        if let method = device.enabledResetMethods.first, faults.ineffectiveMethods?.contains(method) == true
+        {
+            return
+        }
         let delay = faults.readyAfterMs ?? device.function.readyAfterMs
         if delay <= 0 {
             try finishReset(bdf, generation: device.generation, &state)
@@ -439,7 +444,13 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             function.driverOverride = nil
             function.driver = function.nativeDriver.flatMap { tree.drivers[$0] == nil ? nil : $0 }
             try tree.writeFunction(function)
-            state.devices[function.bdf] = Self.device(function, tree, incarnation: state.nextGeneration)
+            var device = Self.device(function, tree, incarnation: state.nextGeneration)
+            // A device stuck for good comes back from the rescan as stuck as it went.
+            if state.faults[function.bdf]?.neverReady == true {
+                device.ready = false
+                device.memoryInfoValid = false
+            }
+            state.devices[function.bdf] = device
             state.nextGeneration += 1
             state.removed.remove(function.bdf)
             try render(function.bdf, &state)

@@ -1,6 +1,6 @@
 /// The service's schema as an append-only list of migrations; see `Database.migrate`.
 public enum GraceSchema {
-    public static let migrations: [String] = [version1, version2, version3]
+    public static let migrations: [String] = [version1, version2, version3, desiredBindings]
 
     /// Version 1: devices, their layout history, and the tables the jobs engine writes to.
     static let version1 = """
@@ -96,5 +96,16 @@ public enum GraceSchema {
             WHERE idempotency_key IS NOT NULL;
         ALTER TABLE job_attempts ADD COLUMN returned_at_ms INTEGER;
         UPDATE job_attempts SET returned_at_ms = at_ms;
+        """
+
+    /// The driver each function should be on, as the last bind or unbind through graced left it
+    /// (`driver` null: no driver). Startup and rescans compare the host against it (reconcile).
+    static let desiredBindings = """
+        CREATE TABLE desired_bindings (
+            bdf TEXT PRIMARY KEY,
+            driver TEXT,
+            job_id TEXT,
+            set_at_ms INTEGER NOT NULL
+        );
         """
 }

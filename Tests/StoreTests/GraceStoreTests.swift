@@ -21,7 +21,11 @@ private func gpu(
                 $0.string(at: 0) ?? ""
             }
         }
-        #expect(tables == ["audit_log", "devices", "job_attempts", "job_phases", "jobs", "layout_snapshots"])
+        #expect(
+            tables == [
+                "audit_log", "desired_bindings", "devices", "job_attempts", "job_phases", "jobs",
+                "layout_snapshots",
+            ])
     }
 
     @Test func sameIdentityKeepsItsRowAndWidensTheSeenWindow() throws {

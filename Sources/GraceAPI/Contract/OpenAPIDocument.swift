@@ -852,6 +852,96 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ServiceUnavailable'
                 '505':
                   $ref: '#/components/responses/HTTPVersionNotSupported'
+          /bindings:
+            get:
+              operationId: listBindings
+              x-required-role: viewer
+              summary: The desired driver of every function graced bound or unbound, and whether it holds
+              description: |
+                Needs the viewer role.
+
+                A bind or unbind through graced that succeeded records the driver each function it touched is
+                on as that function's desired driver (unless the request said `"persist": false`). At startup,
+                and after every scan in which a function's driver changed, a function that is not on its
+                desired driver gets a reconcile job (kind `reconcile`, in `GET /jobs` and the audit trail),
+                unless something holds it (a job, a VM with its group open, a host driver in the way): then it
+                is reported (`held`, and in the log) and not touched. With `graced serve --reconcile report`
+                nothing is submitted, only reported. A function already on its desired driver is never written
+                to. Answered with `Cache-Control: no-store`.
+              responses:
+                '200':
+                  description: Every desired binding, in BDF order.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [items, reconcile]
+                        properties:
+                          items:
+                            type: array
+                            items:
+                              $ref: '#/components/schemas/DesiredBinding'
+                          reconcile:
+                            type: string
+                            enum: [apply, report]
+                            description: What graced does about a function off its desired driver (`--reconcile`).
+                '400':
+                  $ref: '#/components/responses/BadFraming'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
+          /bindings/{bdf}:
+            parameters:
+              - $ref: '#/components/parameters/BDF'
+            delete:
+              operationId: forgetBinding
+              x-required-role: operator
+              summary: Forget a function's desired driver
+              description: |
+                Needs the operator role.
+
+                graced stops keeping the function on its driver; nothing is written to the function. The
+                request takes no body. The answer is the binding as it was.
+              responses:
+                '200':
+                  description: The binding forgotten.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: '#/components/schemas/DesiredBinding'
+                '400':
+                  $ref: '#/components/responses/BadFraming'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '404':
+                  $ref: '#/components/responses/NotFound'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
+                '415':
+                  $ref: '#/components/responses/UnsupportedMediaType'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyRequests'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
+                '503':
+                  $ref: '#/components/responses/MutationUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /simulator/devices/{bdf}/faults:
             parameters:
               - $ref: '#/components/parameters/BDF'
@@ -1746,6 +1836,12 @@ enum OpenAPIDocument {
                   description: |
                     Seconds from submission until the job gives up; left out, the probe's own ceiling plus a
                     margin. A value outside 0.1 to 3600 is 422 `value-out-of-range` (not 400).
+                persist:
+                  type: boolean
+                  default: true
+                  description: |
+                    Record the drivers the job leaves as the functions' desired ones (`GET /bindings`), which
+                    graced then keeps them on; false to leave the desired bindings as they are.
             UnbindRequest:
               type: object
               description: |
@@ -1765,6 +1861,12 @@ enum OpenAPIDocument {
                   description: |
                     Seconds from submission until the job gives up; left out, the probe's own ceiling plus a
                     margin. A value outside 0.1 to 3600 is 422 `value-out-of-range` (not 400).
+                persist:
+                  type: boolean
+                  default: true
+                  description: |
+                    Record the drivers the job leaves as the functions' desired ones (`GET /bindings`), which
+                    graced then keeps them on; false to leave the desired bindings as they are.
             ResetDryRun:
               type: object
               required: [gpu, plan, probe, deadlineSeconds, wouldRun, ladder]
@@ -2090,6 +2192,35 @@ enum OpenAPIDocument {
                     errnoName:
                       type: [string, 'null']
                       description: The error's name (`ENODEV`); null with `errno`.
+            DesiredBinding:
+              type: object
+              required: [bdf, desiredDriver, currentDriver, holds, status, note, setAt, job]
+              properties:
+                bdf:
+                  type: string
+                desiredDriver:
+                  type: [string, 'null']
+                  description: The driver the function should be on; null for no driver.
+                currentDriver:
+                  type: [string, 'null']
+                  description: The driver it is on now; null for none (or when it is not on the bus).
+                holds:
+                  type: boolean
+                status:
+                  type: string
+                  enum: [holds, absent, reconciling, held, differs]
+                  description: |
+                    `reconciling`: a reconcile job was submitted (`note` names it); `held`: something holds
+                    the function, so it was reported and not touched; `differs`: report mode, or it could not
+                    be reconciled (`note` says why); it is looked at again when its driver changes.
+                note:
+                  type: [string, 'null']
+                setAt:
+                  type: string
+                  format: date-time
+                job:
+                  type: [string, 'null']
+                  description: The job that set the desired driver.
             SimulatorFaults:
               type: object
               description: |

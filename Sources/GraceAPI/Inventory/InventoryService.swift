@@ -58,6 +58,7 @@ public final class InventoryService: Sendable {
 
     /// Told of each new layout snapshot that drifted (the metrics count them); set once, at wiring.
     private let driftObserver = Mutex<(@Sendable (String) -> Void)?>(nil)
+    private let refreshObserver = Mutex<(@Sendable (InventorySnapshot) -> Void)?>(nil)
 
     public init(inventory: HostInventory, store: GraceStore, logger: Logger) {
         self.inventory = inventory
@@ -75,7 +76,7 @@ public final class InventoryService: Sendable {
         let functions = try inventory.managedFunctions()
         let gpus = functions.map(inventory.describe)
         let now = Timestamp.nowMs()
-        return refreshing.withLock { state in
+        let snapshot = refreshing.withLock { state in
             for function in functions { state.functions[function.bdf.description] = function }
             for gpu in gpus {
                 do {
@@ -92,6 +93,15 @@ public final class InventoryService: Sendable {
             state.takenAtMs = now
             return publish(state)
         }
+        // Outside the lock: the observer may read the host and submit jobs.
+        refreshObserver.withLock { $0 }?(snapshot)
+        return snapshot
+    }
+
+    /// Calls `observer` after every full scan with the snapshot it published (the binding
+    /// reconciler compares successive ones); set once, at wiring.
+    public func observeRefresh(_ observer: @escaping @Sendable (InventorySnapshot) -> Void) {
+        refreshObserver.withLock { $0 = observer }
     }
 
     /// Reads a few devices again (a job's affected set) and republishes, without rescanning the bus or

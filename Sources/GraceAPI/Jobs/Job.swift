@@ -95,8 +95,6 @@ struct Job: Sendable {
         var owedRestores: [OwedRestore]?
         /// An escalating reset's rungs, in the order tried; nil for every other job.
         var rungs: [Rung]? = nil
-        /// For a bind or unbind: false when the request asked not to record the desired driver.
-        var persist: Bool? = nil
     }
 
     var id: String

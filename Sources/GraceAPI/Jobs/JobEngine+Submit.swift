@@ -144,7 +144,7 @@ extension JobEngine {
     )
 
     /// The submit stage shared by every kind.
-    private func submit(
+    func submit(
         _ bdf: BDF, kind: JobKind, methodRequested: String, deadlineSeconds: Double?, requestJSON: String,
         idempotencyKey: String?, requestedBy: String, dryRun: Bool, plan: (GPUDevice) -> Planning
     ) -> Submission {

@@ -11,6 +11,8 @@ public final class Application: Sendable {
     public let metrics: GraceMetrics
     /// Looks at idle GPUs between jobs and publishes their `health`.
     public let health: HealthWatch
+    /// Keeps functions on their desired drivers (`GET /bindings`).
+    public let reconciler: BindingReconciler
     let server: HTTPServer
     /// Every `(method, pattern, role)` served, for the contract test.
     let routes: [(method: String, pattern: String, role: Role)]
@@ -23,7 +25,8 @@ public final class Application: Sendable {
         host: ServiceHost, store: GraceStore,
         server serverConfiguration: HTTPServer.Configuration = .loopback(),
         rescanIntervalSeconds: Double = 5, healthIntervalSeconds: Double = 5,
-        jobs: JobEngine.Configuration = .init(), logger: Logger
+        jobs: JobEngine.Configuration = .init(), reconcile: BindingReconciler.Mode = .apply,
+        logger: Logger
     ) throws {
         self.host = host
         self.logger = logger
@@ -36,7 +39,10 @@ public final class Application: Sendable {
         var observers = JobEngine.Observers()
         // Every job's outcome goes into the audit trail, beside the request that asked for it, and
         // into the reset counters and histograms.
+        let root = host.root
         observers.jobConcluded = { job in
+            // A bind or unbind that succeeded sets the desired drivers before the rescan that follows.
+            BindingReconciler.recordDesired(job, root: root, store: store, logger: logger)
             metrics.jobFinished(job)
             do {
                 try store.appendAudit(
@@ -52,6 +58,11 @@ public final class Application: Sendable {
             observers: observers)
         self.engine = engine
         inventory.observeLayoutDrift { bdf in metrics.layoutDrifted(bdf) }
+        let reconciler = BindingReconciler(
+            engine: engine, store: store, root: host.root, mode: reconcile, logger: logger)
+        self.reconciler = reconciler
+        // Every scan (the timer's, a job's, a client's) is compared with the desired bindings.
+        inventory.observeRefresh { _ in reconciler.compare() }
         // A device a job holds (or that a stuck write wedged) is the engine's, not the watch's.
         health = HealthWatch(inventory: inventory, intervalSeconds: healthIntervalSeconds, logger: logger) {
             bdf in engine.isHeld(bdf)
@@ -64,6 +75,7 @@ public final class Application: Sendable {
             in: &router, inventory: inventory, engine: engine, simulated: host.simulator != nil)
         SystemRoutes.registerMetrics(in: &router, metrics: metrics, inventory: inventory, engine: engine)
         AuditRoutes.register(in: &router, store: store)
+        BindingRoutes.register(in: &router, store: store, reconciler: reconciler)
         if let simulator = host.simulator {
             SimulatorRoutes.register(in: &router, simulator: simulator)
         }
@@ -108,6 +120,8 @@ public final class Application: Sendable {
         try inventory.refresh()
         health.check()
         engine.start()
+        // After the engine has finished what a dead daemon left: reconcile jobs come after restores.
+        reconciler.start()
         try server.start()
         rescanner?.start()
         health.start()

@@ -83,7 +83,7 @@ struct EscalationTests {
         #expect(done.rungs?.map(\.outcome) == ["not_ready", "recovered"])
         #expect(done.phases.map(\.name).contains("rescanning"))
         #expect(done.attempts.contains { $0.message.contains("/remove <-") })
-        #expect(done.attempts.contains { $0.message.contains("bus/pci/rescan <-") })
+        #expect(done.attempts.contains { $0.message.contains("bus/pci/devices/0009:00:00.0/rescan <-") })
         // The rescan gave it its boot-time driver; the job bound it back.
         let gpu = try await service.gpu(Self.gh200)
         #expect(gpu.driver == "nvgrace_gpu_vfio_pci" && gpu.state == "ready")

@@ -1798,7 +1798,7 @@ enum OpenAPIDocument {
                     until the GPU is back ready and verified: the first function-level method, then a bus reset
                     where the guards allow it (never for 10de:2340-237f, never on a root bus, never with a held
                     function behind the bridge, only when every function behind it is in the job's affected
-                    set), then removing the function and rescanning the bus (its driver is bound again after),
+                    set), then removing the function and rescanning the bus below its parent bridge (its driver is bound again after),
                     and when none worked the GPU becomes `needs_reboot` and the job fails with `needs-reboot`.
                     Each rung runs only when the previous one did not bring the GPU back within its share of
                     the deadline (what is left, split evenly over the rungs left); the default deadline is the

@@ -110,7 +110,11 @@ extension JobEngine {
     ) -> RungResult {
         guard let target = live(id)?.machine.job.gpu else { return .ended }
         handle(id) { $0.entered(.rescanning, atMs: Timestamp.nowMs()) }
-        for write in [SysfsWrite.remove(target), .rescan] {
+        // The parent bridge's bus is rescanned, not the whole host: a function removed elsewhere
+        // on purpose stays removed. Without a bridge (a root bus) only the host-wide rescan reaches it.
+        let rescan =
+            HostTopology(root: host.root).parentBridge(target).map { SysfsWrite.rescanBus($0) } ?? .rescan
+        for write in [SysfsWrite.remove(target), rescan] {
             switch self.write(write, for: id, recordAttempts: true) {
             case .done: continue
             case .failed(let error):

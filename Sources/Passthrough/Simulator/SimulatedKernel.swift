@@ -330,6 +330,11 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         case .rescan:
             guard let number = Self.unsigned(value) else { throw fail(.invalidArgument) }
             if number != 0 { try rescan(&state) }
+
+        case .rescanBus(let bdf):
+            _ = try present(bdf)
+            guard let number = Self.unsigned(value) else { throw fail(.invalidArgument) }
+            if number != 0 { try rescan(&state, onBusOf: bdf) }
         }
         return nil
     }
@@ -435,8 +440,18 @@ public final class SimulatedKernel: KernelWriter, Sendable {
     }
 
     /// Re-enumerates removed devices as a fresh boot would find them: no override, the native driver.
-    private func rescan(_ state: inout State) throws(KernelError) {
-        let order = state.removed.compactMap { tree.functions[$0] }.sorted {
+    /// With `device`, only those on that device's bus or below it (a function's own `rescan`).
+    private func rescan(_ state: inout State, onBusOf device: BDF? = nil) throws(KernelError) {
+        let reached = { (bdf: BDF) -> Bool in
+            guard let device else { return true }
+            var current: BDF? = bdf
+            while let next = current {
+                if next.domain == device.domain && next.bus == device.bus { return true }
+                current = self.tree.functions[next]?.parent
+            }
+            return false
+        }
+        let order = state.removed.filter(reached).compactMap { tree.functions[$0] }.sorted {
             (tree.depth(of: $0), $0.bdf) < (tree.depth(of: $1), $1.bdf)
         }
         for original in order {

@@ -5,18 +5,23 @@
 # once the window has closed.
 reg=0x128
 memory_active() { [ $((0x$(od -An -tx4 -j $((reg)) -N 4 /sys/bus/pci/devices/$CXL/config | tr -d ' ') & 2)) -ne 0 ]; }
+# jq filters kept in variables: busybox sh cannot parse them inside $(...) in double quotes.
+LADDER='[.ladder.rungs[] | .step + "=" + (.allowed | tostring)] | join(" ")'
+RUNGS='[.rungs[]? | .method + "=" + (.outcome // "-")] | join(" ")'
 ensure_driver $CXL vfio-pci
 request POST /gpus/$CXL/reset '{"method": "escalate", "dryRun": true}'
-note "ladder: $(field '[.ladder.rungs[] | "\(.step)=\(.allowed)"] | join(" "))"
+ladder=$(field "$LADDER")
+note "ladder: $ladder"
 # Timeout code 2 (16 s) so that the probe waits the whole share instead of giving up at once.
 echo 2 >$INJECT/cxl_timeout_code
 echo 12000 >$INJECT/cxl_window_ms
 run_job $CXL reset '{"method": "escalate", "deadlineSeconds": 20}' 40
 note "escalate: $(job_summary)"
-note "rungs: $(echo "$JOB" | jq -r '[.rungs[]? | "\(.method)=\(.outcome)"] | join(" ")')"
-expect "escalate: job $JOB_STATE ($(echo "$JOB" | jq -r '.error.detail // empty' | head -c 200))" [ "$JOB_STATE" = succeeded ]
-expect "escalate: rungs $(echo "$JOB" | jq -r '[.rungs[]? | "\(.method)=\(.outcome)"] | join(" ")')" \
-    [ "$(echo "$JOB" | jq -r '[.rungs[]? | "\(.method)=\(.outcome)"] | join(" ")')" = "bus=not_ready remove+rescan=recovered" ]
+rungs=$(echo "$JOB" | jq -r "$RUNGS")
+detail=$(echo "$JOB" | jq -r '.error.detail // empty' | head -c 200)
+note "rungs: $rungs"
+expect "escalate: job $JOB_STATE ($detail)" [ "$JOB_STATE" = succeeded ]
+expect "escalate: rungs $rungs" [ "$rungs" = "bus=not_ready remove+rescan=recovered" ]
 expect "escalate: driver after the rescan is $(driver_of $CXL), wanted vfio-pci" [ "$(driver_of $CXL)" = vfio-pci ]
 echo 0 >$INJECT/cxl_window_ms
 echo -1 >$INJECT/cxl_timeout_code

@@ -59,7 +59,8 @@ struct BindingTests {
         #expect(try await Self.bindings(service).items.isEmpty)
         let bind = try await service.submit(Self.onNvidia, "bind")
         #expect(try await service.waitForJob(bind.id).state == "succeeded")
-        try await waitUntil { try await !Self.bindings(service).items.isEmpty }
+        // Recorded before the job shows succeeded (and before it frees the GPU): a scan in between
+        // must not find the GPU free and off its old desired driver.
         let recorded = try #require(try await Self.bindings(service).items.first)
         #expect(recorded.bdf == Self.onNvidia && recorded.desiredDriver == Self.variant)
         #expect(recorded.holds && recorded.status == "holds" && recorded.job == bind.id)

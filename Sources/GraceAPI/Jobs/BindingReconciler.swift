@@ -137,11 +137,12 @@ public final class BindingReconciler: Sendable {
         }
     }
 
-    /// After a bind or unbind through graced succeeded: the drivers its functions are on now are
-    /// their desired ones, unless the request said `"persist": false`. Only a success records: a
-    /// failed bind reverted its writes, and recording it would make every rescan retry it.
+    /// When a bind or unbind through graced is about to succeed (its functions checked on their
+    /// drivers, still held by the job): the drivers they are on now are their desired ones, unless
+    /// the request said `"persist": false`. Only a success records: a failed bind reverted its
+    /// writes, and recording it would make every rescan retry it.
     static func recordDesired(_ job: Job, root: SysfsRoot, store: GraceStore, logger: Logger) {
-        guard job.state == .succeeded, job.kind == .bind || job.kind == .unbind else { return }
+        guard job.kind == .bind || job.kind == .unbind else { return }
         let bytes = Array(job.requestJSON.utf8)
         let persist =
             job.kind == .bind
@@ -152,7 +153,7 @@ public final class BindingReconciler: Sendable {
             guard let bdf = BDF(text), HostTopology(root: root).exists(bdf) else { return nil }
             return DesiredBinding(
                 bdf: text, driver: root.linkName(root.device(bdf) + "/driver"), jobId: job.id,
-                setAtMs: job.finishedAtMs ?? Timestamp.nowMs())
+                setAtMs: Timestamp.nowMs())
         }
         do {
             try store.setDesiredBindings(bindings)

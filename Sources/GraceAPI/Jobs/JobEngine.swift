@@ -46,6 +46,9 @@ public final class JobEngine: Sendable {
         var deviceShown: @Sendable (BDF, DeviceState?) -> Void = { _, _ in }
         /// The job is over and its devices are free; its final record has been handed to the store.
         var jobConcluded: @Sendable (Job) -> Void = { _ in }
+        /// A bind or unbind has put its functions on their drivers and is about to succeed; called
+        /// while the job still holds them, so that no scan sees them free before it is known.
+        var bindingsSettled: @Sendable (Job) -> Void = { _ in }
 
         public init() {}
     }

@@ -40,9 +40,13 @@ public final class Application: Sendable {
         // Every job's outcome goes into the audit trail, beside the request that asked for it, and
         // into the reset counters and histograms.
         let root = host.root
-        observers.jobConcluded = { job in
-            // A bind or unbind that succeeded sets the desired drivers before the rescan that follows.
+        // A bind or unbind that is about to succeed sets the desired drivers while it still holds the
+        // functions: a scan between its end and a later record would see them off their old desired
+        // drivers, free, and reconcile them back.
+        observers.bindingsSettled = { job in
             BindingReconciler.recordDesired(job, root: root, store: store, logger: logger)
+        }
+        observers.jobConcluded = { job in
             metrics.jobFinished(job)
             do {
                 try store.appendAudit(

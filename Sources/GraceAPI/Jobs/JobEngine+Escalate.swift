@@ -198,7 +198,9 @@ extension JobEngine {
     /// verdict about a free device. So the engine keeps the set beside the table (rescans never touch
     /// it) and shows it through the inventory's overlay, which a rescan does not clear either; only a
     /// job's re-read clears the overlay, and this runs right after that re-read, before the outcome
-    /// shows. A later successful reset of the GPU (any method) lifts it.
+    /// shows. A later successful reset of the GPU (any method) lifts it. It is deliberately not kept
+    /// across a restart of graced: the power cycle that cures the GPU restarts graced too, and a
+    /// stored verdict would then outlive the cure.
     func applyRebootVerdict(_ id: String) {
         let verdict = state.withLock { state -> (BDF, Bool)? in
             guard let live = state.jobs[id], case .concluding(let outcome) = live.machine.state else {

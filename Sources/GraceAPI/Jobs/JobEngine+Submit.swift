@@ -133,6 +133,12 @@ extension JobEngine {
 
     /// The driver a GPU had before the service last bound it (from the last successful bind job).
     func recordedOriginalDriver(_ bdf: BDF) -> String? {
+        // A bind a client has just seen succeed may not be stored as succeeded yet (it is still
+        // putting things back, or its record is on its way to the disk): those come first.
+        let recent = (state.withLock { $0.jobs.values.map(\.machine.job) } + recorder.pendingJobs)
+            .filter { $0.gpu == bdf && $0.kind == .bind && $0.state == .succeeded }
+            .max { $0.createdAtMs < $1.createdAtMs }
+        if let recent { return recent.details.originalDriver }
         let binds =
             (try? store.jobs(bdf: bdf.description, kind: JobKind.bind.rawValue, state: "succeeded", limit: 1))
             ?? []

@@ -111,6 +111,17 @@ struct BindingTests {
         #expect(
             try await service.send("POST", "/gpus/\(Self.onNvidia)/bind", body: #"{"persist": 1}"#).status
                 == 400)
+
+        // With a desired binding, a change made with persist: false is not fought (the desired
+        // binding stays, to be applied at the next start or the next change behind graced's back).
+        let rebind = try await service.submit(
+            Self.onVariant, "bind", body: #"{"driver": "vfio-pci", "persist": false}"#)
+        #expect(try await service.waitForJob(rebind.id).state == "succeeded")
+        try await service.refresh()
+        try await service.refresh()
+        #expect(try await Self.reconcileJobs(service).isEmpty)
+        let kept = try #require(try await Self.bindings(service).items.first)
+        #expect(kept.desiredDriver == nil && kept.currentDriver == "vfio-pci" && kept.status == "differs")
     }
 
     @Test("a held function is reported, not touched")
@@ -131,6 +142,20 @@ struct BindingTests {
         #expect(item.note?.contains("4242") == true)
         #expect(kernel.writes.isEmpty)
         #expect(try await Self.reconcileJobs(service).isEmpty)
+        // Still held at the next scan: still nothing written.
+        try await service.refresh()
+        #expect(kernel.writes.isEmpty)
+        #expect(try await Self.reconcileJobs(service).isEmpty)
+
+        // The VM exits: the next scan puts the GPU back on its desired driver.
+        try kernel.removeHolder(pid: 4242)
+        try await service.refresh()
+        try await waitUntil {
+            try await Self.reconcileJobs(service).first.map { $0.state == "succeeded" } ?? false
+        }
+        let root = service.simulated.root
+        #expect(root.linkName(root.device(BDF(Self.onVariant)!) + "/driver") == Self.variant)
+        try await waitUntil { try await Self.bindings(service).items.first?.holds == true }
     }
 
     @Test("report mode only reports")

@@ -1841,7 +1841,9 @@ enum OpenAPIDocument {
                   default: true
                   description: |
                     Record the drivers the job leaves as the functions' desired ones (`GET /bindings`), which
-                    graced then keeps them on; false to leave the desired bindings as they are.
+                    graced then keeps them on; false to leave the desired bindings as they are (graced does
+                    not fight this job's change, but applies a desired binding the function already had at
+                    the next start, or when its driver changes behind graced's back).
             UnbindRequest:
               type: object
               description: |
@@ -1866,7 +1868,9 @@ enum OpenAPIDocument {
                   default: true
                   description: |
                     Record the drivers the job leaves as the functions' desired ones (`GET /bindings`), which
-                    graced then keeps them on; false to leave the desired bindings as they are.
+                    graced then keeps them on; false to leave the desired bindings as they are (graced does
+                    not fight this job's change, but applies a desired binding the function already had at
+                    the next start, or when its driver changes behind graced's back).
             ResetDryRun:
               type: object
               required: [gpu, plan, probe, deadlineSeconds, wouldRun, ladder]
@@ -2212,7 +2216,8 @@ enum OpenAPIDocument {
                   description: |
                     `reconciling`: a reconcile job was submitted (`note` names it); `held`: something holds
                     the function, so it was reported and not touched; `differs`: report mode, or it could not
-                    be reconciled (`note` says why); it is looked at again when its driver changes.
+                    be reconciled (`note` says why); it is looked at again when its driver changes (a `held`
+                    one at every scan, so it is put right once the holder lets go).
                 note:
                   type: [string, 'null']
                 setAt:

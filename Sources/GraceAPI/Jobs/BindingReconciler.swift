@@ -7,8 +7,9 @@ import Synchronization
 /// after every scan in which a function's driver changed, a function whose driver is not the desired
 /// one gets a reconcile job, unless something holds it (then it is reported and left alone).
 ///
-/// It acts on changes, not on states: a function it could not fix (a held one, a driver that will
-/// not probe) is looked at again only when its driver changes, so nothing loops. A function already
+/// It acts on changes, not on states: a function it could not fix (a driver that will not probe) is
+/// looked at again only when its driver changes, so nothing loops; a held one is looked at again on
+/// every scan (which writes nothing while it is held), so it is put right once the holder lets go. A function already
 /// on its desired driver is never written to.
 public final class BindingReconciler: Sendable {
     public enum Mode: String, Sendable, CaseIterable {
@@ -69,6 +70,20 @@ public final class BindingReconciler: Sendable {
         state.withLock { $0.verdicts[bdf] }
     }
 
+    /// A bind or unbind through graced is about to succeed (it still holds its functions): what they
+    /// are on now is what graced itself did, so it counts as seen and is not fought, even when the
+    /// request said `"persist": false` and the desired binding still names another driver. That
+    /// one is applied again at the next start, or when the driver changes behind graced's back.
+    func settled(_ job: Job) {
+        state.withLock { state in
+            for bdf in job.details.affected {
+                guard let current = currentDriver(bdf) else { continue }
+                state.seen[bdf] = current
+                state.verdicts[bdf] = nil
+            }
+        }
+    }
+
     /// Forgets what was seen of a function whose desired binding was deleted.
     func forget(_ bdf: String) {
         state.withLock { state in
@@ -100,7 +115,9 @@ public final class BindingReconciler: Sendable {
                     state.verdicts[binding.bdf] = nil
                     continue
                 }
-                if let previous, previous == current { continue }
+                // Unchanged since the last look: acted on already, unless it was held then (the
+                // holder may have let go; looking again writes nothing while it still holds).
+                if let previous, previous == current, !state.verdicts[binding.bdf].isHeld { continue }
                 state.verdicts[binding.bdf] = act(on: binding, current: current)
             }
         }
@@ -160,5 +177,12 @@ public final class BindingReconciler: Sendable {
         } catch {
             logger.error("could not record the desired bindings of job \(job.id): \(error)")
         }
+    }
+}
+
+extension BindingReconciler.Verdict? {
+    var isHeld: Bool {
+        if case .held? = self { return true }
+        return false
     }
 }

@@ -43,8 +43,11 @@ public final class Application: Sendable {
         // A bind or unbind that is about to succeed sets the desired drivers while it still holds the
         // functions: a scan between its end and a later record would see them off their old desired
         // drivers, free, and reconcile them back.
+        // The reconciler needs the engine, and the engine these observers: it is filled in below.
+        let reconcilerSlot = GuardedValue<BindingReconciler?>(nil)
         observers.bindingsSettled = { job in
             BindingReconciler.recordDesired(job, root: root, store: store, logger: logger)
+            reconcilerSlot.withLock { $0 }?.settled(job)
         }
         observers.jobConcluded = { job in
             metrics.jobFinished(job)
@@ -65,6 +68,7 @@ public final class Application: Sendable {
         let reconciler = BindingReconciler(
             engine: engine, store: store, root: host.root, mode: reconcile, logger: logger)
         self.reconciler = reconciler
+        reconcilerSlot.withLock { $0 = reconciler }
         // Every scan (the timer's, a job's, a client's) is compared with the desired bindings.
         inventory.observeRefresh { _ in reconciler.compare() }
         // A device a job holds (or that a stuck write wedged) is the engine's, not the watch's.

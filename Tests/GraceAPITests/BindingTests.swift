@@ -158,6 +158,32 @@ struct BindingTests {
         try await waitUntil { try await Self.bindings(service).items.first?.holds == true }
     }
 
+    @Test("a function back from a hot-unplug before the inventory saw it: tried again at the next scan")
+    func backBeforeTheInventory() async throws {
+        let service = try RunningService()
+        let bind = try await service.submit(Self.onNvidia, "bind")
+        #expect(try await service.waitForJob(bind.id).state == "succeeded")
+        let kernel = service.simulated.kernel
+        let bdf = BDF(Self.onNvidia)!
+        try kernel.perform(.remove(bdf))
+        try await service.refresh()
+        #expect(try await service.gpu(Self.onNvidia).state == "missing")
+        // Back (on its boot-time driver, nvidia) but not yet seen by a scan: a look now cannot
+        // submit a job for a GPU the inventory calls missing.
+        try kernel.perform(.rescan)
+        service.application.reconciler.compare()
+        let waiting = try #require(try await Self.bindings(service).items.first)
+        #expect(waiting.status == "differs" && waiting.note?.contains("not yet") == true)
+        #expect(try await Self.reconcileJobs(service).isEmpty)
+        // The next scan sees it, with the same driver as the last look, and reconciles it.
+        try await service.refresh()
+        try await waitUntil {
+            try await Self.reconcileJobs(service).first.map { $0.state == "succeeded" } ?? false
+        }
+        let root = service.simulated.root
+        #expect(root.linkName(root.device(bdf) + "/driver") == Self.variant)
+    }
+
     @Test("report mode only reports")
     func reportMode() async throws {
         let host = try SimulatedHost.createTemporary(prefix: "graceapi-bindings")

@@ -26,6 +26,9 @@ public final class BindingReconciler: Sendable {
         case held(String)
         /// `--reconcile report`: left alone.
         case reported
+        /// Not possible now (the function just came back and the inventory has not caught up, a
+        /// write is stuck): looked at again at the next scan.
+        case waiting(String)
         case refused(String)
     }
 
@@ -115,42 +118,56 @@ public final class BindingReconciler: Sendable {
                     state.verdicts[binding.bdf] = nil
                     continue
                 }
-                // Unchanged since the last look: acted on already, unless it was held then (the
-                // holder may have let go; looking again writes nothing while it still holds).
-                if let previous, previous == current, !state.verdicts[binding.bdf].isHeld { continue }
-                state.verdicts[binding.bdf] = act(on: binding, current: current)
+                // Unchanged since the last look: acted on already, unless it was held or not yet
+                // possible then (looking again writes nothing while that lasts).
+                let earlier = state.verdicts[binding.bdf]
+                if let previous, previous == current, earlier?.isRetried != true { continue }
+                let (verdict, message) = act(on: binding, current: current)
+                state.verdicts[binding.bdf] = verdict
+                // Said once per verdict, not at every scan while a holder keeps it.
+                if verdict != earlier { logger.notice("reconcile: \(message)") }
             }
         }
     }
 
-    private func act(on binding: DesiredBinding, current: String?) -> Verdict {
+    private func act(on binding: DesiredBinding, current: String?) -> (Verdict, String) {
         let bdf = binding.bdf
         let wanted = binding.driver ?? "no driver"
         let what = "\(bdf) is on \(current ?? "no driver"), desired \(wanted)"
-        guard let address = BDF(bdf) else { return .refused("not a PCI address") }
+        guard let address = BDF(bdf) else { return (.refused("not a PCI address"), what) }
         if engine.isHeld(address) {
-            logger.notice("reconcile: \(what); a job holds it: left alone")
-            return .held("a job holds it")
+            return (.held("a job holds it"), "\(what); a job holds it: left alone")
         }
         guard mode == .apply else {
-            logger.warning("reconcile (report only): \(what)")
-            return .reported
+            return (.reported, "\(what) (report only)")
         }
         switch engine.submitReconcile(address, driver: binding.driver) {
         case .accepted(let job), .repeated(let job):
-            logger.notice("reconcile: \(what): job \(job.id)")
-            return .submitted(job: job.id)
+            return (.submitted(job: job.id), "\(what): job \(job.id)")
         case .refused(.plan(let refusal)) where refusal.kind == .inTheWay:
-            logger.warning("reconcile: \(what); held, left alone: \(refusal.message)")
-            return .held(refusal.message)
+            return (.held(refusal.message), "\(what); held, left alone: \(refusal.message)")
         case .refused(.busy(_, let job)):
-            logger.notice("reconcile: \(what); job \(job.id) holds it: left alone")
-            return .held("job \(job.id) holds it")
+            return (.held("job \(job.id) holds it"), "\(what); job \(job.id) holds it: left alone")
+        case .refused(let refusal) where Self.isPassing(refusal):
+            // The inventory has not caught up with a function that just came back, a write is
+            // stuck, the store is behind: the next scan tries again.
+            return (.waiting("\(refusal)"), "\(what); not yet: \(refusal)")
         case .refused(let refusal):
-            logger.warning("reconcile: \(what); not reconciled: \(refusal)")
-            return .refused("\(refusal)")
+            return (.refused("\(refusal)"), "\(what); not reconciled: \(refusal)")
         case .dryRun:
-            return .refused("dry run")
+            return (.refused("dry run"), what)
+        }
+    }
+
+    /// Refusals that say "not now" rather than "never".
+    private static func isPassing(_ refusal: SubmitRefusal) -> Bool {
+        switch refusal {
+        case .gpuMissing, .gpuWedged, .kernelWritesStuck, .storeUnavailable, .storeDegraded, .shuttingDown:
+            true
+        case .plan(let refusal):
+            refusal.kind == .absent
+        case .deadlineOutOfRange, .gpuNotFound, .idempotencyKeyReused, .busy:
+            false
         }
     }
 
@@ -180,9 +197,12 @@ public final class BindingReconciler: Sendable {
     }
 }
 
-extension BindingReconciler.Verdict? {
-    var isHeld: Bool {
-        if case .held? = self { return true }
-        return false
+extension BindingReconciler.Verdict {
+    /// Looked at again at every scan, even when the driver has not changed.
+    var isRetried: Bool {
+        switch self {
+        case .held, .waiting: true
+        case .submitted, .reported, .refused: false
+        }
     }
 }

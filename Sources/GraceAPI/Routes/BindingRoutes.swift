@@ -96,6 +96,9 @@ enum BindingRoutes {
         case (false, _, .held(let why)?):
             status = "held"
             note = why
+        case (false, _, .waiting(let why)?):
+            status = "differs"
+            note = "not yet (tried again at the next scan): \(why)"
         case (false, _, .refused(let why)?):
             status = "differs"
             note = "could not reconcile: \(why)"

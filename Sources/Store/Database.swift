@@ -24,9 +24,16 @@ public final class Database: Sendable {
     /// Turns on foreign keys, WAL (file databases only; SQLite keeps "memory" for in-memory ones)
     /// and a busy timeout so that another process holding the write lock delays us instead of
     /// failing us.
-    public init(path: String, busyTimeoutMs: Int32 = Database.defaultBusyTimeoutMs) throws(DatabaseError) {
+    ///
+    /// `readOnly` opens an existing file without changing it (no journal mode switch, no creation),
+    /// for checking a database another process left behind.
+    public init(
+        path: String, busyTimeoutMs: Int32 = Database.defaultBusyTimeoutMs, readOnly: Bool = false
+    ) throws(DatabaseError) {
         var pointer: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
+        let flags =
+            (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+            | SQLITE_OPEN_FULLMUTEX
         let code = sqlite3_open_v2(path, &pointer, flags, nil)
         guard code == SQLITE_OK, let pointer else {
             let error = DatabaseError.last(pointer, code: code, sql: nil)
@@ -38,7 +45,9 @@ public final class Database: Sendable {
         do {
             // journal_mode answers with a row, which execute() ignores; synchronous stays FULL
             // because a GPU reset can take the host down and the reset history must survive that.
-            try Connection(db: pointer).execute("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;")
+            try Connection(db: pointer).execute(
+                readOnly
+                    ? "PRAGMA foreign_keys = ON;" : "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;")
         } catch {
             sqlite3_close_v2(pointer)
             throw error

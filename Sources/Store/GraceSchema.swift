@@ -1,6 +1,6 @@
 /// The service's schema as an append-only list of migrations; see `Database.migrate`.
 public enum GraceSchema {
-    public static let migrations: [String] = [version1, version2, version3, eventsVersion]
+    public static let migrations: [String] = [version1, version2, version3, eventsVersion, desiredBindings]
 
     /// Version 1: devices, their layout history, and the tables the jobs engine writes to.
     static let version1 = """
@@ -111,5 +111,16 @@ public enum GraceSchema {
             data_json TEXT NOT NULL
         );
         CREATE INDEX events_by_time ON events (at_ms);
+        """
+
+    /// The driver each function should be on, as the last bind or unbind through graced left it
+    /// (`driver` null: no driver). Startup and rescans compare the host against it (reconcile).
+    static let desiredBindings = """
+        CREATE TABLE desired_bindings (
+            bdf TEXT PRIMARY KEY,
+            driver TEXT,
+            job_id TEXT,
+            set_at_ms INTEGER NOT NULL
+        );
         """
 }

@@ -53,6 +53,12 @@ struct Serve: ParsableCommand {
             valueName: "file"))
     var tokens = "/etc/graced/tokens"
 
+    @Option(
+        help: ArgumentHelp(
+            "What to do when a function is not on its desired driver (GET /bindings): apply (submit a reconcile job) or report (log it only).",
+            valueName: "mode"))
+    var reconcile: BindingReconciler.Mode = .apply
+
     @Flag(
         help:
             "Serve loopback TCP listeners without authentication (every caller is admin). Refused for any other address; logged at every start."
@@ -307,7 +313,7 @@ struct Serve: ParsableCommand {
                 ?? (deviceEvents == nil ? Application.pollingRescanSeconds : Self.rescanWithEventsSeconds),
             healthIntervalSeconds: healthInterval, deviceEvents: deviceEvents,
             jobs: workers.map { JobEngine.Configuration(workers: $0) } ?? JobEngine.Configuration(),
-            logger: logger)
+            reconcile: reconcile, logger: logger)
         try application.start()
         let addresses = application.listening.map(\.description).joined(separator: ", ")
         logger.notice(
@@ -371,6 +377,7 @@ private func makePrivate(_ databasePath: String) {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension BindingReconciler.Mode: ExpressibleByArgument {}
 
 /// `/lib/modules/<release>/modules.alias` of the running kernel, where VFIO variant drivers are found.
 private func runningKernelModulesAlias() -> String? {

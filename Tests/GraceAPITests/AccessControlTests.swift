@@ -62,9 +62,10 @@ struct AccessControlTests {
         }
     }
 
-    /// A 404 from the handler itself (an unknown job), not from the router.
+    /// A 404 from the handler itself (an unknown job or binding), not from the router.
     private func isHandlerNotFound(_ response: RawHTTPClient.Response) -> Bool {
-        response.status == 404 && response.text.contains("job-not-found")
+        response.status == 404
+            && (response.text.contains("job-not-found") || response.text.contains("binding-not-found"))
     }
 
     @Test("a wrong, malformed or doubled Authorization header is refused, and the token never echoed")

@@ -172,6 +172,21 @@ struct ContractAnswerTests {
         }
         let unbind = try await send("POST", "/gpus/{bdf}/unbind", "/gpus/\(Self.nvidiaBound)/unbind")
         _ = try await service.waitForJob(try unbind.decode(JobView.self).id)
+
+        // Desired bindings (the bind and unbind above recorded one), and forgetting one.
+        _ = try await get("/bindings", "/bindings")
+        let binding = "/bindings/{bdf}"
+        #expect(try await send("DELETE", binding, "/bindings/\(Self.nvidiaBound)").status == 200)
+        #expect(try await send("DELETE", binding, "/bindings/\(Self.nvidiaBound)").status == 404)
+        #expect(try await send("DELETE", binding, "/bindings/nonsense").status == 400)
+
+        // An escalating reset: the ladder of a dry run, and a job with its rungs.
+        _ = try await send(
+            "POST", reset, "/gpus/\(Self.h100)/reset", body: #"{"method": "escalate", "dryRun": true}"#)
+        let escalate = try await send(
+            "POST", reset, "/gpus/\(Self.gh200)/reset", body: #"{"method": "escalate"}"#)
+        _ = try await service.waitForJob(try escalate.decode(JobView.self).id)
+        _ = try await get("/jobs/{id}", "/jobs/\(try escalate.decode(JobView.self).id)")
         #expect(try await get("/jobs/{id}", "/jobs/no-such-job").status == 404)
 
         // The lists, a page with `next` and one without, and their refusals.

@@ -130,7 +130,8 @@ struct ServiceTests {
         #expect(
             try await service.get(path).text
                 == #"{"allOnes":null,"busyWrites":null,"d3cold":null,"degradedLink":null,"hangWriteMs":null,"#
-                + #""neverReady":null,"readyAfterMs":null,"resetWriteMs":null,"vanishOnReset":null}"#)
+                + #""ineffectiveMethods":null,"neverReady":null,"readyAfterMs":null,"#
+                + #""recoversOnlyAfterRescan":null,"resetWriteMs":null,"vanishOnReset":null}"#)
         let set = try await service.send(
             "PUT", path, body: Array(#"{"busyWrites": 2, "readyAfterMs": 50}"#.utf8))
         #expect(set.status == 200)
@@ -138,7 +139,10 @@ struct ServiceTests {
         let faults = try merged.decode(SimulatorFaults.self)
         #expect(faults.busyWrites == 2 && faults.readyAfterMs == 50 && faults.neverReady == true)
         #expect(try service.simulated.kernel.faults(for: BDF("0009:01:00.0")!) == faults)
-        for body in [#"{"busyWrites": -1}"#, #"{"bogus": 1}"#, #"{"neverReady": "yes"}"#, "[]", "not json"] {
+        for body in [
+            #"{"busyWrites": -1}"#, #"{"bogus": 1}"#, #"{"neverReady": "yes"}"#,
+            #"{"ineffectiveMethods": ["reboot"]}"#, "[]", "not json",
+        ] {
             let response = try await service.send("PUT", path, body: Array(body.utf8))
             #expect(response.status == 400, "\(body)")
             _ = try response.problem()

@@ -124,5 +124,21 @@ extension SimulatorTests {
                 #expect(host.root.resolve(host.root.device(gpu) + "/iommu_group") != nil)
             }
         }
+
+        @Test func rescanOfOneBusFindsOnlyWhatIsBelowIt() throws {
+            try withDemoHost { host in
+                let gpu = bdf("0009:01:00.0")
+                let other = bdf("0019:01:00.0")
+                try host.kernel.perform(.remove(gpu))
+                try host.kernel.perform(.remove(other))
+                // The GPU's root port sits on bus 0009:00: its rescan reaches 0009:01 below it only.
+                try host.kernel.perform(.rescanBus(bdf("0009:00:00.0")))
+                #expect(host.root.exists(host.root.device(gpu)))
+                #expect(!host.root.exists(host.root.device(other)))
+                #expect(throws: KernelError.self) { try host.kernel.perform(.rescanBus(other)) }
+                try host.kernel.perform(.rescan)
+                #expect(host.root.exists(host.root.device(other)))
+            }
+        }
     }
 }

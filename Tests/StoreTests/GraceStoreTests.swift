@@ -23,8 +23,8 @@ private func gpu(
         }
         #expect(
             tables == [
-                "audit_log", "devices", "events", "job_attempts", "job_phases", "jobs", "layout_snapshots",
-                "sqlite_sequence",
+                "audit_log", "desired_bindings", "devices", "events", "job_attempts", "job_phases", "jobs",
+                "layout_snapshots", "sqlite_sequence",
             ])
     }
 

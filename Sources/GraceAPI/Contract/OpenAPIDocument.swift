@@ -676,6 +676,96 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ServiceUnavailable'
                 '505':
                   $ref: '#/components/responses/HTTPVersionNotSupported'
+          /bindings:
+            get:
+              operationId: listBindings
+              x-required-role: viewer
+              summary: The desired driver of every function graced bound or unbound, and whether it holds
+              description: |
+                Needs the viewer role.
+
+                A bind or unbind through graced that succeeded records the driver each function it touched is
+                on as that function's desired driver (unless the request said `"persist": false`). At startup,
+                and after every scan in which a function's driver changed, a function that is not on its
+                desired driver gets a reconcile job (kind `reconcile`, in `GET /jobs` and the audit trail),
+                unless something holds it (a job, a VM with its group open, a host driver in the way): then it
+                is reported (`held`, and in the log) and not touched. With `graced serve --reconcile report`
+                nothing is submitted, only reported. A function already on its desired driver is never written
+                to. Answered with `Cache-Control: no-store`.
+              responses:
+                '200':
+                  description: Every desired binding, in BDF order.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [items, reconcile]
+                        properties:
+                          items:
+                            type: array
+                            items:
+                              $ref: '#/components/schemas/DesiredBinding'
+                          reconcile:
+                            type: string
+                            enum: [apply, report]
+                            description: What graced does about a function off its desired driver (`--reconcile`).
+                '400':
+                  $ref: '#/components/responses/BadFraming'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
+          /bindings/{bdf}:
+            parameters:
+              - $ref: '#/components/parameters/BDF'
+            delete:
+              operationId: forgetBinding
+              x-required-role: operator
+              summary: Forget a function's desired driver
+              description: |
+                Needs the operator role.
+
+                graced stops keeping the function on its driver; nothing is written to the function. The
+                request takes no body. The answer is the binding as it was.
+              responses:
+                '200':
+                  description: The binding forgotten.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: '#/components/schemas/DesiredBinding'
+                '400':
+                  $ref: '#/components/responses/BadFraming'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '404':
+                  $ref: '#/components/responses/NotFound'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
+                '415':
+                  $ref: '#/components/responses/UnsupportedMediaType'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyRequests'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
+                '503':
+                  $ref: '#/components/responses/MutationUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /healthz:
             get:
               operationId: health
@@ -1635,7 +1725,11 @@ enum OpenAPIDocument {
                     - $ref: '#/components/schemas/DeviceMemory'
                 state:
                   type: string
-                  enum: [ready, not_ready, resetting, wedged, missing]
+                  enum: [ready, not_ready, resetting, wedged, missing, needs_reboot]
+                  description: |
+                    `needs_reboot`: an escalating reset (`method: escalate`) climbed every rung and the GPU did
+                    not come back; power-cycle the host. It stays so across rescans until a reset of the GPU
+                    succeeds (it is not kept across a restart of graced).
                 health:
                   $ref: '#/components/schemas/GPUHealth'
             GPUHealth:
@@ -1822,9 +1916,18 @@ enum OpenAPIDocument {
               properties:
                 method:
                   type: string
-                  enum: [auto, flr, pm, bus, cxl_bus, acpi, device_specific, af_flr]
+                  enum: [auto, flr, pm, bus, cxl_bus, acpi, device_specific, af_flr, escalate]
                   default: auto
-                  description: '`auto` is the first method of the device''s `reset_method` list.'
+                  description: |
+                    `auto` is the first method of the device's `reset_method` list. `escalate` climbs a ladder
+                    until the GPU is back ready and verified: the first function-level method, then a bus reset
+                    where the guards allow it (never for 10de:2340-237f, never on a root bus, never with a held
+                    function behind the bridge, only when every function behind it is in the job's affected
+                    set), then removing the function and rescanning the bus below its parent bridge (its driver is bound again after),
+                    and when none worked the GPU becomes `needs_reboot` and the job fails with `needs-reboot`.
+                    Each rung runs only when the previous one did not bring the GPU back within its share of
+                    the deadline (what is left, split evenly over the rungs left); the default deadline is the
+                    single reset's times the rungs that may run. The job's `rungs` record each one.
                 deadlineSeconds:
                   type: number
                   minimum: 0.1
@@ -1858,6 +1961,14 @@ enum OpenAPIDocument {
                   description: |
                     Seconds from submission until the job gives up; left out, the probe's own ceiling plus a
                     margin. A value outside 0.1 to 3600 is 422 `value-out-of-range` (not 400).
+                persist:
+                  type: boolean
+                  default: true
+                  description: |
+                    Record the drivers the job leaves as the functions' desired ones (`GET /bindings`), which
+                    graced then keeps them on; false to leave the desired bindings as they are (graced does
+                    not fight this job's change, but applies a desired binding the function already had at
+                    the next start, or when its driver changes behind graced's back).
             UnbindRequest:
               type: object
               description: |
@@ -1877,9 +1988,17 @@ enum OpenAPIDocument {
                   description: |
                     Seconds from submission until the job gives up; left out, the probe's own ceiling plus a
                     margin. A value outside 0.1 to 3600 is 422 `value-out-of-range` (not 400).
+                persist:
+                  type: boolean
+                  default: true
+                  description: |
+                    Record the drivers the job leaves as the functions' desired ones (`GET /bindings`), which
+                    graced then keeps them on; false to leave the desired bindings as they are (graced does
+                    not fight this job's change, but applies a desired binding the function already had at
+                    the next start, or when its driver changes behind graced's back).
             ResetDryRun:
               type: object
-              required: [gpu, plan, probe, deadlineSeconds, wouldRun]
+              required: [gpu, plan, probe, deadlineSeconds, wouldRun, ladder]
               properties:
                 gpu:
                   type: string
@@ -1892,6 +2011,46 @@ enum OpenAPIDocument {
                   type: number
                 wouldRun:
                   type: boolean
+                ladder:
+                  description: |
+                    For `method: escalate`: every rung that would be tried for this GPU, in order, and why each
+                    is or is not allowed (`plan` is then the first rung's); null for any other method.
+                  oneOf:
+                    - type: 'null'
+                    - $ref: '#/components/schemas/EscalationLadder'
+            EscalationLadder:
+              type: object
+              required: [target, rungs, refusal]
+              properties:
+                target:
+                  type: string
+                rungs:
+                  type: array
+                  items:
+                    type: object
+                    required: [step, method, allowed, reason, affected]
+                    properties:
+                      step:
+                        type: string
+                        enum: [function_reset, bus_reset, remove_rescan, reboot]
+                      method:
+                        type: [string, 'null']
+                        description: The kernel method (`flr`, `bus`), `remove+rescan` or `reboot`; null when the device has none for this step.
+                      allowed:
+                        type: boolean
+                      reason:
+                        type: string
+                        description: Why the rung is allowed, or which guard rules it out.
+                      affected:
+                        type: array
+                        description: The functions the rung reaches; empty when it is not allowed.
+                        items:
+                          $ref: '#/components/schemas/AffectedFunction'
+                refusal:
+                  description: Why nothing may be tried at all (no such device, a bridge, the GPU itself held); null otherwise.
+                  oneOf:
+                    - type: 'null'
+                    - $ref: '#/components/schemas/Refusal'
             ResetPlan:
               type: object
               description: The method and why, the affected functions with their drivers and holders, the writes, and any refusal.
@@ -1992,20 +2151,25 @@ enum OpenAPIDocument {
                 A job in every state has every member below; what has not happened yet (a phase still running,
                 a method not chosen, a probe not run, an outcome not reached) is null.
               required: [id, kind, gpu, state, phase, phases, method, deadline, attempts, readiness, affected, notes,
-                error, createdAt, finishedAt, requestedBy]
+                rungs, error, createdAt, finishedAt, requestedBy]
               properties:
                 id:
                   type: string
                 kind:
                   type: string
-                  enum: [reset, bind, unbind]
+                  enum: [reset, bind, unbind, reconcile]
+                  description: |
+                    `reconcile`: graced put a function back on its desired driver (see `GET /bindings`); it
+                    runs as a bind or unbind and is recorded and audited like any job.
                 gpu:
                   type: string
                 state:
                   $ref: '#/components/schemas/JobState'
                 phase:
                   type: string
-                  description: queued, quiescing, resetting, binding, unbinding, waiting_ready, verifying, then the final state.
+                  description: |
+                    queued, quiescing, resetting, rescanning (an escalating reset's remove and rescan), binding,
+                    unbinding, waiting_ready, verifying, then the final state.
                 phases:
                   type: array
                   items:
@@ -2084,6 +2248,42 @@ enum OpenAPIDocument {
                   type: array
                   items:
                     type: string
+                rungs:
+                  description: An escalating reset's rungs in the order tried; null for every other job.
+                  oneOf:
+                    - type: 'null'
+                    - type: array
+                      items:
+                        type: object
+                        required: [step, method, startedAt, endedAt, outcome, detail, deadline]
+                        properties:
+                          step:
+                            type: string
+                            enum: [function_reset, bus_reset, remove_rescan]
+                          method:
+                            type: string
+                            description: The kernel method (`flr`, `bus`) or `remove+rescan`.
+                          startedAt:
+                            type: string
+                            format: date-time
+                          endedAt:
+                            type: [string, 'null']
+                            format: date-time
+                            description: Null while the rung runs.
+                          outcome:
+                            type: [string, 'null']
+                            enum: [recovered, not_ready, layout_changed, failed, skipped, gone, ended, null]
+                            description: |
+                              `recovered` (ready and verified: the climb ends), `not_ready` (not within its
+                              share of the deadline), `layout_changed`, `failed` (the kernel refused the
+                              write), `skipped` (a guard ruled it out at run time), `gone`, `ended` (the job
+                              ended during the rung: cancelled, deadline, a write stuck); null while it runs.
+                          detail:
+                            type: [string, 'null']
+                          deadline:
+                            type: string
+                            format: date-time
+                            description: The end of the rung's share of the deadline.
                 error:
                   description: The job's failure as a problem; null unless the job failed, timed out, was cancelled or interrupted.
                   oneOf:
@@ -2106,7 +2306,8 @@ enum OpenAPIDocument {
               description: |
                 A job's failure, in the problem shape, with the kernel's error when it refused a write. Its type
                 ends in one of: `job-cancelled` (409), `deadline` and `wedged` (504), `kernel-error`,
-                `layout-drift` and `driver-not-bound` (502), `interrupted` (503: graced stopped during the job;
+                `layout-drift`, `driver-not-bound` and `needs-reboot` (502; an escalating reset tried every
+                rung and the GPU is now `needs_reboot`), `interrupted` (503: graced stopped during the job;
                 the detail names the phase it was in and a kernel write it had issued and not seen return;
                 the restores it owed, `power/control` and `reset_method`, were carried out at the next start).
               allOf:
@@ -2120,6 +2321,36 @@ enum OpenAPIDocument {
                     errnoName:
                       type: [string, 'null']
                       description: The error's name (`ENODEV`); null with `errno`.
+            DesiredBinding:
+              type: object
+              required: [bdf, desiredDriver, currentDriver, holds, status, note, setAt, job]
+              properties:
+                bdf:
+                  type: string
+                desiredDriver:
+                  type: [string, 'null']
+                  description: The driver the function should be on; null for no driver.
+                currentDriver:
+                  type: [string, 'null']
+                  description: The driver it is on now; null for none (or when it is not on the bus).
+                holds:
+                  type: boolean
+                status:
+                  type: string
+                  enum: [holds, absent, reconciling, held, differs]
+                  description: |
+                    `reconciling`: a reconcile job was submitted (`note` names it); `held`: something holds
+                    the function, so it was reported and not touched; `differs`: report mode, or it could not
+                    be reconciled (`note` says why); it is looked at again when its driver changes (a `held`
+                    one at every scan, so it is put right once the holder lets go).
+                note:
+                  type: [string, 'null']
+                setAt:
+                  type: string
+                  format: date-time
+                job:
+                  type: [string, 'null']
+                  description: The job that set the desired driver.
             SimulatorFaults:
               type: object
               description: |
@@ -2163,13 +2394,27 @@ enum OpenAPIDocument {
                 degradedLink:
                   type: boolean
                   description: The link trains at 2.5 GT/s x1 until set to false.
+                ineffectiveMethods:
+                  type: array
+                  maxItems: 7
+                  items:
+                    type: string
+                    enum: [device_specific, acpi, flr, af_flr, pm, bus, cxl_bus]
+                  description: |
+                    Reset methods whose write succeeds but leaves the device not ready (the first enabled
+                    method of `reset_method` is the one the kernel uses). `[]` clears the fault.
+                recoversOnlyAfterRescan:
+                  type: boolean
+                  description: |
+                    No reset brings the device back; removing it and rescanning the bus does. Until set to
+                    false. (With `neverReady`, a rescan does not help either.)
             SimulatorFaultsInForce:
               type: object
               description: |
                 The faults in force for a device: every field, null where no such fault is injected. Unlike in
                 a request (where a field left out keeps its value), null here means "none".
               required: [readyAfterMs, neverReady, busyWrites, hangWriteMs, vanishOnReset, resetWriteMs, allOnes, d3cold,
-                degradedLink]
+                degradedLink, ineffectiveMethods, recoversOnlyAfterRescan]
               properties:
                 readyAfterMs:
                   type: [integer, 'null']
@@ -2202,6 +2447,14 @@ enum OpenAPIDocument {
                 degradedLink:
                   type: [boolean, 'null']
                   description: True while the link trains at 2.5 GT/s x1; null when not injected.
+                ineffectiveMethods:
+                  type: [array, 'null']
+                  items:
+                    type: string
+                  description: The reset methods that leave the device not ready; null when none.
+                recoversOnlyAfterRescan:
+                  type: [boolean, 'null']
+                  description: True while only a remove and rescan brings the device back; null when not injected.
             AuditEntry:
               type: object
               description: |

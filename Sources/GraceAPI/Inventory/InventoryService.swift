@@ -61,6 +61,7 @@ public final class InventoryService: Sendable {
 
     /// Told of each new layout snapshot that drifted (the metrics count them); set once, at wiring.
     private let driftObserver = Mutex<(@Sendable (String) -> Void)?>(nil)
+    private let refreshObserver = Mutex<(@Sendable (InventorySnapshot) -> Void)?>(nil)
 
     public init(inventory: HostInventory, store: GraceStore, logger: Logger) {
         self.inventory = inventory
@@ -76,7 +77,14 @@ public final class InventoryService: Sendable {
     public func refresh() throws(PCIScanError) -> InventorySnapshot {
         let scanned = try scanAndPublish()
         recordLayouts(scanned.gpus, at: scanned.takenAtMs)
+        let snapshot = self.snapshot
+        notifyRefreshObserver(snapshot)
         return snapshot
+    }
+
+    /// Outside every lock: the observer may read the host and submit jobs.
+    private func notifyRefreshObserver(_ snapshot: InventorySnapshot) {
+        refreshObserver.withLock { $0 }?(snapshot)
     }
 
     /// What a scan found, for `recordLayouts` to record after the snapshot is out.
@@ -132,6 +140,12 @@ public final class InventoryService: Sendable {
                 _ = publish(state)
             }
         }
+    }
+
+    /// Calls `observer` after every full scan and every uevent-driven re-read with the snapshot
+    /// published (the binding reconciler compares successive ones); set once, at wiring.
+    public func observeRefresh(_ observer: @escaping @Sendable (InventorySnapshot) -> Void) {
+        refreshObserver.withLock { $0 = observer }
     }
 
     /// Reads a few devices again (a job's affected set) and republishes, without rescanning the bus or
@@ -209,6 +223,8 @@ public final class InventoryService: Sendable {
             _ = publish(state)
         }
         recordLayouts(described.compactMap(\.1), at: Timestamp.nowMs())
+        // A driver changed behind graced's back reaches the reconciler through uevents, not only rescans.
+        notifyRefreshObserver(snapshot)
         return .reread(Set(described.map(\.0)))
     }
 

@@ -5,6 +5,8 @@ enum JobKind: String, Codable, Sendable {
     case reset
     case bind
     case unbind
+    /// Puts a function back on its desired driver (`BindingReconciler`); runs as a bind or unbind.
+    case reconcile
 }
 
 /// Where a job is in its life; the terminal states are final.
@@ -30,6 +32,8 @@ enum JobPhaseName: String, Codable, Sendable {
     case unbinding
     case waitingReady = "waiting_ready"
     case verifying
+    /// An escalating reset removes the function and rescans the bus.
+    case rescanning
     case succeeded
     case failed
     case timedOut = "timed_out"
@@ -61,6 +65,21 @@ struct Job: Sendable {
         var polls: Int
     }
 
+    /// One rung of an escalating reset: what it tried, how it ended and when.
+    struct Rung: Codable, Sendable, Equatable {
+        /// `function_reset`, `bus_reset`, `remove_rescan`.
+        var step: String
+        /// The kernel method (`flr`, `bus`) or `remove+rescan`.
+        var method: String
+        var startedAtMs: Int64
+        var endedAtMs: Int64?
+        /// Nil while it runs; `recovered`, `not_ready`, `layout_changed`, `failed`, `skipped`.
+        var outcome: String?
+        var detail: String?
+        /// The rung's share of the job's deadline.
+        var deadlineMs: Int64
+    }
+
     /// What the job stores beside its columns (result_json).
     struct Details: Codable, Sendable, Equatable {
         var readiness: Readiness?
@@ -74,6 +93,8 @@ struct Job: Sendable {
         /// Writes that put back what the job changed and that it has not carried out yet; a job found
         /// interrupted at startup carries them out then.
         var owedRestores: [OwedRestore]?
+        /// An escalating reset's rungs, in the order tried; nil for every other job.
+        var rungs: [Rung]? = nil
     }
 
     var id: String

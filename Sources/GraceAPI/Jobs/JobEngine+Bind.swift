@@ -19,6 +19,7 @@ extension JobEngine {
                 revert: { plan.revertWrites(reading: root) }, for: id, what: "bind")
         else { return }
         guard waitUntilReady(id, kind: kind, expected: expected) else { return }
+        settled(id)
         finish(id, .succeeded, nil)
     }
 
@@ -34,7 +35,14 @@ extension JobEngine {
                 plan.writes, expecting: [plan.target: plan.expectedDriver], revert: { [] }, for: id,
                 what: "unbind")
         else { return }
+        settled(id)
         finish(id, .succeeded, nil)
+    }
+
+    /// The functions are on their drivers: the observers hear of it while the job still holds them.
+    private func settled(_ id: String) {
+        guard let job = live(id)?.machine.job else { return }
+        observers.bindingsSettled(job)
     }
 
     /// Runs `writes` in order; stops at the first failure, reverts, and finishes the job. Then checks

@@ -21,6 +21,8 @@ extension JobEngine {
         var probe: String
         var deadlineSeconds: Double
         var wouldRun: Bool
+        /// For `method: escalate`: the rungs that would be climbed and why each is or is not allowed.
+        @NullEncodable var ladder: EscalationLadder? = nil
     }
 
     /// A shorter deadline could not even cover one readiness poll and the write's own round trip.
@@ -30,6 +32,9 @@ extension JobEngine {
         -> Submission
     {
         let requested = request.method ?? .auto
+        if requested == .escalate {
+            return submitEscalation(bdf, request, idempotencyKey: idempotencyKey, requestedBy: requestedBy)
+        }
         return submit(
             bdf, kind: .reset, methodRequested: requested.rawValue, deadlineSeconds: request.deadlineSeconds,
             requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, requestedBy: requestedBy,
@@ -47,6 +52,42 @@ extension JobEngine {
                     DryRun(
                         gpu: bdf.description, plan: plan, probe: gpu.readinessProbe.rawValue,
                         deadlineSeconds: deadline, wouldRun: plan.refusal == nil)
+                }
+            )
+        }
+    }
+
+    /// `method: escalate`: the ladder is planned at submit; the job claims every function an allowed
+    /// rung reaches. Its default deadline is the single reset's times the rungs that may run.
+    private func submitEscalation(
+        _ bdf: BDF, _ request: ResetRequest, idempotencyKey: String?, requestedBy: String
+    ) -> Submission {
+        let ladder = EscalationPlanner(root: host.root, processes: processes).plan(bdf)
+        let deadline =
+            request.deadlineSeconds
+            ?? inventory.snapshot.gpu(bdf.description).map {
+                min(
+                    defaultDeadlineSeconds($0) * Double(max(1, ladder.runnable.count)),
+                    configuration.maximumDeadlineSeconds)
+            }
+        return submit(
+            bdf, kind: .reset, methodRequested: ResetMethod.escalate.rawValue, deadlineSeconds: deadline,
+            requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, requestedBy: requestedBy,
+            dryRun: request.dryRun == true
+        ) { gpu in
+            let first = ResetPlanner(root: host.root, processes: processes).plan(bdf, method: .auto)
+            return (
+                ladder.refusal, ladder.affected,
+                .escalate(
+                    ladder, probe: gpu.readinessProbe,
+                    expected: PCIExpectation(gpu)
+                        ?? PCIExpectation(
+                            vendorID: 0xffff, deviceID: 0xffff, linkSpeed: nil, linkWidth: nil, bars: [])),
+                dryRun: { deadline in
+                    DryRun(
+                        gpu: bdf.description, plan: ladder.runnable.first?.plan ?? first,
+                        probe: gpu.readinessProbe.rawValue, deadlineSeconds: deadline,
+                        wouldRun: ladder.refusal == nil, ladder: ladder)
                 }
             )
         }
@@ -92,6 +133,12 @@ extension JobEngine {
 
     /// The driver a GPU had before the service last bound it (from the last successful bind job).
     func recordedOriginalDriver(_ bdf: BDF) -> String? {
+        // A bind a client has just seen succeed may not be stored as succeeded yet (it is still
+        // putting things back, or its record is on its way to the disk): those come first.
+        let recent = (state.withLock { $0.jobs.values.map(\.machine.job) } + recorder.pendingJobs)
+            .filter { $0.gpu == bdf && $0.kind == .bind && $0.state == .succeeded }
+            .max { $0.createdAtMs < $1.createdAtMs }
+        if let recent { return recent.details.originalDriver }
         let binds =
             (try? store.jobs(bdf: bdf.description, kind: JobKind.bind.rawValue, state: "succeeded", limit: 1))
             ?? []
@@ -103,7 +150,7 @@ extension JobEngine {
     )
 
     /// The submit stage shared by every kind.
-    private func submit(
+    func submit(
         _ bdf: BDF, kind: JobKind, methodRequested: String, deadlineSeconds: Double?, requestJSON: String,
         idempotencyKey: String?, requestedBy: String, dryRun: Bool, plan: (GPUDevice) -> Planning
     ) -> Submission {

@@ -46,6 +46,9 @@ public final class JobEngine: Sendable {
         var deviceStateChanged: @Sendable (BDF, DeviceState, DeviceState, String) -> Void = { _, _, _, _ in }
         /// The job is over and its devices are free; its final record has been handed to the store.
         var jobConcluded: @Sendable (Job) -> Void = { _ in }
+        /// A bind or unbind has put its functions on their drivers and is about to succeed; called
+        /// while the job still holds them, so that no scan sees them free before it is known.
+        var bindingsSettled: @Sendable (Job) -> Void = { _ in }
 
         public init() {}
     }
@@ -64,6 +67,7 @@ public final class JobEngine: Sendable {
         case reset(ResetPlan, probe: ReadinessProbeKind, expected: PCIExpectation)
         case bind(BindPlan, probe: ReadinessProbeKind, expected: PCIExpectation)
         case unbind(UnbindPlan)
+        case escalate(EscalationLadder, probe: ReadinessProbeKind, expected: PCIExpectation)
     }
 
     struct State {
@@ -83,6 +87,8 @@ public final class JobEngine: Sendable {
         var runningWorkers = 0
         /// Conclusions running on threads of their own (jobs cancelled in the queue).
         var concludingElsewhere = 0
+        /// GPUs an escalating reset gave up on (`needs_reboot`); see `applyRebootVerdict`.
+        var rebootNeeded: Set<BDF> = []
     }
 
     let host: ServiceHost
@@ -281,7 +287,7 @@ public final class JobEngine: Sendable {
     }
 
     /// Tells the observers when the state `GET /gpus` shows for `device` is no longer `before`.
-    private func announce(_ device: BDF, from before: DeviceState?, reason: String) {
+    func announce(_ device: BDF, from before: DeviceState?, reason: String) {
         guard let before, let after = inventory.snapshot.gpu(device.description)?.state, before != after
         else {
             return
@@ -459,6 +465,8 @@ public final class JobEngine: Sendable {
             runBind(id, plan: plan, probe: probe, expected: expected)
         case .unbind(let plan):
             runUnbind(id, plan: plan)
+        case .escalate(let ladder, let probe, let expected):
+            runEscalation(id, ladder: ladder, probe: probe, expected: expected)
         }
     }
 
@@ -479,6 +487,7 @@ public final class JobEngine: Sendable {
         let before = Dictionary(
             uniqueKeysWithValues: settled.map { ($0, inventory.snapshot.gpu($0.description)?.state) })
         inventory.reprobe(live.devices.subtracting(wedged), clearing: true)
+        applyRebootVerdict(id)
         for device in settled { announce(device, from: before[device] ?? nil, reason: "job \(id) ended") }
         handle(id) { $0.concluded(atMs: Timestamp.nowMs()) }
 

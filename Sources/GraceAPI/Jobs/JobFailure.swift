@@ -11,6 +11,8 @@ struct JobFailure: Codable, Sendable, Equatable {
         case layoutDrift = "layout-drift"
         case driverNotBound = "driver-not-bound"
         case interrupted
+        /// An escalating reset climbed every rung and the GPU is still not back.
+        case needsReboot = "needs-reboot"
     }
 
     var reason: Reason
@@ -109,6 +111,17 @@ extension JobFailure {
             .kernelError, summary: "The kernel refused the \(what)",
             detail: "\(what) failed with \(error.name) (\(error.message)) writing \(error.path).",
             resolution: resolution, errno: error.errno)
+    }
+
+    static func needsReboot(_ target: BDF, tried: [String]) -> JobFailure {
+        JobFailure(
+            .needsReboot, summary: "GPU needs a reboot",
+            detail: "No rung brought \(target) back ready and verified (tried: "
+                + (tried.isEmpty ? "nothing allowed" : tried.joined(separator: ", "))
+                + "); it is now needs_reboot.",
+            resolution:
+                "Drain the host and power-cycle it (a warm reboot may not be enough); the GPU stays needs_reboot until a reset succeeds."
+        )
     }
 
     static func interrupted(at phase: String, writeInFlight: String?) -> JobFailure {

@@ -173,6 +173,34 @@ struct JobMachine: Sendable {
         return [.persist]
     }
 
+    /// An escalating reset starts a rung: recorded before the rung's first write.
+    mutating func rungStarted(
+        _ step: EscalationLadder.Step, method: String, atMs now: Int64, deadlineMs: Int64
+    ) -> [Action] {
+        guard case .running = state else { return [] }
+        let rung = Job.Rung(
+            step: step.rawValue, method: method, startedAtMs: now, endedAtMs: nil, outcome: nil, detail: nil,
+            deadlineMs: deadlineMs)
+        change {
+            $0.details.rungs = ($0.details.rungs ?? []) + [rung]
+            $0.methodUsed = method
+        }
+        return [.persist]
+    }
+
+    /// The rung that runs ended: `recovered` ends the climb, anything else lets the next rung run.
+    mutating func rungEnded(outcome: String, detail: String?, atMs now: Int64) -> [Action] {
+        guard let index = job.details.rungs?.indices.last, job.details.rungs?[index].endedAtMs == nil else {
+            return []
+        }
+        change {
+            $0.details.rungs?[index].endedAtMs = now
+            $0.details.rungs?[index].outcome = outcome
+            $0.details.rungs?[index].detail = detail
+        }
+        return [.persist]
+    }
+
     mutating func cancelRequested(_ reason: String, atMs now: Int64) -> [Action] {
         switch state {
         case .queued:

@@ -16,8 +16,10 @@ struct BindRequest: Codable, Sendable {
     /// Bind the other functions of the IOMMU group too.
     var group: Bool?
     var deadlineSeconds: Double?
+    /// False: do not record the drivers this bind leaves as the functions' desired ones.
+    var persist: Bool?
 
-    static let fields: Set<String> = ["driver", "group", "deadlineSeconds"]
+    static let fields: Set<String> = ["driver", "group", "deadlineSeconds", "persist"]
 }
 
 /// `POST /gpus/{bdf}/unbind` body.
@@ -25,8 +27,15 @@ struct UnbindRequest: Codable, Sendable {
     /// `original` (the driver recorded when the service bound it), a driver name, or `none`.
     var driver: String?
     var deadlineSeconds: Double?
+    /// False: do not record the outcome as the function's desired driver.
+    var persist: Bool?
 
-    static let fields: Set<String> = ["driver", "deadlineSeconds"]
+    static let fields: Set<String> = ["driver", "deadlineSeconds", "persist"]
+}
+
+/// What a reconcile job was asked (its `requestJSON`): the desired driver, nil for none.
+struct ReconcileRequest: Codable, Sendable {
+    var driver: String?
 }
 
 /// Decodes a JSON object body strictly: an empty body is `{}`; invalid JSON, a key given twice

@@ -32,7 +32,8 @@ enum Metric: String, CaseIterable, Sendable {
     var help: String {
         switch self {
         case .gpuInfo: "A managed GPU (always 1), with its identity and the driver bound now."
-        case .gpuState: "1 for the GPU's current state (ready, not_ready, resetting, wedged, missing)."
+        case .gpuState:
+            "1 for the GPU's current state (ready, not_ready, resetting, wedged, missing, needs_reboot)."
         case .gpuHealth:
             "1 for each problem the health watch sees on the GPU now; reason=\"none\" when it sees none."
         case .linkSpeed: "Current PCI Express link speed in GT/s."

@@ -9,7 +9,7 @@ enum JobProblems {
             switch failure.reason {
             case .cancelled: 409
             case .deadline, .wedged: 504
-            case .kernelError, .layoutDrift, .driverNotBound: 502
+            case .kernelError, .layoutDrift, .driverNotBound, .needsReboot: 502
             case .interrupted: 503
             }
         return JobView.Failure(

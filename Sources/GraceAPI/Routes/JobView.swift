@@ -25,6 +25,18 @@ struct JobView: Codable {
         var message: String
     }
 
+    /// One rung of an escalating reset.
+    struct Rung: Codable {
+        var step: String
+        var method: String
+        var startedAt: String
+        @NullEncodable var endedAt: String?
+        /// Null while the rung runs.
+        @NullEncodable var outcome: String?
+        @NullEncodable var detail: String?
+        var deadline: String
+    }
+
     /// A job's failure, in the API's problem shape; `errno` when the kernel said no, else null.
     struct Failure: Codable, Sendable, Equatable {
         var type: String
@@ -48,6 +60,8 @@ struct JobView: Codable {
     @NullEncodable var readiness: Job.Readiness?
     var affected: [String]
     var notes: [String]
+    /// An escalating reset's rungs in the order tried; null for every other job.
+    @NullEncodable var rungs: [Rung]?
     @NullEncodable var error: Failure?
     var createdAt: String
     @NullEncodable var finishedAt: String?
@@ -75,6 +89,12 @@ struct JobView: Codable {
         readiness = job.details.readiness
         affected = job.details.affected
         notes = job.details.notes
+        rungs = job.details.rungs?.map {
+            Rung(
+                step: $0.step, method: $0.method, startedAt: Timestamp.rfc3339(ms: $0.startedAtMs),
+                endedAt: $0.endedAtMs.map(Timestamp.rfc3339), outcome: $0.outcome, detail: $0.detail,
+                deadline: Timestamp.rfc3339(ms: $0.deadlineMs))
+        }
         error = job.failure.map(JobProblems.view)
         createdAt = Timestamp.rfc3339(ms: job.createdAtMs)
         finishedAt = job.finishedAtMs.map(Timestamp.rfc3339)

@@ -5,7 +5,7 @@ import Passthrough
 enum SimulatorRoutes {
     static let knownFields: Set<String> = [
         "readyAfterMs", "neverReady", "busyWrites", "hangWriteMs", "vanishOnReset", "resetWriteMs",
-        "allOnes", "d3cold", "degradedLink",
+        "allOnes", "d3cold", "degradedLink", "ineffectiveMethods", "recoversOnlyAfterRescan",
     ]
 
     static func register(in router: inout Router, simulator: SimulatedKernel) {
@@ -40,6 +40,8 @@ enum SimulatorRoutes {
         @NullEncodable var allOnes: Bool?
         @NullEncodable var d3cold: Bool?
         @NullEncodable var degradedLink: Bool?
+        @NullEncodable var ineffectiveMethods: [String]?
+        @NullEncodable var recoversOnlyAfterRescan: Bool?
 
         init(_ faults: SimulatorFaults) {
             readyAfterMs = faults.readyAfterMs
@@ -51,6 +53,8 @@ enum SimulatorRoutes {
             allOnes = faults.allOnes
             d3cold = faults.d3cold
             degradedLink = faults.degradedLink
+            ineffectiveMethods = faults.ineffectiveMethods
+            recoversOnlyAfterRescan = faults.recoversOnlyAfterRescan
         }
     }
 
@@ -99,6 +103,18 @@ enum SimulatorRoutes {
                             resolution:
                                 "Send durations in milliseconds up to an hour and counts up to a million.")))
             }
+        }
+        if let methods = faults.ineffectiveMethods,
+            let unknown = methods.first(where: { !SimulatedKernel.resetMethodNames.contains($0) })
+                ?? (methods.count > SimulatedKernel.resetMethodNames.count ? methods.last : nil)
+        {
+            return .failure(
+                ProblemResponse(
+                    response: CommonProblems.invalidBody(
+                        "ineffectiveMethods names '\(unknown.prefix(40))', not a kernel reset method (or too many).",
+                        resolution: "Name each of "
+                            + SimulatedKernel.resetMethodNames.sorted().joined(separator: ", ")
+                            + " at most once; [] clears the fault.")))
         }
         return .success(faults)
     }

@@ -16,6 +16,8 @@ public final class Application: Sendable {
     /// The event stream (`GET /events`); the engine publishes job and device events here.
     public let events: EventHub
     let inventoryChanges = InventoryChangeObserver()
+    /// Keeps functions on their desired drivers (`GET /bindings`).
+    public let reconciler: BindingReconciler
     let server: HTTPServer
     /// Every `(method, pattern, role)` served, for the contract test.
     let routes: [(method: String, pattern: String, role: Role)]
@@ -35,7 +37,9 @@ public final class Application: Sendable {
         server serverConfiguration: HTTPServer.Configuration = .loopback(),
         rescanIntervalSeconds: Double = 5, healthIntervalSeconds: Double = 5,
         deviceEvents: (any DeviceEventSource)? = nil, jobs: JobEngine.Configuration = .init(),
-        events eventConfiguration: EventHub.Configuration = .init(), logger: Logger
+        events eventConfiguration: EventHub.Configuration = .init(),
+        reconcile: BindingReconciler.Mode = .apply,
+        logger: Logger
     ) throws {
         self.rescanIntervalSeconds = rescanIntervalSeconds
         self.deviceEvents = deviceEvents
@@ -58,6 +62,16 @@ public final class Application: Sendable {
         }
         // Every job's outcome goes into the audit trail, beside the request that asked for it, and
         // into the reset counters and histograms.
+        let root = host.root
+        // A bind or unbind that is about to succeed sets the desired drivers while it still holds the
+        // functions: a scan between its end and a later record would see them off their old desired
+        // drivers, free, and reconcile them back.
+        // The reconciler needs the engine, and the engine these observers: it is filled in below.
+        let reconcilerSlot = GuardedValue<BindingReconciler?>(nil)
+        observers.bindingsSettled = { job in
+            BindingReconciler.recordDesired(job, root: root, store: store, logger: logger)
+            reconcilerSlot.withLock { $0 }?.settled(job)
+        }
         observers.jobConcluded = { job in
             metrics.jobFinished(job)
             do {
@@ -74,6 +88,12 @@ public final class Application: Sendable {
             observers: observers)
         self.engine = engine
         inventory.observeLayoutDrift { bdf in metrics.layoutDrifted(bdf) }
+        let reconciler = BindingReconciler(
+            engine: engine, store: store, root: host.root, mode: reconcile, logger: logger)
+        self.reconciler = reconciler
+        reconcilerSlot.withLock { $0 = reconciler }
+        // Every scan (the timer's, a job's, a client's) is compared with the desired bindings.
+        inventory.observeRefresh { _ in reconciler.compare() }
         // A device a job holds (or that a stuck write wedged) is the engine's, not the watch's.
         health = HealthWatch(inventory: inventory, intervalSeconds: healthIntervalSeconds, logger: logger) {
             bdf in engine.isHeld(bdf)
@@ -87,6 +107,7 @@ public final class Application: Sendable {
         SystemRoutes.registerMetrics(in: &router, metrics: metrics, inventory: inventory, engine: engine)
         AuditRoutes.register(in: &router, store: store)
         EventRoutes.register(in: &router, hub: events, inventory: inventory)
+        BindingRoutes.register(in: &router, store: store, reconciler: reconciler)
         if let simulator = host.simulator {
             SimulatorRoutes.register(in: &router, simulator: simulator)
         }
@@ -126,6 +147,8 @@ public final class Application: Sendable {
         events.start()
         health.check()
         engine.start()
+        // After the engine has finished what a dead daemon left: reconcile jobs come after restores.
+        reconciler.start()
         try server.start()
         inventory.recordLayouts(scanned.gpus, at: scanned.takenAtMs)
         let listening = startDeviceEvents()

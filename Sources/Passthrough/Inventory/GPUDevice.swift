@@ -112,4 +112,6 @@ public enum DeviceState: String, Codable, Hashable, Sendable {
     case resetting
     case wedged
     case missing
+    /// An escalating reset tried every rung and the GPU did not come back: power-cycle the host.
+    case needsReboot = "needs_reboot"
 }

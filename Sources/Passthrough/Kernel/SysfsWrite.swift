@@ -21,6 +21,11 @@ public enum SysfsWrite: Hashable, Sendable, CustomStringConvertible {
     case remove(BDF)
     /// `bus/pci/rescan` with `1`.
     case rescan
+    /// `bus/pci/devices/<bdf>/rescan` with `1`: the kernel rescans the bus that device sits on and
+    /// everything below it (`pci_rescan_bus(pdev->bus)`), not the whole host. Written to the parent
+    /// bridge of a removed function, it finds that function again without bringing back what
+    /// someone removed elsewhere on purpose.
+    case rescanBus(BDF)
 
     /// The attribute, relative to the sysfs root.
     public var path: String {
@@ -34,6 +39,7 @@ public enum SysfsWrite: Hashable, Sendable, CustomStringConvertible {
         case .powerControl(let bdf, _): "bus/pci/devices/\(bdf)/power/control"
         case .remove(let bdf): "bus/pci/devices/\(bdf)/remove"
         case .rescan: "bus/pci/rescan"
+        case .rescanBus(let bdf): "bus/pci/devices/\(bdf)/rescan"
         }
     }
 
@@ -42,7 +48,7 @@ public enum SysfsWrite: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .driverOverride(_, let name): name.isEmpty ? "\n" : name
         case .unbind(let bdf, _), .bind(let bdf, _), .driversProbe(let bdf): bdf.description
-        case .reset, .remove, .rescan: "1"
+        case .reset, .remove, .rescan, .rescanBus: "1"
         case .resetMethod(_, let methods): methods
         case .powerControl(_, let mode): mode
         }
@@ -54,7 +60,7 @@ public enum SysfsWrite: Hashable, Sendable, CustomStringConvertible {
         case .driverOverride(let bdf, _), .unbind(let bdf, _), .bind(let bdf, _), .driversProbe(let bdf),
             .reset(let bdf), .resetMethod(let bdf, _), .powerControl(let bdf, _), .remove(let bdf):
             bdf
-        case .rescan: nil
+        case .rescan, .rescanBus: nil
         }
     }
 

@@ -335,6 +335,11 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         case .rescan:
             guard let number = Self.unsigned(value) else { throw fail(.invalidArgument) }
             if number != 0 { try rescan(&state) }
+
+        case .rescanBus(let bdf):
+            _ = try present(bdf)
+            guard let number = Self.unsigned(value) else { throw fail(.invalidArgument) }
+            if number != 0 { try rescan(&state, onBusOf: bdf) }
         }
         return nil
     }
@@ -360,7 +365,12 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         state.devices[bdf] = device
         try render(bdf, &state)
 
-        if faults.neverReady == true { return }
+        if faults.neverReady == true || faults.recoversOnlyAfterRescan == true { return }
+        // The kernel walks reset_method in order and uses the first method that works: here the first.
+        if let method = device.enabledResetMethods.first, faults.ineffectiveMethods?.contains(method) == true
+        {
+            return
+        }
         let delay = faults.readyAfterMs ?? device.function.readyAfterMs
         if delay <= 0 {
             try finishReset(bdf, generation: device.generation, &state)
@@ -446,8 +456,18 @@ public final class SimulatedKernel: KernelWriter, Sendable {
     }
 
     /// Re-enumerates removed devices as a fresh boot would find them: no override, the native driver.
-    private func rescan(_ state: inout State) throws(KernelError) {
-        let order = state.removed.compactMap { tree.functions[$0] }.sorted {
+    /// With `device`, only those on that device's bus or below it (a function's own `rescan`).
+    private func rescan(_ state: inout State, onBusOf device: BDF? = nil) throws(KernelError) {
+        let reached = { (bdf: BDF) -> Bool in
+            guard let device else { return true }
+            var current: BDF? = bdf
+            while let next = current {
+                if next.domain == device.domain && next.bus == device.bus { return true }
+                current = self.tree.functions[next]?.parent
+            }
+            return false
+        }
+        let order = state.removed.filter(reached).compactMap { tree.functions[$0] }.sorted {
             (tree.depth(of: $0), $0.bdf) < (tree.depth(of: $1), $1.bdf)
         }
         var events: [DeviceEvent] = []
@@ -456,7 +476,13 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             function.driverOverride = nil
             function.driver = function.nativeDriver.flatMap { tree.drivers[$0] == nil ? nil : $0 }
             try tree.writeFunction(function)
-            state.devices[function.bdf] = Self.device(function, tree, incarnation: state.nextGeneration)
+            var device = Self.device(function, tree, incarnation: state.nextGeneration)
+            // A device stuck for good comes back from the rescan as stuck as it went.
+            if state.faults[function.bdf]?.neverReady == true {
+                device.ready = false
+                device.memoryInfoValid = false
+            }
+            state.devices[function.bdf] = device
             state.nextGeneration += 1
             state.removed.remove(function.bdf)
             try render(function.bdf, &state)

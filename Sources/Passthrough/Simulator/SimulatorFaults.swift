@@ -8,7 +8,8 @@
 public struct SimulatorFaults: Codable, Hashable, Sendable {
     /// How long after a reset the device is ready again (overrides the device's default).
     public var readyAfterMs: Int?
-    /// A reset leaves the device not ready until another reset without this fault.
+    /// A reset leaves the device not ready until another reset without this fault; a device removed
+    /// and rescanned while it is set comes back not ready too (nothing short of a power cycle helps).
     public var neverReady: Bool?
     /// The next N reset writes fail with EBUSY.
     public var busyWrites: Int?
@@ -30,11 +31,18 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
     /// The link trains at 2.5 GT/s x1 whatever it can do (a bad riser or slot): Link Status and
     /// `current_link_speed`/`current_link_width` say so. Lasts until cleared.
     public var degradedLink: Bool?
+    /// Reset methods whose write succeeds but leaves the device not ready (an FLR that does not
+    /// clear a stale state): a reset through the first enabled method named here never brings the
+    /// device back. Lasts until cleared with `[]`.
+    public var ineffectiveMethods: [String]?
+    /// No reset brings the device back; removing it and rescanning the bus does (it is enumerated
+    /// afresh). Lasts until cleared.
+    public var recoversOnlyAfterRescan: Bool?
 
     public init(
         readyAfterMs: Int? = nil, neverReady: Bool? = nil, busyWrites: Int? = nil, hangWriteMs: Int? = nil,
         vanishOnReset: Bool? = nil, resetWriteMs: Int? = nil, allOnes: Bool? = nil, d3cold: Bool? = nil,
-        degradedLink: Bool? = nil
+        degradedLink: Bool? = nil, ineffectiveMethods: [String]? = nil, recoversOnlyAfterRescan: Bool? = nil
     ) {
         self.readyAfterMs = readyAfterMs
         self.neverReady = neverReady
@@ -45,6 +53,8 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
         self.allOnes = allOnes
         self.d3cold = d3cold
         self.degradedLink = degradedLink
+        self.ineffectiveMethods = ineffectiveMethods
+        self.recoversOnlyAfterRescan = recoversOnlyAfterRescan
     }
 
     public var isEmpty: Bool { self == SimulatorFaults() }
@@ -60,7 +70,9 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
             resetWriteMs: patch.resetWriteMs ?? resetWriteMs,
             allOnes: patch.allOnes ?? allOnes,
             d3cold: patch.d3cold ?? d3cold,
-            degradedLink: patch.degradedLink ?? degradedLink
+            degradedLink: patch.degradedLink ?? degradedLink,
+            ineffectiveMethods: patch.ineffectiveMethods ?? ineffectiveMethods,
+            recoversOnlyAfterRescan: patch.recoversOnlyAfterRescan ?? recoversOnlyAfterRescan
         ).normalized
     }
 
@@ -75,6 +87,8 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
         if result.allOnes == false { result.allOnes = nil }
         if result.d3cold == false { result.d3cold = nil }
         if result.degradedLink == false { result.degradedLink = nil }
+        if result.ineffectiveMethods?.isEmpty == true { result.ineffectiveMethods = nil }
+        if result.recoversOnlyAfterRescan == false { result.recoversOnlyAfterRescan = nil }
         return result
     }
 }

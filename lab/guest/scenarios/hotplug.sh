@@ -59,4 +59,11 @@ expect "graced still says $(graced_state) after device_add" is_back
 expect "graced listed it again ${WAITED} ms after it reappeared in sysfs (goal: 100 ms)" [ "$WAITED" -le 100 ]
 request GET /gpus/$NVME
 note "graced lists it again $WAITED ms after the add uevent: state $(field .state), driver $(field '.driver // "none"')"
+# It came back on nvme (a fresh pci_dev); its desired binding is vfio-pci, so graced reconciles it.
+on_vfio() { [ "$(driver_of $NVME)" = vfio-pci ]; }
+wait_for 15 on_vfio
+expect "driver $(driver_of $NVME) ${WAITED} ms after device_add, wanted vfio-pci (reconcile)" on_vfio
+note "reconciled to vfio-pci after $WAITED ms"
+no_job_running() { request GET "/jobs?gpu=$NVME&state=running"; [ "$(field '.items | length')" = 0 ]; }
+wait_for 10 no_job_running
 ensure_driver $NVME nvme

@@ -84,22 +84,69 @@ def check_answer(document, registry, answer):
         if answer["body"]:
             problems.append("the response declares no content but has a body")
         return problems
-    media_type = headers.get("content-type", "").split(";")[0].strip()
-    if media_type not in content:
-        return problems + [f"content type {media_type!r} is not declared ({', '.join(content)})"]
+    sent = headers.get("content-type", "")
+    # A media type declared with its parameters (`text/plain; version=0.0.4`) must be sent with them.
+    full = ";".join(part.strip() for part in sent.split(";"))
+    declared_types = {";".join(part.strip() for part in name.split(";")): name for name in content}
+    media_type = declared_types.get(full) or declared_types.get(sent.split(";")[0].strip())
+    if media_type is None:
+        return problems + [f"content type {sent!r} is not declared ({', '.join(content)})"]
     if "schema" not in content[media_type]:
         return problems
-    if media_type == "application/yaml":
-        body = yaml.safe_load(answer["body"])
+    base_type = media_type.split(";")[0].strip()
+    if base_type == "application/yaml":
+        bodies = [yaml.safe_load(answer["body"])]
+    elif base_type == "text/event-stream":
+        bodies = server_sent_events(answer["body"])
+        if not bodies:
+            problems.append("the event stream carries no event")
+    elif base_type.startswith("text/"):
+        bodies = [answer["body"]]
     else:
-        body = json.loads(answer["body"])
+        bodies = [json.loads(answer["body"])]
     # Validate through a $ref into the document, so that the schema's own $refs resolve in it.
     reference = {"$ref": DOCUMENT_URI + "#/" + response_schema_path(document, path, method, status, media_type)}
     validator = jsonschema.Draft202012Validator(reference, registry=registry, format_checker=FORMATS)
-    for error in sorted(validator.iter_errors(body), key=lambda error: list(error.absolute_path)):
-        location = "/".join(str(part) for part in error.absolute_path) or "(body)"
-        problems.append(f"{location}: {error.message[:300]}")
+    for body in bodies:
+        for error in sorted(validator.iter_errors(body), key=lambda error: list(error.absolute_path)):
+            location = "/".join(str(part) for part in error.absolute_path) or "(body)"
+            problems.append(f"{location}: {error.message[:300]}")
+        problems += event_data_problems(registry, body) if base_type == "text/event-stream" else []
     return problems
+
+
+def server_sent_events(text):
+    """The events of a text/event-stream body, each as its fields (comments and a lone `retry:`
+    hint are not events)."""
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields = {}
+        for line in block.split("\n"):
+            if not line or line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data" and "data" in fields:
+                fields["data"] += "\n" + value
+            elif name == "retry":
+                fields["retry"] = int(value)
+            else:
+                fields[name] = value
+        if "event" in fields or "data" in fields:
+            events.append(fields)
+    return events
+
+
+def event_data_problems(registry, event):
+    """A data line is JSON of the `Event` schema (contentSchema is an annotation JSON Schema does
+    not assert, so it is checked here)."""
+    try:
+        data = json.loads(event.get("data", ""))
+    except json.JSONDecodeError as error:
+        return [f"data: not JSON ({error})"]
+    validator = jsonschema.Draft202012Validator(
+        {"$ref": DOCUMENT_URI + "#/components/schemas/Event"}, registry=registry, format_checker=FORMATS)
+    return [f"data/{'/'.join(str(p) for p in error.absolute_path)}: {error.message[:300]}" for error in validator.iter_errors(data)]
 
 
 def response_schema_path(document, path, method, status, media_type):

@@ -221,6 +221,12 @@ struct ContractAnswerTests {
         #expect(hugeHead.status == 431)
         try recorder.save("GET", "/healthz", hugeHead)
 
+        // The text answers: the metrics after those jobs, and the event stream replayed from its start
+        // (it ends on its own after a second).
+        let metrics = try await get("/metrics", "/metrics")
+        #expect(metrics.status == 200 && metrics.text.contains("graceapi_resets_total"))
+        let events = try await get("/events", "/events?lastEventId=0&maxSeconds=1")
+        #expect(events.status == 200 && events.text.contains("event: job.finished"))
         try await saveGuardedAnswers(recorder)
         try saveBareGPU(recorder)
         try await saveH200Answers(recorder)

@@ -2570,24 +2570,106 @@ enum OpenAPIDocument {
                   type: [string, 'null']
                   description: The job's id, when the event is about one.
                 data:
-                  oneOf:
-                    - $ref: '#/components/schemas/JobQueuedData'
-                    - $ref: '#/components/schemas/JobPhaseData'
-                    - $ref: '#/components/schemas/JobAttemptData'
-                    - $ref: '#/components/schemas/JobFinishedData'
-                    - $ref: '#/components/schemas/DeviceStateData'
-                    - $ref: '#/components/schemas/InventoryDeviceData'
-                    - $ref: '#/components/schemas/DriverChangedData'
-                    - $ref: '#/components/schemas/LayoutDriftData'
-                    - $ref: '#/components/schemas/StreamDroppedData'
-                    - $ref: '#/components/schemas/StreamOverflowData'
+                  type: object
+                  description: The payload; its schema is the one its `type` names (below).
+              # Which payload goes with which type: the type decides, not whichever schema happens to match
+              # (a device.state payload would also read as a driver change).
+              allOf:
+                - if:
+                    properties:
+                      type:
+                        const: job.queued
+                  then:
+                    properties:
+                      data:
+                        $ref: '#/components/schemas/JobQueuedData'
+                - if:
+                    properties:
+                      type:
+                        const: job.phase
+                  then:
+                    properties:
+                      data:
+                        $ref: '#/components/schemas/JobPhaseData'
+                - if:
+                    properties:
+                      type:
+                        const: job.attempt
+                  then:
+                    properties:
+                      data:
+                        $ref: '#/components/schemas/JobAttemptData'
+                - if:
+                    properties:
+                      type:
+                        const: job.finished
+                  then:
+                    properties:
+                      data:
+                        $ref: '#/components/schemas/JobFinishedData'
+                - if:
+                    properties:
+                      type:
+                        const: device.state
+                  then:
+                    properties:
+                      data:
+                        $ref: '#/components/schemas/DeviceStateData'
+                - if:
+                    properties:
+                      type:
+                        const: inventory.added
+                  then:
+                    properties:
+                      data:
+                        $ref: '#/components/schemas/InventoryDeviceData'
+                - if:
+                    properties:
+                      type:
+                        const: inventory.removed
+                  then:
+                    properties:
+                      data:
+                        $ref: '#/components/schemas/InventoryDeviceData'
+                - if:
+                    properties:
+                      type:
+                        const: inventory.driver_changed
+                  then:
+                    properties:
+                      data:
+                        $ref: '#/components/schemas/DriverChangedData'
+                - if:
+                    properties:
+                      type:
+                        const: inventory.layout_drift
+                  then:
+                    properties:
+                      data:
+                        $ref: '#/components/schemas/LayoutDriftData'
+                - if:
+                    properties:
+                      type:
+                        const: stream.dropped
+                  then:
+                    properties:
+                      data:
+                        $ref: '#/components/schemas/StreamDroppedData'
+                - if:
+                    properties:
+                      type:
+                        const: stream.overflow
+                  then:
+                    properties:
+                      data:
+                        $ref: '#/components/schemas/StreamOverflowData'
             JobQueuedData:
               type: object
               required: [kind, method]
               properties:
                 kind:
                   type: string
-                  enum: [reset, bind, unbind]
+                  enum: [reset, bind, unbind, reconcile]
                 method:
                   type: [string, 'null']
                   description: The reset method or driver asked for; null when it does not apply.
@@ -2627,10 +2709,10 @@ enum OpenAPIDocument {
               properties:
                 from:
                   type: string
-                  enum: [ready, not_ready, resetting, wedged, missing]
+                  enum: [ready, not_ready, resetting, wedged, missing, needs_reboot]
                 to:
                   type: string
-                  enum: [ready, not_ready, resetting, wedged, missing]
+                  enum: [ready, not_ready, resetting, wedged, missing, needs_reboot]
                 reason:
                   type: string
             InventoryDeviceData:

@@ -83,14 +83,9 @@ extension JobEngine {
         let probe = ReadinessProbe.make(kind: kind, bdf: target, root: host.root, expected: expected)
         let outcome = ReadinessWaiter.wait(
             for: probe, deadline: live.deadline, token: live.token, policy: configuration.pollPolicy)
-        handle(id) { machine in
-            machine.change { details in
-                details.readiness = Job.Readiness(
-                    probe: kind.rawValue, result: outcome.result.kind, waitedMs: outcome.waitedMs,
-                    polls: outcome.polls)
-                details.notes += outcome.notes
-            }
-        }
+        let readiness = Job.Readiness(
+            probe: kind.rawValue, result: outcome.result.kind, waitedMs: outcome.waitedMs, polls: outcome.polls)
+        handle(id) { $0.observed(readiness, notes: outcome.notes) }
         switch outcome.result {
         case .ready:
             return true

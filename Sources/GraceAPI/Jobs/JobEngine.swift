@@ -488,8 +488,9 @@ public final class JobEngine: Sendable {
             uniqueKeysWithValues: settled.map { ($0, inventory.snapshot.gpu($0.description)?.state) })
         inventory.reprobe(live.devices.subtracting(wedged), clearing: true)
         applyRebootVerdict(id)
-        for device in settled { announce(device, from: before[device] ?? nil, reason: "job \(id) ended") }
         handle(id) { $0.concluded(atMs: Timestamp.nowMs()) }
+        // Announced once the outcome shows: the event log's write is not on the waiting client's path.
+        for device in settled { announce(device, from: before[device] ?? nil, reason: "job \(id) ended") }
 
         let restores = state.withLock { $0.jobs[id]?.machine.restores ?? [] }
         let notes = restore(restores.reversed())

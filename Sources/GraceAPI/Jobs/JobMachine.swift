@@ -96,6 +96,16 @@ struct JobMachine: Sendable {
         return []
     }
 
+    /// The readiness probe's outcome. No kernel write depends on it, so it is recorded with the next
+    /// transition rather than on its own: the client waiting for the outcome does not wait on the disk.
+    mutating func observed(_ readiness: Job.Readiness, notes: [String]) -> [Action] {
+        change {
+            $0.details.readiness = readiness
+            $0.details.notes += notes
+        }
+        return []
+    }
+
     mutating func change(details: (inout Job.Details) -> Void) -> [Action] {
         change { details(&$0.details) }
         return [.persist]

@@ -70,6 +70,16 @@ struct JobMachineTests {
         #expect(machine.writeReturned(.reset(Self.gpu), error: nil, atMs: 8) == [])
     }
 
+    @Test("the readiness result is kept in the job and written with the next transition, not on its own")
+    func readinessObserved() {
+        var machine = Self.machine()
+        _ = machine.started()
+        let readiness = Job.Readiness(probe: "pci", result: "ready", waitedMs: 60, polls: 12)
+        #expect(machine.observed(readiness, notes: ["link at 32 GT/s"]) == [])
+        #expect(machine.job.details.readiness == readiness && machine.job.details.notes == ["link at 32 GT/s"])
+        #expect(machine.entered(.verifying, atMs: 9).first == .persist)
+    }
+
     @Test("restores owed are recorded, dropped when the write sticks, and cleared once carried out")
     func restores() {
         var machine = Self.machine()

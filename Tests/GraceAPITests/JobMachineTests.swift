@@ -76,7 +76,8 @@ struct JobMachineTests {
         _ = machine.started()
         let readiness = Job.Readiness(probe: "pci", result: "ready", waitedMs: 60, polls: 12)
         #expect(machine.observed(readiness, notes: ["link at 32 GT/s"]) == [])
-        #expect(machine.job.details.readiness == readiness && machine.job.details.notes == ["link at 32 GT/s"])
+        #expect(
+            machine.job.details.readiness == readiness && machine.job.details.notes == ["link at 32 GT/s"])
         #expect(machine.entered(.verifying, atMs: 9).first == .persist)
     }
 

@@ -84,7 +84,8 @@ extension JobEngine {
         let outcome = ReadinessWaiter.wait(
             for: probe, deadline: live.deadline, token: live.token, policy: configuration.pollPolicy)
         let readiness = Job.Readiness(
-            probe: kind.rawValue, result: outcome.result.kind, waitedMs: outcome.waitedMs, polls: outcome.polls)
+            probe: kind.rawValue, result: outcome.result.kind, waitedMs: outcome.waitedMs,
+            polls: outcome.polls)
         handle(id) { $0.observed(readiness, notes: outcome.notes) }
         switch outcome.result {
         case .ready:

@@ -190,7 +190,10 @@ private struct Note: Encodable {
             try JSONDecoder().decode(Phase.self, from: Data($0.data.utf8)).data.phase
         }
         #expect(phases == ["quiescing", "resetting", "waiting_ready", "verifying"])
-        #expect(events.filter { $0.type == "job.attempt" }.count == 2)
+        let attempts = events.filter { $0.type == "job.attempt" }
+        #expect(attempts.count == 2)
+        #expect(
+            attempts.allSatisfy { $0.data.contains(#""write":"bus/pci/devices/\#(gpu)/reset <- \"1\"""#) })
         #expect(events.last { $0.type.hasPrefix("job.") }?.type == "job.finished")
         let states = events.filter { $0.type == "device.state" }.map(\.data)
         #expect(states.count == 3, "\(states)")

@@ -248,12 +248,24 @@ public final class Application: Sendable {
             events.publish(
                 type: .jobAttempt, gpu: gpu, job: job.id,
                 payload: JobAttemptPayload(
-                    attempt: number, write: String(attempt.message.prefix { $0 != ":" }),
+                    attempt: number, write: Self.writeOf(attempt),
                     errno: attempt.errno.map { Int($0.rawValue) }, message: attempt.message))
         case .finished:
             events.publish(
                 type: .jobFinished, gpu: gpu, job: job.id,
                 payload: JobFinishedPayload(state: job.state.rawValue, error: job.failure?.detail))
         }
+    }
+
+    /// The write an attempt's message names: the text before its first ": " (a PCI address's colons
+    /// are not followed by a space), e.g. `bus/pci/devices/0009:01:00.0/reset <- "1"`.
+    static func writeOf(_ attempt: Job.Attempt) -> String {
+        let bytes = Array(attempt.message.utf8)
+        guard
+            let colon = bytes.indices.first(where: {
+                bytes[$0] == 0x3A && $0 + 1 < bytes.count && bytes[$0 + 1] == 0x20
+            })
+        else { return attempt.message }
+        return String(decoding: bytes[..<colon], as: UTF8.self)
     }
 }

@@ -2686,9 +2686,12 @@ enum OpenAPIDocument {
                 attempt:
                   type: integer
                   minimum: 1
+                  description: |
+                    Which attempt of the job (from 1); each attempt is announced twice, when the write is issued
+                    (`errno` null, message ending `issued`) and when the kernel returns.
                 write:
                   type: string
-                  description: The kernel write, e.g. `reset`, `bind`, `unbind`.
+                  description: The kernel write, as the sysfs attribute and the value written, e.g. `bus/pci/devices/0009:01:00.0/reset <- "1"`.
                 errno:
                   type: [integer, 'null']
                   description: The error the kernel returned; null when the write succeeded.

@@ -121,9 +121,11 @@ import Testing
                 (ReadinessWaiter.wait(for: probe, deadline: deadline(inMs: 5000), token: token), nowMs())
             }
             #expect(outcome.result == .cancelled("job cancelled by the operator"))
+            // The cancel ends the wait, not the 5 s deadline: how soon is a figure for bench/ (a test
+            // run shares two cores with every other suite, so a tight bound here would be a coin toss).
             let latency = endedAt - cancelledAt.value
-            #expect(latency >= 0 && latency < 10, "ended \(latency) ms after the cancel")
-            #expect(outcome.waitedMs >= 110 && outcome.waitedMs < 200)
+            #expect(latency >= 0 && latency < 1000, "ended \(latency) ms after the cancel")
+            #expect(outcome.waitedMs >= 110 && outcome.waitedMs < 1200)
         }
     }
 

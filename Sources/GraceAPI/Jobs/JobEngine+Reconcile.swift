@@ -14,17 +14,7 @@ extension JobEngine {
                     .plan(bdf, to: .none, recordedOriginal: nil)
                 return (plan.refusal, [bdf], .unbind(plan), dryRun: nil)
             }
-            let plan = BindPlanner(root: host.root, processes: processes, aliases: aliases)
-                .plan(bdf, driver: driver, includeGroup: false)
-            return (
-                plan.refusal, plan.steps.map(\.bdf),
-                .bind(
-                    plan, probe: gpu.readinessProbe,
-                    expected: PCIExpectation(gpu)
-                        ?? PCIExpectation(
-                            vendorID: 0xffff, deviceID: 0xffff, linkSpeed: nil, linkWidth: nil, bars: [])),
-                dryRun: nil
-            )
+            return bindPlanning(bdf, driver: driver, includeGroup: false, gpu: gpu)
         }
     }
 }

@@ -45,9 +45,7 @@ extension JobEngine {
                 plan.refusal, plan.affected.map(\.bdf),
                 .reset(
                     plan, probe: gpu.readinessProbe,
-                    expected: PCIExpectation(gpu)
-                        ?? PCIExpectation(
-                            vendorID: 0xffff, deviceID: 0xffff, linkSpeed: nil, linkWidth: nil, bars: [])),
+                    expected: Self.expectation(gpu)),
                 dryRun: { deadline in
                     DryRun(
                         gpu: bdf.description, plan: plan, probe: gpu.readinessProbe.rawValue,
@@ -80,9 +78,7 @@ extension JobEngine {
                 ladder.refusal, ladder.affected,
                 .escalate(
                     ladder, probe: gpu.readinessProbe,
-                    expected: PCIExpectation(gpu)
-                        ?? PCIExpectation(
-                            vendorID: 0xffff, deviceID: 0xffff, linkSpeed: nil, linkWidth: nil, bars: [])),
+                    expected: Self.expectation(gpu)),
                 dryRun: { deadline in
                     DryRun(
                         gpu: bdf.description, plan: ladder.runnable.first?.plan ?? first,
@@ -102,17 +98,7 @@ extension JobEngine {
             requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, requestedBy: requestedBy,
             dryRun: false
         ) { gpu in
-            let plan = BindPlanner(root: host.root, processes: processes, aliases: aliases)
-                .plan(bdf, driver: driver, includeGroup: request.group ?? false)
-            return (
-                plan.refusal, plan.steps.map(\.bdf),
-                .bind(
-                    plan, probe: gpu.readinessProbe,
-                    expected: PCIExpectation(gpu)
-                        ?? PCIExpectation(
-                            vendorID: 0xffff, deviceID: 0xffff, linkSpeed: nil, linkWidth: nil, bars: [])),
-                dryRun: nil
-            )
+            bindPlanning(bdf, driver: driver, includeGroup: request.group ?? false, gpu: gpu)
         }
     }
 
@@ -129,6 +115,24 @@ extension JobEngine {
                 .plan(bdf, to: UnbindPlan.Destination(driver), recordedOriginal: recordedOriginalDriver(bdf))
             return (plan.refusal, [bdf], .unbind(plan), dryRun: nil)
         }
+    }
+
+    /// The planning of a bind to `driver`, shared by `POST .../bind` and reconcile jobs.
+    func bindPlanning(_ bdf: BDF, driver: String, includeGroup: Bool, gpu: GPUDevice) -> Planning {
+        let plan = BindPlanner(root: host.root, processes: processes, aliases: aliases)
+            .plan(bdf, driver: driver, includeGroup: includeGroup)
+        return (
+            plan.refusal, plan.steps.map(\.bdf),
+            .bind(plan, probe: gpu.readinessProbe, expected: Self.expectation(gpu)),
+            dryRun: nil
+        )
+    }
+
+    /// What the probe checks after the job: the GPU's identity, link and BARs as last read; a GPU
+    /// the inventory could not describe expects an identity no device has, so it is never called ready.
+    static func expectation(_ gpu: GPUDevice) -> PCIExpectation {
+        PCIExpectation(gpu)
+            ?? PCIExpectation(vendorID: 0xffff, deviceID: 0xffff, linkSpeed: nil, linkWidth: nil, bars: [])
     }
 
     /// The driver a GPU had before the service last bound it (from the last successful bind job).

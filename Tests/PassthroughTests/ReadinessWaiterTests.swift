@@ -233,6 +233,50 @@ import Testing
         let adaptive = PollPolicy.adaptive
         #expect(adaptive.next(after: .microseconds(250)) == .microseconds(500))
         #expect(adaptive.next(after: .milliseconds(3)) == .milliseconds(4))
+        let odd = PollPolicy(
+            initial: .milliseconds(1), cap: .milliseconds(4), multiplier: 2, lateness: 7, ceiling: .zero)
+        #expect(odd.lateness == 1)
+        #expect(odd.ceiling == .milliseconds(4))
+        #expect(
+            PollPolicy(initial: .milliseconds(1), cap: .milliseconds(4), multiplier: 2, lateness: .nan)
+                .lateness == 0)
+    }
+
+    /// Short waits keep the cap; long ones widen to a share of the wait, never past the ceiling.
+    @Test func adaptiveSleepsWidenWithTheWait() {
+        let adaptive = PollPolicy.adaptive
+        // Still the 4 ms cap at 60 ms: a device back within a fraction of a second is seen promptly.
+        #expect(adaptive.next(after: .milliseconds(4), waited: .milliseconds(60)) == .milliseconds(4))
+        // A twentieth of the wait past 80 ms.
+        #expect(adaptive.next(after: .milliseconds(4), waited: .milliseconds(400)) == .milliseconds(20))
+        // Never more than the ceiling, however long the wait.
+        #expect(adaptive.next(after: .milliseconds(50), waited: .seconds(256)) == .milliseconds(50))
+        // Growing from the initial sleep is not skipped by a long wait (a probe whose read blocked).
+        #expect(adaptive.next(after: .microseconds(250), waited: .seconds(10)) == .microseconds(500))
+        // No lateness: the cap is the last word.
+        let flat = PollPolicy(initial: .milliseconds(1), cap: .milliseconds(4), multiplier: 2)
+        #expect(flat.next(after: .milliseconds(4), waited: .seconds(100)) == .milliseconds(4))
+    }
+
+    /// A device that stays unready for long costs few polls: the sleeps widen with the wait. Without
+    /// widening, the same 600 ms at a 4 ms cap would take about 150 polls.
+    @Test func aLongWaitPollsLessAndLess() async throws {
+        try await withDemoHostAsync { host in
+            let probe = try probe(host, Self.h100)
+            try host.kernel.setFaults(SimulatorFaults(neverReady: true), for: Self.h100)
+            try host.kernel.perform(.reset(Self.h100))
+            let policy = PollPolicy(
+                initial: .milliseconds(1), cap: .milliseconds(4), multiplier: 2, lateness: 0.25,
+                ceiling: .milliseconds(100))
+            let outcome = await onOwnThread {
+                ReadinessWaiter.wait(
+                    for: probe, deadline: deadline(inMs: 600), token: CancellationToken(), policy: policy)
+            }
+            // 1+2+4 ms, 4 ms steps to 16 ms, then each sleep a quarter of the wait (x1.25 a step) to
+            // the 100 ms ceiling at 400 ms, and two more: about 25 polls.
+            #expect(outcome.result.kind == "timed_out")
+            #expect(outcome.polls <= 40, "\(outcome.polls) polls")
+        }
     }
 
     @Test func outcomeEncodesItsResultFlat() throws {

@@ -41,7 +41,7 @@ public enum ReadinessWaiter {
             if token.sleep(for: min(interval, remaining)) {
                 return finish(.cancelled(token.reason ?? "cancelled"))
             }
-            interval = policy.next(after: interval)
+            interval = policy.next(after: interval, waited: start.duration(to: clock.now))
         }
     }
 

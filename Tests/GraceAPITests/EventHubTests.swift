@@ -132,6 +132,20 @@ private func makeHub(
         #expect(dropped.data == ["requestedAfter": old[0], "resumesFrom": old[3]])
     }
 
+    /// A resume point above every id given (the database was replaced, or the id is made up) cannot
+    /// be honoured: the client is told with `stream.dropped`, then gets the live events.
+    @Test func anUnknownResumePointStartsWithStreamDropped() throws {
+        let (hub, _) = try makeHub()
+        let ids = (1...3).map { hub.publish(type: .jobPhase, payload: Note(n: $0)).id! }
+        let resumed = hub.subscribe(after: ids[2] + 1000)
+        let live = hub.publish(type: .jobPhase, payload: Note(n: 4)).id!
+        let drained = drain(resumed)
+        #expect(drained.types.first == "stream.dropped")
+        #expect(drained.ids == [live])
+        let dropped = try JSONDecoder().decode(EventBody.self, from: Data(drained.events[0].data.utf8))
+        #expect(dropped.data == ["requestedAfter": ids[2] + 1000, "resumesFrom": ids[2] + 1])
+    }
+
     @Test func aSlowSubscriberIsCutOffWhileOthersCarryOn() throws {
         let (hub, _) = try makeHub(maxEvents: 3)
         let slow = hub.subscribe()

@@ -960,7 +960,9 @@ enum OpenAPIDocument {
                 `Last-Event-ID` (what browsers' EventSource does) or as `lastEventId`: the stream first replays
                 every retained event after it that the filters want, then continues live, with no gap and no
                 duplicate. Events are retained 24 hours, at most 100 000; if some after the id sent were
-                pruned, the first event is `stream.dropped` saying from which id the stream resumes.
+                pruned, the first event is `stream.dropped` saying from which id the stream resumes. An id
+                above every id given (the event log was replaced) also opens with `stream.dropped`: re-read
+                what you follow (`GET /gpus`, `GET /jobs`), then carry on with the live events.
 
                 A client that reads too slowly (1024 events or 1 MiB waiting for it) receives a last
                 `stream.overflow` event and is disconnected; resuming with its last id loses nothing retained.
@@ -2538,7 +2540,7 @@ enum OpenAPIDocument {
                 - `inventory.layout_drift` (`LayoutDriftData`): a GPU's BARs or device memory differ from
                   what was seen before.
                 - `stream.dropped` (`StreamDroppedData`): the events after the `Last-Event-ID` sent were
-                  pruned; no id.
+                  pruned, or that id is unknown to this event log; no id.
                 - `stream.overflow` (`StreamOverflowData`): the client read too slowly and is disconnected
                   after this event; no id.
               required: [id, type, at, gpu, job, data]
@@ -2756,7 +2758,10 @@ enum OpenAPIDocument {
                   description: The id the client resumed after.
                 resumesFrom:
                   type: integer
-                  description: The first id still retained; events in between are gone.
+                  description: >-
+                    The first id still retained; events in between are gone. Below `requestedAfter` when that
+                    id is above every id this event log gave: what the client saw cannot be told apart from
+                    what it missed.
             StreamOverflowData:
               type: object
               required: [queuedEvents, queuedBytes, lastId]

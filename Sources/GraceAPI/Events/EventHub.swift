@@ -211,7 +211,19 @@ public final class EventHub: Sendable {
             state.nextSubscriber += 1
             var initial: [ServiceEvent] = []
             var replay: (cursor: Int64, upTo: Int64)?
-            if let after, after < state.lastId {
+            func dropped(resumingFrom available: Int64) -> ServiceEvent {
+                ServiceEvent(
+                    id: nil, type: EventType.streamDropped.rawValue, atMs: nowMs, gpu: nil, job: nil,
+                    dataJSON: String(
+                        decoding: JSON.encode(
+                            StreamDroppedPayload(requestedAfter: after ?? 0, resumesFrom: available)),
+                        as: UTF8.self))
+            }
+            if let after, after > state.lastId {
+                // An id this log never gave (its database was replaced, or the id is made up): the
+                // client cannot know what it missed, so it is told, as for a pruned resume point.
+                initial.append(dropped(resumingFrom: state.lastId + 1))
+            } else if let after, after < state.lastId {
                 if let oldest = state.oldestInRing, oldest <= after + 1 {
                     initial = state.recent.filter { ($0.id ?? 0) > after }
                 } else {
@@ -220,14 +232,7 @@ public final class EventHub: Sendable {
                     let available = [stored, state.oldestInRing].compactMap { $0 }.min() ?? state.lastId + 1
                     var cursor = after
                     if available > after + 1 {
-                        initial.append(
-                            ServiceEvent(
-                                id: nil, type: EventType.streamDropped.rawValue, atMs: nowMs, gpu: nil,
-                                job: nil,
-                                dataJSON: String(
-                                    decoding: JSON.encode(
-                                        StreamDroppedPayload(requestedAfter: after, resumesFrom: available)),
-                                    as: UTF8.self)))
+                        initial.append(dropped(resumingFrom: available))
                         cursor = available - 1
                     }
                     if cursor < state.lastId { replay = (cursor, state.lastId) }

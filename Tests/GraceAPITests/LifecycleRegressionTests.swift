@@ -192,6 +192,11 @@ struct LifecycleRegressionTests {
         #expect(degraded.jobs.runningJobs == 0)
         let listed = try await service.get("/jobs").decode(JobPage.self)
         #expect(listed.items.first { $0.id == job.id }?.state == "succeeded")
+        // Its record still says running: a filter on state goes by the state it has now.
+        let succeeded = try await service.get("/jobs?state=succeeded").decode(JobPage.self)
+        #expect(succeeded.items.map(\.id).contains(job.id))
+        let running = try await service.get("/jobs?state=running").decode(JobPage.self)
+        #expect(!running.items.map(\.id).contains(job.id))
         let refused = try await service.send("POST", "/gpus/\(Self.gh200)/reset", body: "{}")
         let problem = try refused.problem()
         #expect(refused.status == 503 && problem.type.hasSuffix("/store-degraded"))

@@ -46,3 +46,11 @@ extension Job {
             idempotencyKey: record.idempotencyKey, requestJSON: record.requestJSON)
     }
 }
+
+extension Job {
+    /// Whether the job comes after `cursor` in the store's order (newest first, then by id): the
+    /// order pages of `GET /jobs` follow.
+    func isOlder(than cursor: GraceStore.JobCursor) -> Bool {
+        createdAtMs < cursor.createdAtMs || (createdAtMs == cursor.createdAtMs && id < cursor.id)
+    }
+}

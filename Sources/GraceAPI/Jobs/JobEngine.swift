@@ -306,21 +306,33 @@ public final class JobEngine: Sendable {
     }
 
     /// Stored jobs newest first, with live ones (and records not yet written) shown as they are now.
+    ///
+    /// A filter on state applies to the state as it is now. Only jobs in memory (live, or with a
+    /// record not yet written) can differ from their record, so the store is asked for that many more
+    /// rows than the page holds (rows it matched on a stale state are dropped), and the jobs in memory
+    /// that now match are merged in (their record may still say otherwise): every page is full while
+    /// more jobs match, and no job is missed because its record lags.
     func jobs(
         gpu: BDF?, kind: JobKind? = nil, state jobState: JobState?, limit: Int,
         after cursor: GraceStore.JobCursor?
     ) throws -> [Job] {
-        let records = try store.jobs(
-            bdf: gpu?.description, kind: kind?.rawValue, state: jobState?.rawValue, limit: limit,
-            after: cursor)
+        var inMemory = Dictionary(recorder.pendingJobs.map { ($0.id, $0) }) { first, _ in first }
         let live = state.withLock { $0.jobs.mapValues(\.machine.job) }
-        let pending = Dictionary(recorder.pendingJobs.map { ($0.id, $0) }) { first, _ in first }
-        return records.compactMap { record in
-            let current = live[record.id] ?? pending[record.id] ?? Job(record: record)
-            // A filter on state applies to the state as it is now.
-            if let jobState, current?.state != jobState { return nil }
-            return current
+        inMemory.merge(live) { _, current in current }
+        let records = try store.jobs(
+            bdf: gpu?.description, kind: kind?.rawValue, state: jobState?.rawValue,
+            limit: jobState == nil ? limit : limit + inMemory.count, after: cursor)
+        var page = records.compactMap { record in inMemory[record.id] ?? Job(record: record) }
+        guard let jobState else { return page }
+        page.removeAll { $0.state != jobState }
+        let listed = Set(page.map(\.id))
+        page += inMemory.values.filter { job in
+            job.state == jobState && !listed.contains(job.id) && (gpu == nil || job.gpu == gpu)
+                && (kind == nil || job.kind == kind) && cursor.map { job.isOlder(than: $0) } ?? true
         }
+        return Array(
+            page.sorted { $1.isOlder(than: GraceStore.JobCursor(createdAtMs: $0.createdAtMs, id: $0.id)) }
+                .prefix(limit))
     }
 
     /// Waits (without a thread) until the job is terminal or `timeout` passes; returns it as it is.

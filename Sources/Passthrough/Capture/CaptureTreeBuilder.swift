@@ -215,8 +215,6 @@ public struct CaptureTreeBuilder: Sendable {
 
     /// `0x10de` (sysfs spelling, newline allowed) as a number.
     private static func hexNumber(_ text: String) -> UInt32? {
-        let field = sysfsFields(text).first ?? ""
-        let digits = field.hasPrefix("0x") || field.hasPrefix("0X") ? field.dropFirst(2) : field
-        return UInt32(digits, radix: 16)
+        HexNumber.parse(sysfsFields(text).first ?? "")
     }
 }

@@ -52,8 +52,6 @@ public struct PCIExpectation: Hashable, Sendable, Codable {
 
     private static func parseID(_ text: String) -> UInt16? {
         guard text.hasPrefix("0x") || text.hasPrefix("0X") else { return nil }
-        let digits = text.dropFirst(2)
-        guard !digits.isEmpty, digits.count <= 4 else { return nil }
-        return UInt16(digits, radix: 16)
+        return HexNumber.parse(text)
     }
 }

@@ -1,6 +1,8 @@
 /// The service's schema as an append-only list of migrations; see `Database.migrate`.
 public enum GraceSchema {
-    public static let migrations: [String] = [version1, version2, version3, eventsVersion, desiredBindings]
+    public static let migrations: [String] = [
+        version1, version2, version3, eventsVersion, desiredBindings, rebootVerdicts,
+    ]
 
     /// Version 1: devices, their layout history, and the tables the jobs engine writes to.
     static let version1 = """
@@ -121,6 +123,16 @@ public enum GraceSchema {
             driver TEXT,
             job_id TEXT,
             set_at_ms INTEGER NOT NULL
+        );
+        """
+
+    /// GPUs an escalating reset gave up on (`needs_reboot`), with the boot they were given up in.
+    static let rebootVerdicts = """
+        CREATE TABLE reboot_verdicts (
+            bdf TEXT PRIMARY KEY,
+            boot_id TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
         );
         """
 }

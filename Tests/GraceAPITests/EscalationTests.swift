@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Passthrough
+import Store
 import Testing
 
 @testable import GraceAPI
@@ -114,6 +115,34 @@ struct EscalationTests {
         let fixed = try await service.waitForJob(again.id, timeout: .seconds(20))
         #expect(fixed.state == "succeeded", "\(fixed.error?.detail ?? "")")
         #expect(try await service.gpu(Self.gh200).state == "ready")
+    }
+
+    @Test("needs_reboot outlives a restart of graced, not a reboot of the host")
+    func needsRebootAcrossRestarts() async throws {
+        let host = try SimulatedHost.createTemporary(prefix: "graceapi-reboot-verdict")
+        defer { try? host.removeFiles() }
+        let database = host.folder + "/graced.sqlite"
+        do {
+            let first = try RunningService(databasePath: database, host: host, removesHost: false)
+            try await first.setFaults(Self.gh200, #"{"neverReady": true}"#)
+            let job = try await first.submit(
+                Self.gh200, "reset", body: #"{"method": "escalate", "deadlineSeconds": 3}"#)
+            #expect(try await first.waitForJob(job.id, timeout: .seconds(20)).state == "failed")
+            #expect(try await first.gpu(Self.gh200).state == "needs_reboot")
+        }
+        // graced restarts (an upgrade, a crash): the GPU is still given up on, whatever it reads now.
+        try host.kernel.setFaults(SimulatorFaults(neverReady: false), for: BDF(Self.gh200)!)
+        do {
+            let second = try RunningService(databasePath: database, host: host, removesHost: false)
+            #expect(try await second.gpu(Self.gh200).state == "needs_reboot")
+            try await second.refresh()
+            #expect(try await second.gpu(Self.gh200).state == "needs_reboot")
+        }
+        // The host is power-cycled: the verdict is lifted, and forgotten.
+        try host.kernel.simulateReboot()
+        let third = try RunningService(databasePath: database, host: host, removesHost: false)
+        #expect(try await third.gpu(Self.gh200).state != "needs_reboot")
+        #expect(try GraceStore(path: database).rebootVerdicts().isEmpty)
     }
 
     @Test("the dry run of a GPU with a held sibling: the bus rung is not allowed, and says why")

@@ -12,6 +12,8 @@ final class RunningService: @unchecked Sendable {
     let application: Application
     let client: RawHTTPClient
     let databasePath: String
+    /// Whether the simulated host's files go with the service (false: a later service restarts on it).
+    let removesHost: Bool
 
     /// Without `server`: one loopback listener where every caller is an admin and changes are not
     /// rate-limited, for tests of what lies behind the edge. Without `host`: a fresh demo host (a
@@ -19,8 +21,10 @@ final class RunningService: @unchecked Sendable {
     init(
         simulate: Bool = true, firmware: FirmwareMemoryTable? = nil, databasePath: String? = nil,
         server: HTTPServer.Configuration? = nil, host simulatedHost: SimulatedHost? = nil,
-        jobs: JobEngine.Configuration = .init(), events: EventHub.Configuration = .init()
+        jobs: JobEngine.Configuration = .init(), events: EventHub.Configuration = .init(),
+        removesHost: Bool = true
     ) throws {
+        self.removesHost = removesHost
         simulated = try simulatedHost ?? SimulatedHost.createTemporary(prefix: "graceapi-svctest")
         self.databasePath = databasePath ?? simulated.folder + "/graced.sqlite"
         let host = ServiceHost(
@@ -66,7 +70,7 @@ final class RunningService: @unchecked Sendable {
 
     deinit {
         application.stop()
-        try? simulated.removeFiles()
+        if removesHost { try? simulated.removeFiles() }
     }
 }
 

@@ -30,7 +30,11 @@ extension SimulatorTests {
             try withDemoHost { host in
                 #expect(host.procRoot == host.folder + "/proc")
                 let proc = SysfsRoot(path: host.procRoot)
-                #expect(proc.list("") == ["1"])
+                // One process, and the kernel's boot id (which a restart of graced keeps, a reboot not).
+                #expect(proc.list("") == ["1", "sys"])
+                let boot = try #require(BootId.read(procRoot: host.procRoot))
+                try host.kernel.simulateReboot()
+                #expect(BootId.read(procRoot: host.procRoot).map { $0 != boot } == true)
                 let comm = try proc.readBytes("1/comm")
                 #expect(comm == Array("systemd\n".utf8))
                 #expect(proc.list("1/fd") == ["0", "1", "2"])

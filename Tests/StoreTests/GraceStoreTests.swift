@@ -24,8 +24,22 @@ private func gpu(
         #expect(
             tables == [
                 "audit_log", "desired_bindings", "devices", "events", "job_attempts", "job_phases", "jobs",
-                "layout_snapshots", "sqlite_sequence",
+                "layout_snapshots", "reboot_verdicts", "sqlite_sequence",
             ])
+    }
+
+    @Test func rebootVerdictsAreReplacedAndLifted() throws {
+        let store = try GraceStore(path: ":memory:")
+        let boot = "6a0c9d2e-1b7f-4c4e-9a51-0f3f2b8d7e11"
+        try store.saveRebootVerdict(RebootVerdict(bdf: "0009:01:00.0", bootId: boot, jobId: "a", atMs: 1))
+        try store.saveRebootVerdict(RebootVerdict(bdf: "0009:01:00.0", bootId: boot, jobId: "b", atMs: 2))
+        #expect(
+            try store.rebootVerdicts() == [
+                RebootVerdict(bdf: "0009:01:00.0", bootId: boot, jobId: "b", atMs: 2)
+            ])
+        #expect(try store.deleteRebootVerdict(bdf: "0009:01:00.0"))
+        #expect(try !store.deleteRebootVerdict(bdf: "0009:01:00.0"))
+        #expect(try store.rebootVerdicts().isEmpty)
     }
 
     @Test func sameIdentityKeepsItsRowAndWidensTheSeenWindow() throws {

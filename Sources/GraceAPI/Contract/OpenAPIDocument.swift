@@ -1730,8 +1730,8 @@ enum OpenAPIDocument {
                   enum: [ready, not_ready, resetting, wedged, missing, needs_reboot]
                   description: |
                     `needs_reboot`: an escalating reset (`method: escalate`) climbed every rung and the GPU did
-                    not come back; power-cycle the host. It stays so across rescans until a reset of the GPU
-                    succeeds (it is not kept across a restart of graced).
+                    not come back; power-cycle the host. It stays so across rescans and restarts of graced until
+                    a reset of the GPU succeeds or the host boots again.
                 health:
                   $ref: '#/components/schemas/GPUHealth'
             GPUHealth:

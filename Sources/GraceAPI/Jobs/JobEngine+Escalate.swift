@@ -1,4 +1,5 @@
 import Passthrough
+import Store
 
 extension JobEngine {
     /// How one rung ended.
@@ -198,30 +199,73 @@ extension JobEngine {
     /// verdict about a free device. So the engine keeps the set beside the table (rescans never touch
     /// it) and shows it through the inventory's overlay, which a rescan does not clear either; only a
     /// job's re-read clears the overlay, and this runs right after that re-read, before the outcome
-    /// shows. A later successful reset of the GPU (any method) lifts it. It is deliberately not kept
-    /// across a restart of graced: the power cycle that cures the GPU restarts graced too, and a
-    /// stored verdict would then outlive the cure.
+    /// shows. A later successful reset of the GPU (any method) lifts it.
+    ///
+    /// The verdict is stored with the kernel's boot id: a restart of graced keeps it (an upgrade must
+    /// not hand a broken GPU out as ready), and the power cycle that cures the GPU lifts it, because
+    /// the next start sees another boot (`restoreRebootVerdicts`).
     func applyRebootVerdict(_ id: String) {
-        let verdict = state.withLock { state -> (BDF, Bool)? in
+        enum Verdict { case given, kept, lifted }
+        let verdict = state.withLock { state -> (BDF, Verdict)? in
             guard let live = state.jobs[id], case .concluding(let outcome) = live.machine.state else {
                 return nil
             }
             let target = live.machine.job.gpu
             if outcome.failure?.reason == .needsReboot {
                 state.rebootNeeded.insert(target)
+                return (target, .given)
             } else if live.machine.job.kind == .reset && outcome.state == .succeeded {
                 guard state.rebootNeeded.remove(target) != nil else { return nil }
-                return (target, false)
+                return (target, .lifted)
             }
-            return state.rebootNeeded.contains(target) ? (target, true) : nil
+            return state.rebootNeeded.contains(target) ? (target, .kept) : nil
         }
-        guard let (target, needed) = verdict else { return }
-        if needed {
+        guard let (target, verdict) = verdict else { return }
+        switch verdict {
+        case .given, .kept:
+            if verdict == .given, let bootId {
+                do {
+                    try store.saveRebootVerdict(
+                        RebootVerdict(
+                            bdf: target.description, bootId: bootId, jobId: id, atMs: Timestamp.nowMs()))
+                } catch {
+                    logger.error("could not record that \(target) needs a reboot: \(error)")
+                }
+            }
             let before = inventory.snapshot.gpu(target.description)?.state
             inventory.setState(target.description, .needsReboot)
             announce(target, from: before, reason: "job \(id): no reset method brought it back")
-        } else {
+        case .lifted:
+            do {
+                try store.deleteRebootVerdict(bdf: target.description)
+            } catch {
+                logger.error("could not record that \(target) no longer needs a reboot: \(error)")
+            }
             logger.notice("\(target) was reset successfully: no longer needs_reboot")
+        }
+    }
+
+    /// At start: the verdicts given in this boot show again; those from an earlier boot are lifted
+    /// (the host was power-cycled, which is the cure).
+    func restoreRebootVerdicts() {
+        let verdicts: [RebootVerdict]
+        do {
+            verdicts = try store.rebootVerdicts()
+        } catch {
+            logger.error("could not read which GPUs need a reboot: \(error)")
+            return
+        }
+        for verdict in verdicts {
+            guard let device = BDF(verdict.bdf), let bootId, verdict.bootId == bootId else {
+                logger.notice(
+                    "\(verdict.bdf) needed a reboot (job \(verdict.jobId)); the host has booted since")
+                _ = try? store.deleteRebootVerdict(bdf: verdict.bdf)
+                continue
+            }
+            state.withLock { _ = $0.rebootNeeded.insert(device) }
+            inventory.setState(verdict.bdf, .needsReboot)
+            logger.warning(
+                "\(verdict.bdf) still needs a reboot (job \(verdict.jobId) gave it up in this boot)")
         }
     }
 

@@ -102,6 +102,8 @@ public final class JobEngine: Sendable {
     let waiters = JobWaiters()
     let processes: ProcessTable
     let aliases: ModulesAlias?
+    /// The kernel's boot id, which `needs_reboot` verdicts are stored with; nil when unreadable.
+    let bootId: String?
     let state: GuardedValue<State>
 
     public init(
@@ -116,6 +118,7 @@ public final class JobEngine: Sendable {
         self.observers = observers
         processes = ProcessTable(procRoot: host.procRoot)
         aliases = host.modulesAliasPath.flatMap { ModulesAlias.load(path: $0) }
+        bootId = BootId.read(procRoot: host.procRoot)
         recorder = JobRecorder(store: store, logger: logger, retryInterval: configuration.recordRetryInterval)
         let state = GuardedValue(State())
         self.state = state
@@ -147,6 +150,7 @@ public final class JobEngine: Sendable {
     /// out), then starts the workers.
     public func start() {
         recoverInterruptedJobs()
+        restoreRebootVerdicts()
         for _ in 0..<configuration.workers {
             state.withLock { $0.runningWorkers += 1 }
             startDedicatedThread { [self] in workerLoop() }

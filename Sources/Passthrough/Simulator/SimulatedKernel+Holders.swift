@@ -10,6 +10,12 @@
 extension SimulatedKernel {
     var procfs: SimulatedProcfs { SimulatedProcfs(path: procRoot) }
 
+    /// The host booted again, as far as anything reading `boot_id` can tell (the devices' state is
+    /// not touched: tests set that up themselves).
+    public func simulateReboot() throws(KernelError) {
+        try procfs.newBoot()
+    }
+
     /// Makes process `pid` (created if new, with stdin/stdout/stderr on /dev/null) open the VFIO
     /// container, if it has not yet, and `/dev/vfio/<group>`. Works whether or not the group exists,
     /// as opening a stale path would simply have failed on the real host: the caller decides.

@@ -14,8 +14,20 @@ struct SimulatedProcfs: Sendable {
 
     private var files: TreeFiles { TreeFiles(root: SysfsRoot(path: path)) }
 
+    /// The folder, and the boot id unless a kernel over the same host wrote one already.
     func makeRoot() throws(KernelError) {
-        try files.makeFolders("")
+        try files.makeFolders("sys/kernel/random")
+        if BootId.read(procRoot: path) == nil { try newBoot() }
+    }
+
+    /// A new boot id, as the kernel makes at each boot: 36 characters, a random (version 4) UUID.
+    func newBoot() throws(KernelError) {
+        let digits = (0..<32).map { index -> Character in
+            let value = index == 12 ? 4 : index == 16 ? 8 + Int.random(in: 0..<4) : Int.random(in: 0..<16)
+            return Character(String(value, radix: 16))
+        }
+        let groups = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(digits[$0]) }
+        try files.replace(BootId.path, text: groups.joined(separator: "-") + "\n")
     }
 
     /// Writes (or rewrites) the process's folder.

@@ -182,7 +182,9 @@ import Testing
         #expect(StrictJSON.check(objects) == .tooDeep)
     }
 
-    @Test func aMegabyteArrayTakesWellUnderASecond() {
+    /// The bounds below catch a check that stopped being one pass (a quadratic one would take minutes
+    /// on these inputs), not a slow machine: they are ten times what the two-core CI kind needs.
+    @Test func aMegabyteArrayIsCheckedInOnePass() {
         var text = "["
         var index = 0
         while text.utf8.count < 1 << 20 {
@@ -195,17 +197,17 @@ import Testing
         var failure: StrictJSON.Failure?
         let elapsed = clock.measure { failure = StrictJSON.check(bytes) }
         #expect(failure == nil)
-        #expect(elapsed < .milliseconds(500), "\(elapsed) for \(bytes.count) bytes")
+        #expect(elapsed < .seconds(5), "\(elapsed) for \(bytes.count) bytes")
     }
 
-    @Test func anObjectOfManyKeysTakesWellUnderASecond() {
+    @Test func anObjectOfManyKeysIsCheckedInOnePass() {
         let members = (0..<50_000).map { #""key-\#($0)": \#($0)"# }
         let bytes = Array(("{" + members.joined(separator: ",") + "}").utf8)
         let clock = ContinuousClock()
         var failure: StrictJSON.Failure?
         let elapsed = clock.measure { failure = StrictJSON.check(bytes) }
         #expect(failure == nil)
-        #expect(elapsed < .milliseconds(500), "\(elapsed) for \(bytes.count) bytes")
+        #expect(elapsed < .seconds(5), "\(elapsed) for \(bytes.count) bytes")
         let repeated = Array(("{" + members.joined(separator: ",") + #", "key-49999": 0}"#).utf8)
         #expect(StrictJSON.check(repeated) == .duplicateKey(path: "key-49999"))
     }

@@ -2,7 +2,7 @@
 # acts on the LAB-QMP lines). graced must show it missing, fail or refuse a job on it, and list
 # it again once it is plugged back. graced learns both from the kernel's uevents: each must show
 # within 100 ms of the device leaving (or reappearing in) sysfs, which is when the kernel sends the
-# uevent; the periodic rescan (every second here) is only a safety net and too slow to meet that.
+# uevent; the periodic rescan (every 300 s, the default) is only a safety net.
 present() { [ -e /sys/bus/pci/devices/$NVME ]; }
 # wait_fast MS COMMAND...: polls every 2 ms until COMMAND succeeds; WAITED is how long it took (ms).
 wait_fast() {

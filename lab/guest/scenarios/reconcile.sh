@@ -1,6 +1,7 @@
 # reconcile: the NVMe drive, bound to vfio-pci through graced (a desired binding), is unbound
-# through sysfs directly, behind graced's back. Within a rescan or two (every second here) graced
-# must notice the driver change, run a reconcile job and put it back on vfio-pci.
+# through sysfs directly, behind graced's back. graced must hear of the driver change from the
+# kernel's unbind uevent (the rescan runs every 300 s here), run a reconcile job and put it back on
+# vfio-pci.
 ensure_driver $NVME vfio-pci
 request GET /bindings
 expect "GET /bindings answered $HTTP_CODE" [ "$HTTP_CODE" = 200 ]

@@ -37,7 +37,7 @@ struct JobMachineRungTests {
         let failure = JobFailure.needsReboot(JobMachineTests.gpu, tried: ["flr", "remove+rescan"])
         #expect(machine.ended(.failed, failure) == [])
         #expect(machine.state == .concluding(.init(state: .failed, failure: failure)))
-        #expect(machine.concluded(atMs: 100) == [.publish(.finished), .notifyWaiters])
+        #expect(machine.concluded(atMs: 100) == [.notifyWaiters, .publish(.finished)])
         #expect(machine.job.failure?.reason == .needsReboot)
         #expect(machine.job.failure?.resolution.contains("power-cycle") == true)
         // The machine is finished: a rung can no longer start.

@@ -26,7 +26,7 @@ struct JobMachineTests {
         let actions = machine.cancelRequested("client", atMs: 5)
         #expect(
             actions == [
-                .signalCancellation("client"), .publish(.finished), .notifyWaiters, .concludeElsewhere,
+                .signalCancellation("client"), .notifyWaiters, .publish(.finished), .concludeElsewhere,
             ])
         #expect(machine.state == .finished && machine.job.state == .cancelled)
         #expect(machine.job.failure?.reason == .cancelled)
@@ -48,7 +48,7 @@ struct JobMachineTests {
         // The first outcome wins; the job still shows running until its devices have been read again.
         #expect(machine.ended(.succeeded, nil) == [])
         #expect(machine.job.state == .running)
-        #expect(machine.concluded(atMs: 9) == [.publish(.finished), .notifyWaiters])
+        #expect(machine.concluded(atMs: 9) == [.notifyWaiters, .publish(.finished)])
         #expect(machine.job.state == .cancelled && machine.job.finishedAtMs == 9)
         #expect(machine.concluded(atMs: 10) == [])
     }
@@ -91,7 +91,7 @@ struct JobMachineTests {
         _ = machine.writeIssued(.reset(Self.gpu), atMs: 2)
         #expect(machine.writeStuck(.reset(Self.gpu), recorded: true) == [.persist])
         #expect(machine.restores.isEmpty && machine.job.details.owedRestores == nil)
-        #expect(machine.concluded(atMs: 3) == [.publish(.finished), .notifyWaiters])
+        #expect(machine.concluded(atMs: 3) == [.notifyWaiters, .publish(.finished)])
         #expect(machine.job.state == .timedOut && machine.job.failure?.reason == .wedged)
     }
 

@@ -165,12 +165,13 @@ struct JobMachine: Sendable {
         return ended(.failed, nil)
     }
 
-    /// The devices have been read again: the outcome becomes the job's state.
+    /// The devices have been read again: the outcome becomes the job's state. The clients waiting for
+    /// it hear first; the event log's write (a synced SQLite insert) comes after, off their path.
     mutating func concluded(atMs now: Int64) -> [Action] {
         guard case .concluding(let outcome) = state else { return [] }
         state = .finished
         change { $0.finish(outcome.state, failure: outcome.failure, atMs: now) }
-        return [.publish(.finished), .notifyWaiters]
+        return [.notifyWaiters, .publish(.finished)]
     }
 
     /// The restores were carried out (with notes for those that failed): nothing is owed any more.
@@ -216,7 +217,7 @@ struct JobMachine: Sendable {
         case .queued:
             state = .finished
             change { $0.finish(.cancelled, failure: .cancelled(reason), atMs: now) }
-            return [.signalCancellation(reason), .publish(.finished), .notifyWaiters, .concludeElsewhere]
+            return [.signalCancellation(reason), .notifyWaiters, .publish(.finished), .concludeElsewhere]
         case .running(cancelRequested: nil):
             state = .running(cancelRequested: reason)
             return [.signalCancellation(reason)]

@@ -73,6 +73,11 @@ public struct SysfsRoot: Sendable, Hashable {
         let fd = open(absolute(relative), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        return Self.readAttribute(fd: fd)
+    }
+
+    /// `readAttribute` of a file already open.
+    static func readAttribute(fd: Int32) -> String? {
         let page = 4096
         var bytes = [UInt8](repeating: 0, count: page)
         var got = 0

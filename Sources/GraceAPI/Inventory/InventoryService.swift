@@ -99,7 +99,7 @@ public final class InventoryService: Sendable {
     public func scanAndPublish() throws(PCIScanError) -> Scan {
         let read = refreshing.withLock { $0.nextGeneration() }
         let functions = try inventory.managedFunctions()
-        let gpus = inventory.describe(functions)
+        let gpus = ParallelDescribe.describe(functions, with: inventory)
         let now = Timestamp.nowMs()
         refreshing.withLock { state in
             for function in functions { state.functions[function.bdf.description] = function }

@@ -46,6 +46,17 @@ public struct SysfsFolder: ~Copyable {
         return SysfsRoot.readAttribute(fd: file)
     }
 
+    /// `SysfsRoot.readBytes(_:offset:count:)` of the folder's file `name`.
+    public func readBytes(_ name: String, offset: Int, count: Int) throws(KernelError) -> [UInt8] {
+        let file = openFile(name)
+        guard file >= 0 else { throw KernelError(code: errno, path: relative + "/" + name) }
+        defer { close(file) }
+        var buffer = [UInt8](repeating: 0, count: count)
+        let got = buffer.withUnsafeMutableBytes { pread(file, $0.baseAddress, count, off_t(offset)) }
+        guard got >= 0 else { throw KernelError(code: errno, path: relative + "/" + name) }
+        return Array(buffer[0..<got])
+    }
+
     /// `SysfsRoot.readLink` of the folder's link `name`.
     public func readLink(_ name: String) -> String? {
         guard fd >= 0 else { return nil }

@@ -69,4 +69,37 @@ struct GPUBodyEncoderTests {
             id: 0, members: [.init(bdf: "a", driver: nil), .init(bdf: "b", driver: "c")])
         #expect(GPUBodyEncoder.encode(gpu) == JSON.encode(gpu))
     }
+
+    struct List: Encodable { var items: [GPUDevice] }
+
+    /// Every body of the snapshot and its list are the generic encoder's bytes of what it holds.
+    static func expectEncoded(_ snapshot: InventorySnapshot) {
+        #expect(snapshot.list.bytes == JSON.encode(List(items: snapshot.gpus)))
+        for gpu in snapshot.gpus {
+            #expect(snapshot.details[gpu.bdf]?.bytes == JSON.encode(gpu), "\(gpu.bdf)")
+        }
+    }
+
+    @Test("a snapshot built on the last one: health changed alone, other fields, new and gone GPUs")
+    func reusedBodies() throws {
+        var gpus = try Self.scannedGPUs()
+        let first = InventorySnapshot(gpus: gpus, layoutHistory: [:], takenAtMs: 1)
+        Self.expectEncoded(first)
+        gpus[0].health = GPUHealth(
+            status: .degraded, checkedAt: "2026-11-30T06:00:00.000Z",
+            reasons: [.init(reason: .linkDegraded, detail: "x8 of x16", since: "2026-11-30T06:00:00.000Z")])
+        gpus[1].driver = nil
+        gpus[2].health = GPUHealth(status: .ok, checkedAt: "2026-11-30T06:00:05.000Z", reasons: [])
+        gpus[2].state = .resetting
+        let gone = gpus.removeLast()
+        let second = InventorySnapshot(gpus: gpus, layoutHistory: [:], takenAtMs: 2, reusing: first)
+        Self.expectEncoded(second)
+        #expect(second.details[gone.bdf] == nil)
+        // Health back to unknown (shorter than before), and the gone GPU back.
+        gpus[0].health = .unknown
+        gpus.append(gone)
+        let third = InventorySnapshot(gpus: gpus, layoutHistory: [:], takenAtMs: 3, reusing: second)
+        Self.expectEncoded(third)
+        #expect(third.details[gpus[3].bdf]?.etag == first.details[gpus[3].bdf]?.etag)
+    }
 }

@@ -9,6 +9,13 @@ import Passthrough
 /// or a type inside it must be added here too, which the equality test catches.
 enum GPUBodyEncoder {
     static func encode(_ gpu: GPUDevice) -> [UInt8] {
+        encodeMarkingHealth(gpu).bytes
+    }
+
+    /// The body and where in it the `health` value lies, so that a change of health alone can be
+    /// written into a copy of the body (`health(_:)`) without encoding the rest again: the health
+    /// watch changes every GPU's `checkedAt` at each look.
+    static func encodeMarkingHealth(_ gpu: GPUDevice) -> (bytes: [UInt8], health: Range<Int>) {
         var out = JSONOut()
         out.bytes.reserveCapacity(1536)
         out.raw("{\"bars\":[")
@@ -39,7 +46,9 @@ enum GPUBodyEncoder {
         out.raw(",\"driverOverride\":")
         out.string(gpu.driverOverride)
         out.raw(",\"health\":")
+        let healthStart = out.bytes.count
         health(gpu.health, &out)
+        let healthRange = healthStart..<out.bytes.count
         out.raw(",\"iommuGroup\":")
         if let group = gpu.iommuGroup {
             out.raw("{\"id\":")
@@ -93,6 +102,13 @@ enum GPUBodyEncoder {
         out.raw(",\"vendorName\":")
         out.string(gpu.vendorName)
         out.raw("}")
+        return (out.bytes, healthRange)
+    }
+
+    /// The `health` value alone, as it appears in the body.
+    static func health(_ health: GPUHealth) -> [UInt8] {
+        var out = JSONOut()
+        Self.health(health, &out)
         return out.bytes
     }
 

@@ -70,25 +70,30 @@ public struct InventorySnapshot: Sendable {
     /// both doubled the memory for them (3.7 MB each at 4096 GPUs). A GPU's own `Body` (a copy of
     /// its part, its ETag, its prepared answer) is made on the first request for it.
     final class DetailBodies: Sendable {
+        /// Where a GPU's body lies in the list, and its `health` value within the body.
+        struct Place: Sendable {
+            var body: Range<Int>
+            var health: Range<Int>
+        }
         private let list: [UInt8]
-        private let ranges: [String: Range<Int>]
+        private let places: [String: Place]
         private let made = Mutex<[String: Body]>([:])
 
-        init(list: [UInt8], ranges: [String: Range<Int>]) {
+        init(list: [UInt8], places: [String: Place]) {
             self.list = list
-            self.ranges = ranges
+            self.places = places
         }
 
-        /// The GPU's body bytes, without making its `Body`.
-        func bytes(_ bdf: String) -> ArraySlice<UInt8>? {
-            ranges[bdf].map { list[$0] }
+        /// The GPU's body bytes, without making its `Body`, and where its health is in them.
+        func bytes(_ bdf: String) -> (bytes: ArraySlice<UInt8>, health: Range<Int>)? {
+            places[bdf].map { (list[$0.body], $0.health) }
         }
 
         subscript(bdf: String) -> Body? {
-            guard let range = ranges[bdf] else { return nil }
+            guard let place = places[bdf] else { return nil }
             return made.withLock { made in
                 if let body = made[bdf] { return body }
-                let body = Body(bytes: Array(list[range]))
+                let body = Body(bytes: Array(list[place.body]))
                 made[bdf] = body
                 return body
             }
@@ -113,19 +118,33 @@ public struct InventorySnapshot: Sendable {
             (previous?.gpus ?? []).map { ($0.bdf, $0) }, uniquingKeysWith: { first, _ in first })
         // `{"items":[...]}` is the GPU bodies joined: the same bytes an encoder would give, for free.
         var list = Array(#"{"items":["#.utf8)
-        var ranges: [String: Range<Int>] = [:]
-        ranges.reserveCapacity(gpus.count)
+        var places: [String: DetailBodies.Place] = [:]
+        places.reserveCapacity(gpus.count)
         var layouts: [String: LayoutBody] = [:]
         layouts.reserveCapacity(gpus.count)
         for (index, gpu) in gpus.enumerated() {
             if index > 0 { list.append(UInt8(ascii: ",")) }
             let start = list.count
-            if before[gpu.bdf] == gpu, let reused = previous?.details.bytes(gpu.bdf) {
-                list += reused
+            let health: Range<Int>
+            let old = before[gpu.bdf]
+            let reused = old == nil ? nil : previous?.details.bytes(gpu.bdf)
+            if let old, let reused, old == gpu {
+                list += reused.bytes
+                health = reused.health
+            } else if let old, let reused, Self.differsInHealthOnly(old, gpu) {
+                // The watch's look changed the health alone: the rest of the body is the same bytes.
+                let cut = reused.bytes.startIndex
+                list += reused.bytes[cut..<cut + reused.health.lowerBound]
+                let written = GPUBodyEncoder.health(gpu.health)
+                list += written
+                list += reused.bytes[(cut + reused.health.upperBound)...]
+                health = reused.health.lowerBound..<reused.health.lowerBound + written.count
             } else {
-                list += GPUBodyEncoder.encode(gpu)
+                let encoded = GPUBodyEncoder.encodeMarkingHealth(gpu)
+                list += encoded.bytes
+                health = encoded.health
             }
-            ranges[gpu.bdf] = start..<list.count
+            places[gpu.bdf] = DetailBodies.Place(body: start..<list.count, health: health)
             let layout = RecordedLayout(gpu)
             let history = layoutHistory[gpu.bdf] ?? []
             let ids = history.map(\.id)
@@ -143,8 +162,15 @@ public struct InventorySnapshot: Sendable {
         }
         list += Array("]}".utf8)
         self.list = Body(bytes: list)
-        details = DetailBodies(list: list, ranges: ranges)
+        details = DetailBodies(list: list, places: places)
         self.layouts = layouts
+    }
+
+    /// Whether the two differ, and only in their health.
+    private static func differsInHealthOnly(_ old: GPUDevice, _ new: GPUDevice) -> Bool {
+        var old = old
+        old.health = new.health
+        return old == new
     }
 
     static let empty = InventorySnapshot(gpus: [], layoutHistory: [:], takenAtMs: 0)

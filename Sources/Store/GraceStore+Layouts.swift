@@ -54,6 +54,9 @@ extension GraceStore {
         describeChange: (_ index: Int, _ previousJSON: String) -> String
     ) throws -> [LayoutRecordingOutcome] {
         guard !recordings.isEmpty else { return [] }
+        // A whole scan's rows pass through SQLite's page cache; the pages are on disk once it is
+        // done, so the cache hands them back (a first start at 4096 GPUs filled its 2 MB).
+        defer { database.releaseMemory() }
         return try database.transaction { connection in
             var results: [LayoutRecordingOutcome] = []
             results.reserveCapacity(recordings.count)

@@ -45,6 +45,8 @@ public final class HealthWatch: Sendable {
             // A job that took a GPU since its look has the last word on it.
             inventory.setHealth(seen.filter { bdf, _ in BDF(bdf).map { !isHeld($0) } ?? false })
         }
+        // A look at every GPU and a new snapshot leave megabytes freed at fleet scale.
+        HeapTrim.now()
     }
 
     /// What the watch sees of the GPU now, or nil when it does not look (missing, wedged, held).

@@ -77,6 +77,7 @@ public final class InventoryService: Sendable {
     public func refresh() throws(PCIScanError) -> InventorySnapshot {
         let scanned = try scanAndPublish()
         recordLayouts(scanned.gpus, at: scanned.takenAtMs)
+        HeapTrim.now()
         let snapshot = self.snapshot
         notifyRefreshObserver(snapshot)
         return snapshot
@@ -167,11 +168,18 @@ public final class InventoryService: Sendable {
             refreshing.withLock { state in
                 for (entry, outcome) in zip(pending, outcomes) {
                     state.known[entry.bdf] = entry.key
-                    state.history[entry.bdf] = outcome.history
+                    var history = outcome.history
+                    // The newest snapshot's text read back from the store is the text just
+                    // remembered: keep one copy of it (at 4096 GPUs the second was megabytes).
+                    if let newest = history.first, newest.layoutJSON == entry.key.layoutJSON {
+                        history[0].layoutJSON = entry.key.layoutJSON
+                    }
+                    state.history[entry.bdf] = history
                 }
                 _ = publish(state)
             }
         }
+        HeapTrim.now()
     }
 
     /// Calls `observer` after every full scan and every uevent-driven re-read with the snapshot

@@ -1,4 +1,5 @@
 import Passthrough
+import Store
 import Testing
 
 @testable import GraceAPI
@@ -101,5 +102,26 @@ struct GPUBodyEncoderTests {
         let third = InventorySnapshot(gpus: gpus, layoutHistory: [:], takenAtMs: 3, reusing: second)
         Self.expectEncoded(third)
         #expect(third.details[gpus[3].bdf]?.etag == first.details[gpus[3].bdf]?.etag)
+    }
+
+    @Test("a layout body is made on request, carried over while unchanged, made again when its history grows")
+    func layoutBodies() throws {
+        let gpus = try Self.scannedGPUs()
+        let bdf = gpus[0].bdf
+        let first = InventorySnapshot(gpus: gpus, layoutHistory: [:], takenAtMs: 1)
+        let made = try #require(first.layouts[bdf]?.body)
+        #expect(first.layouts["0000:ff:1f.7"] == nil)
+        #expect(first.gpu(bdf) == gpus[0] && first.gpu("0000:ff:1f.7") == nil)
+        let same = InventorySnapshot(gpus: gpus, layoutHistory: [:], takenAtMs: 2, reusing: first)
+        #expect(same.layouts[bdf]?.body.etag == made.etag)
+        let snapshot = LayoutSnapshot(
+            id: 7, deviceId: 1, takenAtMs: 3, layoutJSON: JSON.encodeString(RecordedLayout(gpus[0])),
+            drift: false,
+            changeSummary: nil)
+        let grown = InventorySnapshot(
+            gpus: gpus, layoutHistory: [bdf: [snapshot]], takenAtMs: 3, reusing: same)
+        let body = try #require(grown.layouts[bdf]?.body)
+        #expect(body.etag != made.etag)
+        #expect(String(decoding: body.bytes, as: UTF8.self).contains(#""id":7"#))
     }
 }

@@ -74,6 +74,8 @@ public struct InventorySnapshot: Sendable {
         struct Place: Sendable {
             var body: Range<Int>
             var health: Range<Int>
+            /// The GPU's position in the snapshot's `gpus`.
+            var position: Int
         }
         private let list: [UInt8]
         private let places: [String: Place]
@@ -83,6 +85,9 @@ public struct InventorySnapshot: Sendable {
             self.list = list
             self.places = places
         }
+
+        /// The GPU's position in the snapshot's `gpus`.
+        func position(_ bdf: String) -> Int? { places[bdf]?.position }
 
         /// The GPU's body bytes, without making its `Body`, and where its health is in them.
         func bytes(_ bdf: String) -> (bytes: ArraySlice<UInt8>, health: Range<Int>)? {
@@ -100,11 +105,58 @@ public struct InventorySnapshot: Sendable {
         }
     }
 
+    /// Each GPU's layout body, made on the first request for it: a scan publishes every GPU, few
+    /// layouts are ever asked for, and one made per GPU at each publication cost hundreds of bytes a
+    /// GPU and the time to build them. A body made for the last snapshot is carried over while its
+    /// layout and history are unchanged.
+    final class LayoutBodies: Sendable {
+        private let gpus: [GPUDevice]
+        private let details: DetailBodies
+        private let history: [String: [LayoutSnapshot]]
+        private let made: Mutex<[String: LayoutBody]>
+
+        init(
+            gpus: [GPUDevice], details: DetailBodies, history: [String: [LayoutSnapshot]],
+            carrying previous: LayoutBodies?
+        ) {
+            self.gpus = gpus
+            self.details = details
+            self.history = history
+            var carried: [String: LayoutBody] = [:]
+            for (bdf, body) in previous?.made.withLock({ $0 }) ?? [:] {
+                guard let position = details.position(bdf) else { continue }
+                if body.layout == RecordedLayout(gpus[position]),
+                    body.snapshotIDs == (history[bdf] ?? []).map(\.id)
+                {
+                    carried[bdf] = body
+                }
+            }
+            made = Mutex(carried)
+        }
+
+        subscript(bdf: String) -> LayoutBody? {
+            guard let position = details.position(bdf) else { return nil }
+            return made.withLock { made in
+                if let body = made[bdf] { return body }
+                let layout = RecordedLayout(gpus[position])
+                let snapshots = history[bdf] ?? []
+                let body = LayoutBody(layout: layout, snapshotIDs: snapshots.map(\.id)) {
+                    Body(
+                        LayoutView(
+                            bdf: bdf, current: LayoutView.Layout(layout),
+                            snapshots: snapshots.map(LayoutView.Snapshot.init)))
+                }
+                made[bdf] = body
+                return body
+            }
+        }
+    }
+
     public let gpus: [GPUDevice]
     public let takenAtMs: Int64
     let list: Body
     let details: DetailBodies
-    let layouts: [String: LayoutBody]
+    let layouts: LayoutBodies
 
     /// Builds the bodies, reusing those of `previous` for every GPU that has not changed: a job that
     /// touches one GPU re-encodes that GPU only.
@@ -120,8 +172,6 @@ public struct InventorySnapshot: Sendable {
         var list = Array(#"{"items":["#.utf8)
         var places: [String: DetailBodies.Place] = [:]
         places.reserveCapacity(gpus.count)
-        var layouts: [String: LayoutBody] = [:]
-        layouts.reserveCapacity(gpus.count)
         for (index, gpu) in gpus.enumerated() {
             if index > 0 { list.append(UInt8(ascii: ",")) }
             let start = list.count
@@ -144,26 +194,13 @@ public struct InventorySnapshot: Sendable {
                 list += encoded.bytes
                 health = encoded.health
             }
-            places[gpu.bdf] = DetailBodies.Place(body: start..<list.count, health: health)
-            let layout = RecordedLayout(gpu)
-            let history = layoutHistory[gpu.bdf] ?? []
-            let ids = history.map(\.id)
-            if let reused = previous?.layouts[gpu.bdf], reused.layout == layout, reused.snapshotIDs == ids {
-                layouts[gpu.bdf] = reused
-            } else {
-                let bdf = gpu.bdf
-                layouts[gpu.bdf] = LayoutBody(layout: layout, snapshotIDs: ids) {
-                    Body(
-                        LayoutView(
-                            bdf: bdf, current: LayoutView.Layout(layout),
-                            snapshots: history.map(LayoutView.Snapshot.init)))
-                }
-            }
+            places[gpu.bdf] = DetailBodies.Place(body: start..<list.count, health: health, position: index)
         }
         list += Array("]}".utf8)
         self.list = Body(bytes: list)
         details = DetailBodies(list: list, places: places)
-        self.layouts = layouts
+        layouts = LayoutBodies(
+            gpus: gpus, details: details, history: layoutHistory, carrying: previous?.layouts)
     }
 
     /// Whether the two differ, and only in their health.
@@ -175,7 +212,7 @@ public struct InventorySnapshot: Sendable {
 
     static let empty = InventorySnapshot(gpus: [], layoutHistory: [:], takenAtMs: 0)
 
-    public func gpu(_ bdf: String) -> GPUDevice? { gpus.first { $0.bdf == bdf } }
+    public func gpu(_ bdf: String) -> GPUDevice? { details.position(bdf).map { gpus[$0] } }
 }
 
 /// `GET /gpus/{bdf}/layout`: the layout now and the recorded snapshots, newest first.

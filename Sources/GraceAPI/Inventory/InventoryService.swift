@@ -77,7 +77,6 @@ public final class InventoryService: Sendable {
     public func refresh() throws(PCIScanError) -> InventorySnapshot {
         let scanned = try scanAndPublish()
         recordLayouts(scanned.gpus, at: scanned.takenAtMs)
-        HeapTrim.now()
         let snapshot = self.snapshot
         notifyRefreshObserver(snapshot)
         return snapshot
@@ -179,6 +178,7 @@ public final class InventoryService: Sendable {
                 _ = publish(state)
             }
         }
+        // After a scan's or a re-read's descriptions and bodies, recorded or not.
         HeapTrim.now()
     }
 

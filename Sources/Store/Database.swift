@@ -79,6 +79,14 @@ public final class Database: Sendable {
         }
     }
 
+    /// Frees what SQLite can of this connection's page cache (`sqlite3_db_release_memory`): after a
+    /// large batch, its pages need not stay resident.
+    public func releaseMemory() {
+        withConnection { connection in
+            _ = sqlite3_db_release_memory(connection.db)
+        }
+    }
+
     /// Runs one or more SQL statements that take no parameters.
     public func execute(_ sql: String) throws(DatabaseError) {
         try withConnection { (connection) throws(DatabaseError) in

@@ -5,6 +5,14 @@ extension GraceStore {
 
     /// Records that `identity` was seen: inserts it, or widens its first/last-seen window.
     public func upsertDevice(_ identity: DeviceIdentity, seenAtMs: Int64) throws -> DeviceRecord {
+        try database.withConnection { connection in
+            try Self.upsertDevice(connection, identity, seenAtMs: seenAtMs)
+        }
+    }
+
+    static func upsertDevice(_ connection: Connection, _ identity: DeviceIdentity, seenAtMs: Int64)
+        throws(DatabaseError) -> DeviceRecord
+    {
         // min/max rather than plain assignment: rescans can be reported out of order.
         let sql = """
             INSERT INTO devices (bdf, vendor_id, device_id, subsystem_vendor_id, subsystem_device_id,
@@ -19,9 +27,7 @@ extension GraceStore {
             .text(identity.bdf), .text(identity.vendorId), .text(identity.deviceId),
             .text(identity.subsystemVendorId), .text(identity.subsystemDeviceId), .integer(seenAtMs),
         ]
-        let rows = try database.withConnection { connection in
-            try connection.query(sql, values, row: Self.deviceRecord)
-        }
+        let rows = try connection.query(sql, values, row: deviceRecord)
         // RETURNING yields exactly one row for an upsert that did not throw.
         return rows[0]
     }

@@ -354,3 +354,63 @@ private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws ->
         #expect(try stores[1].layoutHistory(deviceId: device.id, limit: 1_000).count == 200)
     }
 }
+
+@Suite struct GraceStoreLayoutBatchTests {
+    private func recordings(_ layouts: [String], at ms: Int64) -> [GraceStore.LayoutRecording] {
+        layouts.enumerated().map { index, layout in
+            GraceStore.LayoutRecording(
+                identity: gpu("0000:0\(index + 1):00.0"), layoutJSON: layout, seenAtMs: ms)
+        }
+    }
+
+    @Test func aBatchRecordsEveryDeviceItsLayoutAndItsHistory() throws {
+        let store = try GraceStore(path: ":memory:")
+        let first = try store.recordLayouts(recordings(["[1]", "[2]", "[3]"], at: 10), historyLimit: 5) {
+            _, _ in
+            Issue.record("a first layout has nothing to differ from")
+            return ""
+        }
+        #expect(first.count == 3)
+        #expect(first.allSatisfy { $0.isNew && !$0.snapshot.drift && $0.history == [$0.snapshot] })
+        for (index, outcome) in first.enumerated() {
+            #expect(try store.device(bdf: "0000:0\(index + 1):00.0")?.id == outcome.device.id)
+            #expect(try store.latestLayout(deviceId: outcome.device.id)?.layoutJSON == "[\(index + 1)]")
+        }
+        // Again with the second changed: one new, drifted snapshot, described with its index.
+        let described = Mutex<[Int]>([])
+        let second = try store.recordLayouts(recordings(["[1]", "[9]", "[3]"], at: 20), historyLimit: 5) {
+            index, previous in
+            described.withLock { $0.append(index) }
+            return "\(previous) -> [9]"
+        }
+        #expect(described.withLock { $0 } == [1])
+        #expect(second.map(\.isNew) == [false, true, false])
+        #expect(second[1].snapshot.drift && second[1].snapshot.changeSummary == "[2] -> [9]")
+        #expect(second[1].history.map(\.layoutJSON) == ["[9]", "[2]"])
+        #expect(second[0].device.lastSeenMs == 20 && second[0].device.firstSeenMs == 10)
+        #expect(try store.recordLayouts([], historyLimit: 5) { _, _ in "" }.isEmpty)
+    }
+
+    @Test func aFailingBatchRecordsNothing() throws {
+        let store = try GraceStore(path: ":memory:")
+        try store.database.execute(
+            """
+            CREATE TRIGGER refuse BEFORE INSERT ON layout_snapshots WHEN NEW.layout_json = 'boom'
+            BEGIN SELECT RAISE(ABORT, 'refused'); END;
+            """)
+        #expect(throws: (any Error).self) {
+            _ = try store.recordLayouts(recordings(["[1]", "[2]", "boom"], at: 10), historyLimit: 5) { _, _ in
+                ""
+            }
+        }
+        #expect(try store.device(bdf: "0000:01:00.0") == nil)
+        #expect(try store.database.scalar("SELECT count(*) FROM layout_snapshots") == .integer(0))
+        // The same batch once the store accepts it again records all of it.
+        try store.database.execute("DROP TRIGGER refuse")
+        let retried = try store.recordLayouts(recordings(["[1]", "[2]", "boom"], at: 10), historyLimit: 5) {
+            _, _ in ""
+        }
+        #expect(retried.allSatisfy { $0.isNew })
+        #expect(try store.database.scalar("SELECT count(*) FROM devices") == .integer(3))
+    }
+}

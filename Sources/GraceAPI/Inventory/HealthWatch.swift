@@ -33,27 +33,34 @@ public final class HealthWatch: Sendable {
         self.intervalSeconds = intervalSeconds
     }
 
-    /// Looks at every idle GPU once and publishes the results. Blocks on sysfs: call it from a
-    /// dedicated thread (the periodic worker's, or `offPool` in tests).
+    /// Looks at every idle GPU once and publishes the results, all in one publication: one per
+    /// GPU rebuilt the whole list once per GPU, quadratic in the GPUs (at 4096 a check took minutes).
+    /// Blocks on sysfs: call it from a dedicated thread (the periodic worker's, or `offPool` in tests).
     public func check() {
         looking.withLock { _ in
+            var seen: [String: GPUHealth] = [:]
             for gpu in inventory.snapshot.gpus {
-                look(at: gpu)
+                if let health = look(at: gpu) { seen[gpu.bdf] = health }
             }
+            // A job that took a GPU since its look has the last word on it.
+            inventory.setHealth(seen.filter { bdf, _ in BDF(bdf).map { !isHeld($0) } ?? false })
         }
+        // A look at every GPU and a new snapshot leave megabytes freed at fleet scale.
+        HeapTrim.now()
     }
 
-    private func look(at gpu: GPUDevice) {
-        guard let bdf = BDF(gpu.bdf) else { return }
+    /// What the watch sees of the GPU now, or nil when it does not look (missing, wedged, held).
+    private func look(at gpu: GPUDevice) -> GPUHealth? {
+        guard let bdf = BDF(gpu.bdf) else { return nil }
         // A missing GPU has nothing to read, and a wedged one has a kernel write stuck on it.
         guard gpu.state != .missing, gpu.state != .wedged else {
             if gpu.state == .missing { memory.withLock { $0[gpu.bdf] = nil } }
-            return
+            return nil
         }
-        guard !isHeld(bdf) else { return }
+        guard !isHeld(bdf) else { return nil }
         let observation = HealthObservation.read(
             bdf: bdf, upstream: gpu.parentBridge.flatMap { BDF($0) }, root: root)
-        guard !isHeld(bdf) else { return }
+        guard !isHeld(bdf) else { return nil }
         let now = Timestamp.nowMs()
         let (findings, previous) = memory.withLock { memory in
             let previous = memory[gpu.bdf] ?? HealthMemory()
@@ -70,7 +77,7 @@ public final class HealthWatch: Sendable {
                 )
             }
         }
-        inventory.setHealth(gpu.bdf, Self.view(findings, checkedAtMs: now))
+        return Self.view(findings, checkedAtMs: now)
     }
 
     static func view(_ findings: [HealthFinding], checkedAtMs: Int64) -> GPUHealth {

@@ -99,7 +99,7 @@ public final class InventoryService: Sendable {
     public func scanAndPublish() throws(PCIScanError) -> Scan {
         let read = refreshing.withLock { $0.nextGeneration() }
         let functions = try inventory.managedFunctions()
-        let gpus = functions.map(inventory.describe)
+        let gpus = ParallelDescribe.describe(functions, with: inventory)
         let now = Timestamp.nowMs()
         refreshing.withLock { state in
             for function in functions { state.functions[function.bdf.description] = function }
@@ -115,31 +115,71 @@ public final class InventoryService: Sendable {
     }
 
     /// Records the identity and layout of each GPU whose recorded ones differ (nothing for an
-    /// unchanged host), then republishes the layout histories if any changed. The store is written
-    /// without holding the snapshot's lock, so jobs' state changes are not held up by the disk;
-    /// recordings are serialised among themselves so that two never record the same change twice.
+    /// unchanged host), all in one transaction, then republishes the layout histories if any changed.
+    /// The store is written without holding the snapshot's lock, so jobs' state changes are not held
+    /// up by the disk; recordings are serialised among themselves so that two never record the same
+    /// change twice. When the store fails nothing is remembered as recorded: the error is logged and
+    /// the next scan or re-read records the same GPUs again.
     public func recordLayouts(_ gpus: [GPUDevice], at now: Int64) {
         recording.withLock { _ in
             let known = refreshing.withLock { $0.known }
-            var recorded: [(bdf: String, known: RecordedKey, history: [LayoutSnapshot])] = []
+            var pending: [(bdf: String, layout: RecordedLayout, key: RecordedKey)] = []
             for gpu in gpus {
-                do {
-                    if let change = try record(gpu, at: now, known: known[gpu.bdf]) {
-                        recorded.append(change)
-                    }
-                } catch {
-                    logger.error("could not record the layout of \(gpu.bdf): \(error)")
+                let identity = DeviceIdentity(
+                    bdf: gpu.bdf, vendorId: gpu.vendorId, deviceId: gpu.deviceId,
+                    subsystemVendorId: gpu.subsystemVendorId, subsystemDeviceId: gpu.subsystemDeviceId)
+                let layout = RecordedLayout(gpu)
+                let layoutJSON = JSON.encodeString(layout)
+                if let recorded = known[gpu.bdf], recorded.identity == identity,
+                    recorded.layoutJSON == layoutJSON
+                {
+                    continue
                 }
+                pending.append((gpu.bdf, layout, (identity, layoutJSON)))
             }
-            guard !recorded.isEmpty else { return }
+            guard !pending.isEmpty else { return }
+            let outcomes: [GraceStore.LayoutRecordingOutcome]
+            do {
+                outcomes = try store.recordLayouts(
+                    pending.map {
+                        GraceStore.LayoutRecording(
+                            identity: $0.key.identity, layoutJSON: $0.key.layoutJSON, seenAtMs: now)
+                    },
+                    historyLimit: Self.historyLimit,
+                    describeChange: { index, previous in
+                        guard let old = try? JSON.decode(RecordedLayout.self, from: Array(previous.utf8))
+                        else {
+                            return "layout changed"
+                        }
+                        return pending[index].layout.changes(from: old)
+                    })
+            } catch {
+                logger.error(
+                    "could not record the layouts of \(pending.count) GPUs (\(pending[0].bdf) first); the next scan tries again: \(error)"
+                )
+                return
+            }
+            for (entry, outcome) in zip(pending, outcomes) where outcome.isNew && outcome.snapshot.drift {
+                logger.warning(
+                    "layout drift on \(entry.bdf): \(outcome.snapshot.changeSummary ?? "changed")")
+                driftObserver.withLock { $0 }?(entry.bdf)
+            }
             refreshing.withLock { state in
-                for change in recorded {
-                    state.known[change.bdf] = change.known
-                    state.history[change.bdf] = change.history
+                for (entry, outcome) in zip(pending, outcomes) {
+                    state.known[entry.bdf] = entry.key
+                    var history = outcome.history
+                    // The newest snapshot's text read back from the store is the text just
+                    // remembered: keep one copy of it (at 4096 GPUs the second was megabytes).
+                    if let newest = history.first, newest.layoutJSON == entry.key.layoutJSON {
+                        history[0].layoutJSON = entry.key.layoutJSON
+                    }
+                    state.history[entry.bdf] = history
                 }
                 _ = publish(state)
             }
         }
+        // After a scan's or a re-read's descriptions and bodies, recorded or not.
+        HeapTrim.now()
     }
 
     /// Calls `observer` after every full scan and every uevent-driven re-read with the snapshot
@@ -240,10 +280,18 @@ public final class InventoryService: Sendable {
     /// Sets the health the watch saw on a GPU and republishes, only when it changed (an unchanged GPU
     /// keeps its encoded body and ETag, so a polling dashboard keeps getting 304).
     public func setHealth(_ bdf: String, _ health: GPUHealth) {
+        setHealth([bdf: health])
+    }
+
+    /// Sets the health the watch saw on each GPU and republishes once, only if any changed.
+    public func setHealth(_ seen: [String: GPUHealth]) {
         refreshing.withLock { state in
-            guard state.health[bdf] != health else { return }
-            state.health[bdf] = health
-            _ = publish(state)
+            var changed = false
+            for (bdf, health) in seen where state.health[bdf] != health {
+                state.health[bdf] = health
+                changed = true
+            }
+            if changed { _ = publish(state) }
         }
     }
 
@@ -272,38 +320,5 @@ public final class InventoryService: Sendable {
             gpus: gpus, layoutHistory: state.history, takenAtMs: state.takenAtMs, reusing: self.snapshot)
         published.withLock { $0 = snapshot }
         return snapshot
-    }
-
-    /// Writes the GPU's row and layout unless `known` says they are recorded already; returns what
-    /// to remember, or nil when nothing was written.
-    private func record(_ gpu: GPUDevice, at now: Int64, known: RecordedKey?) throws -> (
-        bdf: String, known: RecordedKey, history: [LayoutSnapshot]
-    )? {
-        let identity = DeviceIdentity(
-            bdf: gpu.bdf, vendorId: gpu.vendorId, deviceId: gpu.deviceId,
-            subsystemVendorId: gpu.subsystemVendorId, subsystemDeviceId: gpu.subsystemDeviceId)
-        let layout = RecordedLayout(gpu)
-        let layoutJSON = JSON.encodeString(layout)
-        if let known, known.identity == identity, known.layoutJSON == layoutJSON {
-            return nil
-        }
-        let device = try store.upsertDevice(identity, seenAtMs: now)
-        let (snapshot, isNew) = try store.recordLayout(
-            deviceId: device.id, layoutJSON: layoutJSON, takenAtMs: now,
-            describeChange: { previous in
-                guard let old = try? JSON.decode(RecordedLayout.self, from: Array(previous.utf8)) else {
-                    return "layout changed"
-                }
-                return layout.changes(from: old)
-            })
-        if isNew && snapshot.drift {
-            logger.warning(
-                "layout drift on \(gpu.bdf): \(snapshot.changeSummary ?? "changed")")
-            driftObserver.withLock { $0 }?(gpu.bdf)
-        }
-        return (
-            gpu.bdf, (identity, layoutJSON),
-            try store.layoutHistory(deviceId: device.id, limit: Self.historyLimit)
-        )
     }
 }

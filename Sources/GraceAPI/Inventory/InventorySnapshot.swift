@@ -66,11 +66,97 @@ public struct InventorySnapshot: Sendable {
         }
     }
 
+    /// Each GPU's body, as a part of the list's bytes: the list is the bodies joined, so holding
+    /// both doubled the memory for them (3.7 MB each at 4096 GPUs). A GPU's own `Body` (a copy of
+    /// its part, its ETag, its prepared answer) is made on the first request for it.
+    final class DetailBodies: Sendable {
+        /// Where a GPU's body lies in the list, and its `health` value within the body.
+        struct Place: Sendable {
+            var body: Range<Int>
+            var health: Range<Int>
+            /// The GPU's position in the snapshot's `gpus`.
+            var position: Int
+        }
+        private let list: [UInt8]
+        private let places: [String: Place]
+        private let made = Mutex<[String: Body]>([:])
+
+        init(list: [UInt8], places: [String: Place]) {
+            self.list = list
+            self.places = places
+        }
+
+        /// The GPU's position in the snapshot's `gpus`.
+        func position(_ bdf: String) -> Int? { places[bdf]?.position }
+
+        /// The GPU's body bytes, without making its `Body`, and where its health is in them.
+        func bytes(_ bdf: String) -> (bytes: ArraySlice<UInt8>, health: Range<Int>)? {
+            places[bdf].map { (list[$0.body], $0.health) }
+        }
+
+        subscript(bdf: String) -> Body? {
+            guard let place = places[bdf] else { return nil }
+            return made.withLock { made in
+                if let body = made[bdf] { return body }
+                let body = Body(bytes: Array(list[place.body]))
+                made[bdf] = body
+                return body
+            }
+        }
+    }
+
+    /// Each GPU's layout body, made on the first request for it: a scan publishes every GPU, few
+    /// layouts are ever asked for, and one made per GPU at each publication cost hundreds of bytes a
+    /// GPU and the time to build them. A body made for the last snapshot is carried over while its
+    /// layout and history are unchanged.
+    final class LayoutBodies: Sendable {
+        private let gpus: [GPUDevice]
+        private let details: DetailBodies
+        private let history: [String: [LayoutSnapshot]]
+        private let made: Mutex<[String: LayoutBody]>
+
+        init(
+            gpus: [GPUDevice], details: DetailBodies, history: [String: [LayoutSnapshot]],
+            carrying previous: LayoutBodies?
+        ) {
+            self.gpus = gpus
+            self.details = details
+            self.history = history
+            var carried: [String: LayoutBody] = [:]
+            for (bdf, body) in previous?.made.withLock({ $0 }) ?? [:] {
+                guard let position = details.position(bdf) else { continue }
+                if body.layout == RecordedLayout(gpus[position]),
+                    body.snapshotIDs == (history[bdf] ?? []).map(\.id)
+                {
+                    carried[bdf] = body
+                }
+            }
+            made = Mutex(carried)
+        }
+
+        subscript(bdf: String) -> LayoutBody? {
+            guard let position = details.position(bdf) else { return nil }
+            return made.withLock { made in
+                if let body = made[bdf] { return body }
+                let layout = RecordedLayout(gpus[position])
+                let snapshots = history[bdf] ?? []
+                let body = LayoutBody(layout: layout, snapshotIDs: snapshots.map(\.id)) {
+                    Body(
+                        LayoutView(
+                            bdf: bdf, current: LayoutView.Layout(layout),
+                            snapshots: snapshots.map(LayoutView.Snapshot.init)))
+                }
+                made[bdf] = body
+                return body
+            }
+        }
+    }
+
     public let gpus: [GPUDevice]
     public let takenAtMs: Int64
     let list: Body
-    let details: [String: Body]
-    let layouts: [String: LayoutBody]
+    let details: DetailBodies
+    let layouts: LayoutBodies
 
     /// Builds the bodies, reusing those of `previous` for every GPU that has not changed: a job that
     /// touches one GPU re-encodes that GPU only.
@@ -82,41 +168,51 @@ public struct InventorySnapshot: Sendable {
         self.takenAtMs = takenAtMs
         let before = Dictionary(
             (previous?.gpus ?? []).map { ($0.bdf, $0) }, uniquingKeysWith: { first, _ in first })
-        var details: [String: Body] = [:]
-        var layouts: [String: LayoutBody] = [:]
-        for gpu in gpus {
-            details[gpu.bdf] =
-                before[gpu.bdf] == gpu ? previous?.details[gpu.bdf] ?? Body(gpu) : Body(gpu)
-            let layout = RecordedLayout(gpu)
-            let history = layoutHistory[gpu.bdf] ?? []
-            let ids = history.map(\.id)
-            if let reused = previous?.layouts[gpu.bdf], reused.layout == layout, reused.snapshotIDs == ids {
-                layouts[gpu.bdf] = reused
-            } else {
-                let bdf = gpu.bdf
-                layouts[gpu.bdf] = LayoutBody(layout: layout, snapshotIDs: ids) {
-                    Body(
-                        LayoutView(
-                            bdf: bdf, current: LayoutView.Layout(layout),
-                            snapshots: history.map(LayoutView.Snapshot.init)))
-                }
-            }
-        }
         // `{"items":[...]}` is the GPU bodies joined: the same bytes an encoder would give, for free.
         var list = Array(#"{"items":["#.utf8)
+        var places: [String: DetailBodies.Place] = [:]
+        places.reserveCapacity(gpus.count)
         for (index, gpu) in gpus.enumerated() {
             if index > 0 { list.append(UInt8(ascii: ",")) }
-            list += details[gpu.bdf]?.bytes ?? []
+            let start = list.count
+            let health: Range<Int>
+            let old = before[gpu.bdf]
+            let reused = old == nil ? nil : previous?.details.bytes(gpu.bdf)
+            if let old, let reused, old == gpu {
+                list += reused.bytes
+                health = reused.health
+            } else if let old, let reused, Self.differsInHealthOnly(old, gpu) {
+                // The watch's look changed the health alone: the rest of the body is the same bytes.
+                let cut = reused.bytes.startIndex
+                list += reused.bytes[cut..<cut + reused.health.lowerBound]
+                let written = GPUBodyEncoder.health(gpu.health)
+                list += written
+                list += reused.bytes[(cut + reused.health.upperBound)...]
+                health = reused.health.lowerBound..<reused.health.lowerBound + written.count
+            } else {
+                let encoded = GPUBodyEncoder.encodeMarkingHealth(gpu)
+                list += encoded.bytes
+                health = encoded.health
+            }
+            places[gpu.bdf] = DetailBodies.Place(body: start..<list.count, health: health, position: index)
         }
         list += Array("]}".utf8)
         self.list = Body(bytes: list)
-        self.details = details
-        self.layouts = layouts
+        details = DetailBodies(list: list, places: places)
+        layouts = LayoutBodies(
+            gpus: gpus, details: details, history: layoutHistory, carrying: previous?.layouts)
+    }
+
+    /// Whether the two differ, and only in their health.
+    private static func differsInHealthOnly(_ old: GPUDevice, _ new: GPUDevice) -> Bool {
+        var old = old
+        old.health = new.health
+        return old == new
     }
 
     static let empty = InventorySnapshot(gpus: [], layoutHistory: [:], takenAtMs: 0)
 
-    public func gpu(_ bdf: String) -> GPUDevice? { gpus.first { $0.bdf == bdf } }
+    public func gpu(_ bdf: String) -> GPUDevice? { details.position(bdf).map { gpus[$0] } }
 }
 
 /// `GET /gpus/{bdf}/layout`: the layout now and the recorded snapshots, newest first.

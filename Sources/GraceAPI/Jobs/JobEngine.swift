@@ -260,7 +260,7 @@ public final class JobEngine: Sendable {
 
     /// Whether a job holds `device` (or will take it over), or a stuck write wedged it.
     func isHeld(_ device: BDF) -> Bool {
-        state.withLock { $0.devices[device] != nil || $0.successors[device] != nil }
+        state.read { $0.devices[device] != nil || $0.successors[device] != nil }
     }
 
     func isWedged(_ device: BDF) -> Bool {

@@ -139,18 +139,19 @@ public final class Application: Sendable {
     ///
     /// The server answers from the first scan before its layouts are recorded: a first start writes
     /// a row and a layout per GPU (synced transactions), which the GPU list need not wait for.
-    /// `start` returns once they are recorded.
+    /// `start` returns once they are recorded and the health watch has looked at every GPU once.
     public func start() throws {
         let scanned = try inventory.scanAndPublish()
         publishInventoryChanges()
         events.prune()
         events.start()
-        health.check()
         engine.start()
         // After the engine has finished what a dead daemon left: reconcile jobs come after restores.
         reconciler.start()
         try server.start()
+        // The first answer needs neither the layouts recorded nor a look at every GPU's health.
         inventory.recordLayouts(scanned.gpus, at: scanned.takenAtMs)
+        health.check()
         let listening = startDeviceEvents()
         var interval = rescanIntervalSeconds
         if deviceEvents != nil && !listening && interval > Self.pollingRescanSeconds {

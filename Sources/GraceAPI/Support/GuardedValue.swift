@@ -44,6 +44,15 @@ final class GuardedValue<Value>: @unchecked Sendable {
         return try body(&value)
     }
 
+    /// Runs `body` with the value under the lock, for a look that changes nothing: no waiter is
+    /// woken. (Every `withLock` wakes them all; the health watch asks the engine whether each GPU is
+    /// held, and at 4096 GPUs those wake-ups of idle workers were most of its cost.)
+    func read<T>(_ body: (Value) throws -> T) rethrows -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(value)
+    }
+
     /// Waits until `ready` holds for the value or the deadline passes (nil: no deadline), then runs
     /// `body` under the same lock with whether it held. Call without the lock held.
     func wait<T>(

@@ -17,7 +17,16 @@ extension ConfigSpace {
     /// Empty when `config` cannot be opened or read (the function is gone); 256 bytes or fewer for
     /// a conventional function (or an all-ones header, which has no chain to follow).
     public static func readForInventory(_ root: SysfsRoot, _ relative: String) -> ConfigSpace {
-        let fd = open(root.absolute(relative), O_RDONLY | O_CLOEXEC)
+        readForInventory(fd: open(root.absolute(relative), O_RDONLY | O_CLOEXEC))
+    }
+
+    /// `readForInventory` of the `config` file of a device's folder held open.
+    public static func readForInventory(_ folder: borrowing SysfsFolder) -> ConfigSpace {
+        readForInventory(fd: folder.openFile("config"))
+    }
+
+    /// Reads from `fd` as above and closes it; -1 reads as empty.
+    private static func readForInventory(fd: Int32) -> ConfigSpace {
         guard fd >= 0 else { return ConfigSpace([]) }
         defer { close(fd) }
         func read(_ count: Int, at offset: Int) -> [UInt8] {

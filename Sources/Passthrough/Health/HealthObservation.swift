@@ -35,27 +35,30 @@ public struct HealthObservation: Hashable, Sendable {
     /// capability with the link registers lives.
     static let configBytes = 256
 
+    /// The function's files are read through its folder held open (one name looked up per file, not
+    /// the whole path): the watch reads them for every GPU every few seconds.
     public static func read(bdf: BDF, upstream: BDF?, root: SysfsRoot) -> HealthObservation {
-        let folder = root.device(bdf)
-        let power = PowerState.read(bdf: bdf, root: root)
-        var config: ConfigSpace?
-        if !power.isD3cold {
-            config = (try? root.readBytes(folder + "/config", offset: 0, count: configBytes)).map(
-                ConfigSpace.init)
-        }
-        var aer: [HealthReason: UInt64] = [:]
-        for (file, reason) in aerFiles {
-            if let text = root.readOptionalString(folder + "/" + file), let total = aerTotal(text) {
-                aer[reason] = total
+        root.withFolder(root.device(bdf)) { folder in
+            let power = PowerState.read(in: folder)
+            var config: ConfigSpace?
+            if !power.isD3cold {
+                config = (try? folder.readBytes("config", offset: 0, count: configBytes)).map(
+                    ConfigSpace.init)
             }
+            var aer: [HealthReason: UInt64] = [:]
+            for (file, reason) in aerFiles {
+                if let text = folder.readAttribute(file), let total = aerTotal(text) {
+                    aer[reason] = total
+                }
+            }
+            let upstreamFolder = upstream.map(root.device)
+            return HealthObservation(
+                power: power, config: config, aer: aer,
+                upstreamMaxSpeed: upstreamFolder.flatMap { root.readAttribute($0 + "/max_link_speed") }
+                    .flatMap(LinkSpeed.parse),
+                upstreamMaxWidth: upstreamFolder.flatMap { root.readAttribute($0 + "/max_link_width") }
+                    .flatMap(LinkSpeed.parseWidth))
         }
-        let upstreamFolder = upstream.map(root.device)
-        return HealthObservation(
-            power: power, config: config, aer: aer,
-            upstreamMaxSpeed: upstreamFolder.flatMap { root.readOptionalString($0 + "/max_link_speed") }
-                .flatMap(LinkSpeed.parse),
-            upstreamMaxWidth: upstreamFolder.flatMap { root.readOptionalString($0 + "/max_link_width") }
-                .flatMap(LinkSpeed.parseWidth))
     }
 
     /// The `TOTAL_ERR_COR` / `TOTAL_ERR_FATAL` / `TOTAL_ERR_NONFATAL` line of an AER stats file

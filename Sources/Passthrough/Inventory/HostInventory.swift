@@ -19,7 +19,19 @@ public struct HostInventory: Sendable {
 
     /// Every managed device, in BDF order. Blocks on file I/O: run it off the cooperative pool.
     public func scan() throws(PCIScanError) -> [GPUDevice] {
-        try managedFunctions().map(describe)
+        describe(try managedFunctions())
+    }
+
+    /// Describes several functions in one pass: an IOMMU group's folder is listed once and each
+    /// function's `driver` link read once, however many of the functions share the group.
+    public func describe(_ functions: [PCIFunction]) -> [GPUDevice] {
+        var reads = SharedReads()
+        return root.withFolder("bus/pci/devices") { devices in
+            functions.map { function in
+                describe(
+                    function, in: devices.folder(function.bdf.description), devices: devices, sharing: &reads)
+            }
+        }
     }
 
     /// The managed functions as libpci enumerates them (identity and names), without the rest.
@@ -60,11 +72,47 @@ public struct HostInventory: Sendable {
         return (vendor, device, classCode)
     }
 
+    /// What functions of one pass share: the members of each IOMMU group, each function's driver.
+    struct SharedReads {
+        var groupMembers: [String: [BDF]] = [:]
+        var drivers: [BDF: String?] = [:]
+
+        mutating func driver(_ bdf: BDF, in inventory: HostInventory) -> String? {
+            if let known = drivers[bdf] { return known }
+            let driver = inventory.root.linkName(inventory.root.device(bdf) + "/driver")
+            drivers[bdf] = driver
+            return driver
+        }
+
+        /// The driver of a function whose folder is open.
+        mutating func driver(_ bdf: BDF, in folder: borrowing SysfsFolder) -> String? {
+            if let known = drivers[bdf] { return known }
+            let driver = folder.linkName("driver")
+            drivers[bdf] = driver
+            return driver
+        }
+    }
+
     /// Everything the API reports about one function.
     public func describe(_ function: PCIFunction) -> GPUDevice {
+        var reads = SharedReads()
+        return describe(function, sharing: &reads)
+    }
+
+    private func describe(_ function: PCIFunction, sharing reads: inout SharedReads) -> GPUDevice {
+        root.withFolder("bus/pci/devices") { devices in
+            describe(
+                function, in: devices.folder(function.bdf.description), devices: devices, sharing: &reads)
+        }
+    }
+
+    /// `folder` is the function's own, `devices` the `bus/pci/devices` folder that links to it.
+    private func describe(
+        _ function: PCIFunction, in folder: borrowing SysfsFolder, devices: borrowing SysfsFolder,
+        sharing reads: inout SharedReads
+    ) -> GPUDevice {
         let bdf = function.bdf
-        let base = root.device(bdf)
-        let config = ConfigSpace.readForInventory(root, base + "/config")
+        let config = ConfigSpace.readForInventory(folder)
         let cxl = config.cxlRange1SizeLow()
         let isNvgrace =
             function.vendorID == NvgraceDevices.nvidiaVendorID
@@ -90,49 +138,69 @@ public struct HostInventory: Sendable {
             nameSource: function.deviceNameSource,
             classCode: "0x" + hex(function.classCode, width: 6),
             revision: "0x" + hex(function.revision, width: 2),
-            driver: root.linkName(base + "/driver"),
-            driverOverride: driverOverride(bdf),
-            iommuGroup: iommuGroup(bdf),
-            numaNode: root.readOptionalString(base + "/numa_node").flatMap { Int($0) }.flatMap {
+            driver: reads.driver(bdf, in: folder),
+            driverOverride: Self.driverOverride(folder.readAttribute("driver_override")),
+            iommuGroup: iommuGroup(folder.linkName("iommu_group"), sharing: &reads),
+            numaNode: folder.readAttribute("numa_node").flatMap { Int($0) }.flatMap {
                 $0 < 0 ? nil : $0
             },
-            parentBridge: parentBridge(bdf),
+            parentBridge: parentBridge(bdf, linkText: devices.readLink(bdf.description)),
             link: PCILink(
-                currentSpeed: root.readOptionalString(base + "/current_link_speed").flatMap(LinkSpeed.parse),
-                currentWidth: root.readOptionalString(base + "/current_link_width").flatMap { Int($0) },
-                maxSpeed: root.readOptionalString(base + "/max_link_speed").flatMap(LinkSpeed.parse),
-                maxWidth: root.readOptionalString(base + "/max_link_width").flatMap { Int($0) }),
-            resetMethods: ResetMethods.parse(root.readOptionalString(base + "/reset_method") ?? ""),
+                currentSpeed: folder.readAttribute("current_link_speed").flatMap(LinkSpeed.parse),
+                currentWidth: folder.readAttribute("current_link_width").flatMap { Int($0) },
+                maxSpeed: folder.readAttribute("max_link_speed").flatMap(LinkSpeed.parse),
+                maxWidth: folder.readAttribute("max_link_width").flatMap { Int($0) }),
+            resetMethods: ResetMethods.parse(folder.readAttribute("reset_method") ?? ""),
             readinessProbe: probe,
-            bars: (try? root.readString(base + "/resource")).flatMap { try? ResourceFile.bars($0) } ?? [],
+            bars: folder.readAttribute("resource").flatMap { try? ResourceFile.bars($0) } ?? [],
             memory: memory,
             state: instantState(config: config, cxl: cxl?.register))
     }
 
     /// `(null)` is the kernel's spelling of "no override".
-    private func driverOverride(_ bdf: BDF) -> String? {
-        guard let text = root.readOptionalString(root.device(bdf) + "/driver_override"), text != "(null)",
-            !text.isEmpty
-        else { return nil }
+    private static func driverOverride(_ text: String?) -> String? {
+        guard let text, text != "(null)", !text.isEmpty else { return nil }
         return text
     }
 
     public func iommuGroup(_ bdf: BDF) -> IOMMUGroup? {
-        guard let name = root.linkName(root.device(bdf) + "/iommu_group"), let id = Int(name) else {
-            return nil
-        }
-        let members = root.list("kernel/iommu_groups/\(name)/devices").compactMap { BDF($0) }.sorted()
-        return IOMMUGroup(
-            id: id,
-            members: members.map {
-                .init(bdf: $0.description, driver: root.linkName(root.device($0) + "/driver"))
-            })
+        var reads = SharedReads()
+        return iommuGroup(root.linkName(root.device(bdf) + "/iommu_group"), sharing: &reads)
     }
 
-    /// In sysfs a function's folder sits inside its upstream bridge's folder.
+    /// The group named `name` (the `iommu_group` link's last component), its members and their drivers.
+    private func iommuGroup(_ name: String?, sharing reads: inout SharedReads) -> IOMMUGroup? {
+        guard let name, let id = Int(name) else { return nil }
+        let members =
+            reads.groupMembers[name]
+            ?? root.list("kernel/iommu_groups/\(name)/devices").compactMap { BDF($0) }.sorted()
+        reads.groupMembers[name] = members
+        return IOMMUGroup(
+            id: id, members: members.map { .init(bdf: $0.description, driver: reads.driver($0, in: self)) })
+    }
+
+    /// In sysfs a function's folder sits inside its upstream bridge's folder. `bus/pci/devices/<bdf>`
+    /// links to that folder by a relative path with no link along it, so the link's text names the
+    /// parent (one `readlink` where `realpath` takes one per component of the root's path); any
+    /// other spelling is resolved in full.
     public func parentBridge(_ bdf: BDF) -> String? {
-        guard let resolved = root.resolve(root.device(bdf)) else { return nil }
-        let components = resolved.split(separator: "/")
+        parentBridge(bdf, linkText: root.readLink(root.device(bdf)))
+    }
+
+    /// `parentBridge` from the text of the function's `bus/pci/devices` link, already read.
+    private func parentBridge(_ bdf: BDF, linkText: String?) -> String? {
+        let link = root.device(bdf)
+        let components: [Substring]
+        if let target = linkText.map({ $0.split(separator: "/") }), target.count >= 2,
+            target.last == Substring(bdf.description), target[target.count - 2] != "..",
+            target[target.count - 2] != "."
+        {
+            components = target
+        } else if let resolved = root.resolve(link) {
+            components = resolved.split(separator: "/")
+        } else {
+            return nil
+        }
         guard components.count >= 2, let parent = BDF(components[components.count - 2]) else { return nil }
         return parent.description
     }

@@ -68,9 +68,20 @@ public enum PCIScanner {
                     capacity = Int(count)
                     continue
                 }
-                return buffer.prefix(Int(count)).compactMap(PCIFunction.init(entry:)).sorted {
-                    $0.bdf < $1.bdf
+                // Names repeat across a fleet ("NVIDIA Corporation" on every GPU): one copy of each
+                // text, shared by every function and device that carries it.
+                var names: [String: String] = [:]
+                func shared(_ text: String) -> String {
+                    if let known = names[text] { return known }
+                    names[text] = text
+                    return text
                 }
+                return buffer.prefix(Int(count)).compactMap(PCIFunction.init(entry:)).map { function in
+                    var function = function
+                    function.vendorName = shared(function.vendorName)
+                    function.deviceName = shared(function.deviceName)
+                    return function
+                }.sorted { $0.bdf < $1.bdf }
             }
         }
     }

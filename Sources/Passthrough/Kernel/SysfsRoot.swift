@@ -65,6 +65,36 @@ public struct SysfsRoot: Sendable, Hashable {
         try? readString(relative)
     }
 
+    /// A sysfs attribute's text without its trailing newline, or nil when it is absent or unreadable:
+    /// `readOptionalString` in one `read` where it can. The kernel hands an attribute over whole in
+    /// the first read (at most a page), as libpci reads them, so a short read is the end; only a full
+    /// page is read on to the end.
+    public func readAttribute(_ relative: String) -> String? {
+        let fd = open(absolute(relative), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return Self.readAttribute(fd: fd)
+    }
+
+    /// `readAttribute` of a file already open.
+    static func readAttribute(fd: Int32) -> String? {
+        let page = 4096
+        var bytes = [UInt8](repeating: 0, count: page)
+        var got = 0
+        while true {
+            let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, $0.count - got) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            got += count
+            guard count > 0, got == bytes.count, got < 64 << 10 else { break }
+            bytes += [UInt8](repeating: 0, count: page)
+        }
+        while got > 0, bytes[got - 1] == UInt8(ascii: "\n") || bytes[got - 1] == 0 { got -= 1 }
+        return String(decoding: bytes[0..<got], as: UTF8.self)
+    }
+
     /// The target of a symbolic link, as stored (usually relative).
     public func readLink(_ relative: String) -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)

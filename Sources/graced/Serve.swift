@@ -428,5 +428,9 @@ struct FirmwareMemoryArgument {
 }
 
 private func parseNumber(_ text: Substring) -> UInt64? {
-    text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
+    // Digits only: the standard library's parsers also take a sign.
+    guard let first = text.utf8.first, first != UInt8(ascii: "+"), first != UInt8(ascii: "-") else {
+        return nil
+    }
+    return text.hasPrefix("0x") ? HexNumber.parse(text) : UInt64(text)
 }

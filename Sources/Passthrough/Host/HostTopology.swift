@@ -49,9 +49,7 @@ public struct HostTopology: Sendable {
 
     /// class << 16 | subclass << 8 | prog-if from the `class` file.
     public func classCode(_ bdf: BDF) -> UInt32? {
-        guard let text = root.readOptionalString(root.device(bdf) + "/class") else { return nil }
-        let digits = text.hasPrefix("0x") || text.hasPrefix("0X") ? text.dropFirst(2) : Substring(text)
-        return UInt32(digits, radix: 16)
+        root.readOptionalString(root.device(bdf) + "/class").flatMap { HexNumber.parse($0) }
     }
 
     /// A PCI-to-PCI bridge (root and switch ports included): class 0x0604, or a type 1 (bridge) or

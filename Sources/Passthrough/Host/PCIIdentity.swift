@@ -33,9 +33,7 @@ public struct PCIIdentity: Hashable, Sendable {
     public init?(root: SysfsRoot, bdf: BDF) {
         let base = root.device(bdf)
         func number(_ name: String) -> UInt32? {
-            guard let text = root.readOptionalString(base + "/" + name) else { return nil }
-            let digits = text.hasPrefix("0x") || text.hasPrefix("0X") ? text.dropFirst(2) : Substring(text)
-            return UInt32(digits, radix: 16)
+            root.readOptionalString(base + "/" + name).flatMap { HexNumber.parse($0) }
         }
         guard let vendor = number("vendor"), let device = number("device"), vendor <= 0xffff,
             device <= 0xffff

@@ -69,6 +69,36 @@ struct HealthWatchTests {
         #expect(try await service.health(Self.h100).status == "ok")
     }
 
+    @Test(
+        "on a large host each periodic look takes the next share of the GPUs, so every GPU is seen within the sweep"
+    )
+    func budgetedChecksGoRound() async throws {
+        #expect(HealthWatch.looksPerCheck(of: 8, intervalSeconds: 5) == 8)
+        #expect(HealthWatch.looksPerCheck(of: 256, intervalSeconds: 5) == 256)
+        #expect(HealthWatch.looksPerCheck(of: 4096, intervalSeconds: 5) == 342)
+        #expect(HealthWatch.looksPerCheck(of: 4096, intervalSeconds: 120) == 4096)
+
+        let service = try RunningService()
+        let inventory = service.application.inventory
+        let gpus = inventory.snapshot.gpus.map(\.bdf)
+        try #require(gpus.count >= 3)
+        let watch = HealthWatch(inventory: inventory, intervalSeconds: 0, logger: Logger(label: "test")) {
+            _ in false
+        }
+        // The last GPU falls off the bus; looking at one GPU a check, it is found at the last turn.
+        let last = try #require(gpus.last)
+        try await service.setFaults(last, #"{"allOnes": true}"#)
+        for turn in 1...gpus.count {
+            await offPool { watch.check(atMost: 1) }
+            let status = try await service.health(last).status
+            #expect((status == "ok") == (turn < gpus.count), "turn \(turn): \(status)")
+        }
+        // And the next turn starts over from the first.
+        try await service.setFaults(gpus[0], #"{"allOnes": true}"#)
+        await offPool { watch.check(atMost: 1) }
+        #expect(try await service.health(gpus[0]).status != "ok")
+    }
+
     @Test("the GPU list carries every GPU's health")
     func listed() async throws {
         let service = try RunningService()

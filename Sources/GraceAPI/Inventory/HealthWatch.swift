@@ -20,6 +20,22 @@ public final class HealthWatch: Sendable {
     private let looking = Mutex(())
     private let intervalSeconds: Double
     private let worker = Mutex<PeriodicWorker?>(nil)
+    /// The last GPU a budgeted check looked at: the next one goes on after it.
+    private let cursor = Mutex<String?>(nil)
+
+    /// Looks per periodic check: every GPU on hosts of up to this many, so a GPU that drops off is
+    /// reported within one interval.
+    static let minimumLooksPerCheck = 256
+    /// On larger hosts each check looks at the next share of the GPUs, so that every GPU is looked at
+    /// within this long, and the watch's idle cost stops growing with the fleet (at 4096 GPUs, all of
+    /// them every 5 s cost 3 % of a core).
+    static let sweepSeconds = 60.0
+
+    /// How many GPUs a periodic check looks at, of `count`.
+    static func looksPerCheck(of count: Int, intervalSeconds: Double) -> Int {
+        let share = (Double(count) * intervalSeconds / sweepSeconds).rounded(.up)
+        return min(count, max(minimumLooksPerCheck, Int(share)))
+    }
 
     /// `intervalSeconds` 0 starts no timer (tests call `check()` themselves).
     public init(
@@ -37,9 +53,23 @@ public final class HealthWatch: Sendable {
     /// GPU rebuilt the whole list once per GPU, quadratic in the GPUs (at 4096 a check took minutes).
     /// Blocks on sysfs: call it from a dedicated thread (the periodic worker's, or `offPool` in tests).
     public func check() {
+        check(atMost: nil)
+    }
+
+    /// Looks at up to `limit` GPUs (all when nil), going on after the last one looked at and
+    /// wrapping around, in one publication.
+    func check(atMost limit: Int?) {
         looking.withLock { _ in
+            let gpus = inventory.snapshot.gpus
+            var turn = gpus
+            if let limit, limit < gpus.count {
+                let after = cursor.withLock { $0 }
+                let start = after.flatMap { last in gpus.firstIndex { $0.bdf > last } } ?? 0
+                turn = Array((gpus[start...] + gpus[..<start]).prefix(limit))
+            }
+            cursor.withLock { $0 = turn.last?.bdf }
             var seen: [String: GPUHealth] = [:]
-            for gpu in inventory.snapshot.gpus {
+            for gpu in turn {
                 if let health = look(at: gpu) { seen[gpu.bdf] = health }
             }
             // A job that took a GPU since its look has the last word on it.
@@ -92,7 +122,11 @@ public final class HealthWatch: Sendable {
 
     func start() {
         guard intervalSeconds > 0 else { return }
-        let periodic = PeriodicWorker(intervalSeconds: intervalSeconds) { [self] in check() }
+        let periodic = PeriodicWorker(intervalSeconds: intervalSeconds) { [self] in
+            check(
+                atMost: Self.looksPerCheck(
+                    of: inventory.snapshot.gpus.count, intervalSeconds: intervalSeconds))
+        }
         worker.withLock { $0 = periodic }
         periodic.start()
     }

@@ -11,9 +11,6 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <microhttpd.h>
@@ -232,50 +229,6 @@ static inline const char *grace_mhd_request_header(
 /* MHD copies the bytes, so Swift's buffer need not outlive the call. */
 static inline struct MHD_Response *grace_mhd_response_copying(size_t size, const void *bytes) {
     return MHD_create_response_from_buffer(size, (void *)bytes, MHD_RESPMEM_MUST_COPY);
-}
-
-/* memfd_create and file seals are GNU extensions the module's headers may not declare. */
-#define GRACE_MFD_CLOEXEC 1U
-#define GRACE_MFD_ALLOW_SEALING 2U
-#define GRACE_F_ADD_SEALS 1033
-#define GRACE_F_SEAL_ALL (0x0001 | 0x0002 | 0x0004 | 0x0008) /* SEAL, SHRINK, GROW, WRITE */
-
-/*
- * A response whose body MHD sends with sendfile(2) from a sealed memfd holding a copy of `bytes`:
- * the kernel sends from the memfd's pages, with no copy from user memory per request. The seals
- * make the bytes immutable. MHD owns the descriptor from here on and closes it when the response's
- * last reference is released, i.e. after the last connection sending it is done. NULL (with
- * nothing left open) when the memfd or the response cannot be made.
- *
- * MHD sends with sendfile only on a daemon without TLS and from a thread that blocks SIGPIPE (its
- * own polling threads do); otherwise it reads the descriptor with pread into a buffer shared by
- * every connection under the response's lock, which is why TLS connections get a memory twin.
- */
-static inline struct MHD_Response *grace_mhd_response_sealed(size_t size, const void *bytes) {
-    int fd = (int)syscall(SYS_memfd_create, "graced-body", GRACE_MFD_CLOEXEC | GRACE_MFD_ALLOW_SEALING);
-    if (fd < 0) return NULL;
-    size_t written = 0;
-    while (written < size) {
-        ssize_t n = write(fd, (const char *)bytes + written, size - written);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            close(fd);
-            return NULL;
-        }
-        written += (size_t)n;
-    }
-    if (fcntl(fd, GRACE_F_ADD_SEALS, GRACE_F_SEAL_ALL) != 0) {
-        close(fd);
-        return NULL;
-    }
-    struct MHD_Response *response = MHD_create_response_from_fd64((uint64_t)size, fd);
-    if (response == NULL) close(fd);
-    return response;
-}
-
-/* Whether MHD serves this connection through TLS (it never sendfiles there). */
-static inline bool grace_mhd_connection_is_tls(struct MHD_Connection *connection) {
-    return MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION) != NULL;
 }
 
 /*

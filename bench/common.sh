@@ -3,9 +3,12 @@
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
-BIN="$REPO/.build/release"
+# GRACE_BENCH_BIN=DIR benches the graced and grace-bench already in DIR (say, a copy of an earlier
+# build, to compare two builds in one sitting) instead of building this tree.
+BIN="${GRACE_BENCH_BIN:-$REPO/.build/release}"
 
 build_release() {
+    [ -z "${GRACE_BENCH_BIN:-}" ] || return 0
     (cd "$REPO" && swift build -c release --product graced >/dev/null && swift build -c release --product grace-bench >/dev/null)
 }
 

@@ -28,18 +28,24 @@ fi
 machine
 echo "$pinned; wrk -t$THREADS -c64 -d$DURATION, $ROUNDS alternating rounds"
 
-# wrk's requests/s and p99 (ms) as "RPS P99".
+# wrk's requests/s, p99 (ms) and socket errors plus non-2xx answers as "RPS P99 ERRORS": a server
+# that drops connections makes wrk reconnect, which measures accept() rather than GET /gpus.
 run_wrk() {
     taskset -c "$CLIENT_CPUS" wrk -t"$THREADS" -c64 -d"$DURATION" --latency "$1" |
-        awk '/Requests\/sec/{rps=$2} / 99%/{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; p99=v} END{printf "%.0f %.3f\n", rps, p99}'
+        awk '/Requests\/sec/{rps=$2} / 99%/{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; p99=v}
+             /Socket errors/{gsub(",",""); err+=$4+$6+$8+$10} /Non-2xx/{err+=$NF}
+             END{printf "%.0f %.3f %d\n", rps, p99, err}'
 }
 
 for GPUS in 6 72; do
     TREE="$WORK/tree-$GPUS"
     "$BIN/grace-bench" make-tree "$GPUS" "$TREE"
     GPORT=$(free_port)
+    # wrk's 64 connections all come from 127.0.0.1: past graced's default of 32 per client, the
+    # rest would be refused and reconnect for the whole run (nginx has no such limit here).
     taskset -c "$SERVER_CPUS" "$BIN/graced" serve --sysfs "$TREE" --listen "127.0.0.1:$GPORT" --no-auth \
-        --db "$WORK/graced-$GPUS.sqlite" --rescan-interval 0 --mutations-per-minute 0 --log-level error &
+        --db "$WORK/graced-$GPUS.sqlite" --rescan-interval 0 --mutations-per-minute 0 --log-level error \
+        --max-connections-per-client 0 &
     GPID=$!
     wait_for_200 "http://127.0.0.1:$GPORT/gpus"
     mkdir -p "$WORK/www-$GPUS"
@@ -67,10 +73,10 @@ CONF
     BYTES=$(stat -c %s "$WORK/www-$GPUS/gpus")
     echo "== $GPUS GPUs, body $BYTES bytes (the same file for both)"
     for round in $(seq "$ROUNDS"); do
-        read -r G_RPS G_P99 < <(run_wrk "http://127.0.0.1:$GPORT/gpus")
-        read -r N_RPS N_P99 < <(run_wrk "http://127.0.0.1:$NPORT/gpus")
+        read -r G_RPS G_P99 G_ERR < <(run_wrk "http://127.0.0.1:$GPORT/gpus")
+        read -r N_RPS N_P99 N_ERR < <(run_wrk "http://127.0.0.1:$NPORT/gpus")
         RATIO=$(awk -v g="$G_RPS" -v n="$N_RPS" 'BEGIN{printf "%.2f", g/n}')
-        echo "round $round: graced $G_RPS req/s p99 ${G_P99} ms | nginx $N_RPS req/s p99 ${N_P99} ms | ratio ${RATIO}x"
+        echo "round $round: graced $G_RPS req/s p99 ${G_P99} ms errors $G_ERR | nginx $N_RPS req/s p99 ${N_P99} ms errors $N_ERR | ratio ${RATIO}x"
     done
     kill "$GPID" "$NPID"; wait "$GPID" "$NPID" 2>/dev/null || true
 done

@@ -15,31 +15,32 @@ final class ConnectionTracker: Sendable {
         /// thread at a time, so only that thread touches it; hence `@unchecked Sendable`.
         var identity: Authenticator.ConnectionIdentity?
         var clientAddress = ""
+        /// The last `Host` value the edge accepted on this connection.
+        var acceptedHost: String?
+        /// Since when a request head is awaited, in nanoseconds since the tracker's `origin`;
+        /// `notAwaiting` while a request is being handled. An atomic rather than an entry under
+        /// the tracker's lock: it changes twice per request, from MHD's threads.
+        fileprivate let awaitingHeadSince: Atomic<Int64>
 
-        init(fd: Int32) {
+        init(fd: Int32, awaitingHeadSince: Int64) {
             self.fd = fd
+            self.awaitingHeadSince = Atomic(awaitingHeadSince)
         }
     }
 
-    private struct Entry {
-        let connection: Connection
-        /// Since when a request head is awaited; nil while a request is being handled.
-        var awaitingHeadSince: ContinuousClock.Instant?
-    }
+    private static let notAwaiting = Int64.min
 
-    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
+    private let entries = Mutex<[ObjectIdentifier: Connection]>([:])
     private let clock = ContinuousClock()
+    private let origin = ContinuousClock.now
 
     var count: Int {
         entries.withLock { $0.count }
     }
 
     func opened(fd: Int32) -> Connection {
-        let connection = Connection(fd: fd)
-        let now = clock.now
-        entries.withLock {
-            $0[ObjectIdentifier(connection)] = Entry(connection: connection, awaitingHeadSince: now)
-        }
+        let connection = Connection(fd: fd, awaitingHeadSince: nanoseconds(clock.now))
+        entries.withLock { $0[ObjectIdentifier(connection)] = connection }
         return connection
     }
 
@@ -50,28 +51,40 @@ final class ConnectionTracker: Sendable {
     }
 
     func headArrived(_ connection: Connection) {
-        entries.withLock { $0[ObjectIdentifier(connection)]?.awaitingHeadSince = nil }
+        connection.awaitingHeadSince.store(Self.notAwaiting, ordering: .relaxed)
     }
 
     func requestFinished(_ connection: Connection) {
-        let now = clock.now
-        entries.withLock { $0[ObjectIdentifier(connection)]?.awaitingHeadSince = now }
+        connection.awaitingHeadSince.store(nanoseconds(clock.now), ordering: .relaxed)
     }
 
     /// Shuts down every connection that has waited longer than `limit` for a request head; MHD then
     /// sees the end of the stream and closes it. Returns how many.
     @discardableResult
     func reapOverdue(after limit: Duration) -> Int {
-        let now = clock.now
+        let now = nanoseconds(clock.now)
+        let (seconds, attoseconds) = limit.components
+        let limitNanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
         return entries.withLock { entries in
             var reaped = 0
-            for (key, entry) in entries {
-                guard let since = entry.awaitingHeadSince, since.duration(to: now) > limit else { continue }
-                shutdown(entry.connection.fd, Int32(SHUT_RDWR))
-                entries[key]?.awaitingHeadSince = nil
+            for connection in entries.values {
+                let since = connection.awaitingHeadSince.load(ordering: .relaxed)
+                guard since != Self.notAwaiting, now - since > limitNanoseconds else { continue }
+                // Read and cleared as one step, so that a head arriving meanwhile is not undone.
+                guard
+                    connection.awaitingHeadSince.compareExchange(
+                        expected: since, desired: Self.notAwaiting, ordering: .relaxed
+                    ).exchanged
+                else { continue }
+                shutdown(connection.fd, Int32(SHUT_RDWR))
                 reaped += 1
             }
             return reaped
         }
+    }
+
+    private func nanoseconds(_ instant: ContinuousClock.Instant) -> Int64 {
+        let (seconds, attoseconds) = origin.duration(to: instant).components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -29,6 +29,16 @@ public struct HTTPRequest: Sendable {
 
     /// Splits a target at the first `?` and drops any fragment (clients should not send one).
     static func split(_ target: String) -> (path: Substring, query: Substring) {
+        let bytes = target.utf8
+        if bytes.allSatisfy({ $0 < 0x80 }) {
+            // ASCII (every valid target): one byte is one character, so a byte search finds the
+            // same `#` and `?` as the character search below, without grapheme breaking.
+            let end = bytes.firstIndex(of: UInt8(ascii: "#")) ?? bytes.endIndex
+            guard let mark = bytes[..<end].firstIndex(of: UInt8(ascii: "?")) else {
+                return (target[..<end], "")
+            }
+            return (target[..<mark], target[bytes.index(after: mark)..<end])
+        }
         let withoutFragment = target.prefix { $0 != "#" }
         guard let mark = withoutFragment.firstIndex(of: "?") else {
             return (withoutFragment, "")

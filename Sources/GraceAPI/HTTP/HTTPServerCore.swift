@@ -150,8 +150,13 @@ final class HTTPServerCore: Sendable {
             context.caller = caller
         }
         let hosts = headers.values(for: "Host")
-        guard policy.hostAllowed(hosts, listen: listener.address, port: listener.port) else {
-            return .refuse(EdgePolicy.misdirected(hosts))
+        // The answer depends on the value alone (the listener and policy are fixed), so a
+        // keep-alive client repeating its accepted `Host` is not parsed again.
+        if hosts.count != 1 || tracked == nil || tracked?.acceptedHost != hosts[0] {
+            guard policy.hostAllowed(hosts, listen: listener.address, port: listener.port) else {
+                return .refuse(EdgePolicy.misdirected(hosts))
+            }
+            if hosts.count == 1 { tracked?.acceptedHost = hosts[0] }
         }
         if let problem = policy.originProblem(headers) {
             return .refuse(problem)

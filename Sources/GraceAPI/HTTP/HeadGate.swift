@@ -114,8 +114,14 @@ final class HeadGate: Sendable {
         var ready = [Int32](repeating: 0, count: 64)
         var hungUp = [Bool](repeating: false, count: 64)
         var lastReap = clock.now
+        // With no client in the gate and none in MHD there is no deadline to watch: sleep until a
+        // client arrives (or stop() wakes the loop), at most one header timeout, so that a client
+        // handed to MHD just before (which MHD counts a moment later) is still reaped in time.
+        let idleMilliseconds = Int32(clamping: max(50, headerTimeout.components.seconds * 1000))
         while !loop.isStopping {
-            let count = grace_epoll_wait(epollFD, &ready, &hungUp, Int32(ready.count), 50)
+            let idle = held.clients.isEmpty && tracker.count == 0
+            let count = grace_epoll_wait(
+                epollFD, &ready, &hungUp, Int32(ready.count), idle ? idleMilliseconds : 50)
             for index in 0..<max(0, Int(count)) {
                 let fd = ready[index]
                 if fd == listenFD {

@@ -33,6 +33,9 @@ public struct Router: Sendable {
     }
 
     private var routes: [Route] = []
+    /// Routes without placeholders by their exact pattern, then method: a path that equals one
+    /// is answered by it without trying every route (it beats any route with a placeholder).
+    private var literal: [String: [String: Int]] = [:]
 
     public init() {}
 
@@ -50,6 +53,9 @@ public struct Router: Sendable {
                 return .parameter(String(part.dropFirst().dropLast()))
             }
             return .literal(String(part))
+        }
+        if !segments.contains(where: { if case .parameter = $0 { true } else { false } }) {
+            literal[pattern, default: [:]][method] = routes.count
         }
         routes.append(
             Route(method: method, pattern: pattern, segments: segments, role: role, handler: handler))
@@ -92,6 +98,14 @@ public struct Router: Sendable {
 
     /// The route for a method and raw path, or the 404/405 answer.
     public func resolve(method: String, path: String) -> Resolution {
+        // HEAD falls back to GET unless the pattern has its own HEAD route, as below.
+        if let methods = literal[path],
+            let index = methods[method] ?? (method == "HEAD" ? methods["GET"] : nil)
+        {
+            let route = routes[index]
+            return .matched(
+                Match(handler: route.handler, parameters: [:], role: route.role, template: route.pattern))
+        }
         let parts = Self.split(path)
         var best: (route: Route, parameters: [String: String], literals: [Bool])?
         var methodsForPath: Set<String> = []

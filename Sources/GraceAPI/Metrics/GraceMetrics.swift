@@ -1,5 +1,6 @@
 import Passthrough
 import Prometheus
+import Synchronization
 
 /// The service's Prometheus metrics, in a registry the Application owns (never the process-wide
 /// default: several services in one test process must not count into each other).
@@ -71,13 +72,33 @@ public final class GraceMetrics: Sendable {
     /// An answer went out: `route` is the matched template (`/gpus/{bdf}/reset`), never the raw path,
     /// so the number of series stays bounded whatever clients send.
     func requestServed(route: String, code: Int, seconds: Double) {
-        registry.makeCounter(
-            descriptor: Self.describe(.httpRequests), labels: [("route", route), ("code", String(code))]
-        ).increment()
-        registry.makeValueHistogram(
-            descriptor: Self.describe(.httpDuration), labels: [("route", route)], buckets: Self.requestBuckets
-        ).record(seconds)
+        let (counter, duration) = requestSeries.withLock { series in
+            if let known = series[route], let counter = known.counters[code] {
+                return (counter, known.duration)
+            }
+            let duration =
+                series[route]?.duration
+                ?? registry.makeValueHistogram(
+                    descriptor: Self.describe(.httpDuration), labels: [("route", route)],
+                    buckets: Self.requestBuckets)
+            let counter = registry.makeCounter(
+                descriptor: Self.describe(.httpRequests), labels: [("route", route), ("code", String(code))])
+            series[route, default: RequestSeries(duration: duration)].counters[code] = counter
+            return (counter, duration)
+        }
+        counter.increment()
+        duration.record(seconds)
     }
+
+    /// The request series of one route, kept so that an answer costs a dictionary lookup rather
+    /// than the registry's lookup by name and labels (a tenth of a `GET /gpus`'s instructions).
+    /// Routes are templates and codes a handful, so it stays small whatever clients send.
+    private struct RequestSeries {
+        let duration: ValueHistogram
+        var counters: [Int: Counter] = [:]
+    }
+
+    private let requestSeries = Mutex<[String: RequestSeries]>([:])
 
     /// A new layout snapshot differed from the one before.
     func layoutDrifted(_ bdf: String) {

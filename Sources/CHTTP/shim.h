@@ -226,6 +226,16 @@ static inline const char *grace_mhd_request_header(
     return MHD_lookup_connection_value(connection, MHD_HEADER_KIND, name);
 }
 
+/*
+ * MHD sends `bytes` where they are, without a copy, and calls `release(owner)` once the response's
+ * last reference is gone (after the last connection sending it is done). Not called when this
+ * returns NULL: the caller then releases `owner` itself.
+ */
+static inline struct MHD_Response *grace_mhd_response_borrowing(
+    size_t size, const void *bytes, void (*release)(void *), void *owner) {
+    return MHD_create_response_from_buffer_with_free_callback_cls(size, (void *)bytes, release, owner);
+}
+
 /* MHD copies the bytes, so Swift's buffer need not outlive the call. */
 static inline struct MHD_Response *grace_mhd_response_copying(size_t size, const void *bytes) {
     return MHD_create_response_from_buffer(size, (void *)bytes, MHD_RESPMEM_MUST_COPY);

@@ -27,6 +27,26 @@ import Testing
                 status: 200, headers: [("Content-Type", "application/json"), ("ETag", etag)], body: body))
     }
 
+    /// The body is lent to libmicrohttpd, not copied: a response nobody sends any more gives it back.
+    /// 256 responses of a fresh 1 MiB body each would hold 256 MiB if they kept their bodies.
+    @Test func aReleasedResponseGivesItsBodyBack() throws {
+        func residentBytes() -> Int {
+            let fd = open("/proc/self/statm", O_RDONLY)
+            defer { close(fd) }
+            var buffer = [UInt8](repeating: 0, count: 128)
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let fields = String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self).split(separator: " ")
+            return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        }
+        let before = residentBytes()
+        for round in 0..<256 {
+            let body = [UInt8](repeating: UInt8(truncatingIfNeeded: round), count: 1 << 20)
+            _ = try Self.prepared(body, etag: "\"\(round)\"")
+        }
+        let grown = residentBytes() - before
+        #expect(grown < 64 << 20, "resident memory grew by \(grown >> 20) MiB")
+    }
+
     /// The body a test server answers with, replaceable as a snapshot is.
     final class Current: Sendable {
         private let value: Mutex<(bytes: [UInt8], prepared: PreparedResponse)>

@@ -37,6 +37,26 @@ struct EdgeTests {
         #expect(try await jobCount(guarded) == 0)
     }
 
+    @Test("a query parameter sent twice is 400 on every path, starts nothing, and names the parameter")
+    func repeatedQueryParameter() async throws {
+        let guarded = try GuardedService()
+        for (method, target) in [
+            ("GET", "/jobs?limit=1&limit=500"), ("GET", "/events?maxSeconds=1&maxSeconds=2"),
+            ("GET", "/gpus?x=1&x=2"), ("POST", "/gpus/\(Self.gpu)/reset?dryRun&dry%52un=1"),
+        ] {
+            let response = try await guarded.request(
+                method, target, headers: guarded.bearer(.operator), body: method == "POST" ? "{}" : nil)
+            #expect(response.status == 400, "\(target)")
+            let problem = try response.problem()
+            #expect(problem.type.hasSuffix("/invalid-query"), "\(target)")
+        }
+        #expect(try await jobCount(guarded) == 0)
+        // Different names, and a name once, are as before.
+        let fine = try await guarded.request(
+            "GET", "/jobs?limit=1&state=failed", headers: guarded.bearer(.viewer))
+        #expect(fine.status == 200)
+    }
+
     @Test("a cross-origin text/plain POST (what a web page can send) is refused and starts nothing")
     func crossOrigin() async throws {
         let guarded = try GuardedService(allowedOrigins: ["https://dash.example"])

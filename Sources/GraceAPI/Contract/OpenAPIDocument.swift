@@ -1385,7 +1385,9 @@ enum OpenAPIDocument {
                 (`malformed-request`), the body's length could be read two ways (`bad-framing`: more than one
                 `Content-Length`, a `Transfer-Encoding` other than exactly `chunked`, both headers, or a
                 `Content-Length` that is not plain decimal digits; the connection is closed), or the request
-                has more than one `Authorization` header (`ambiguous-credentials`).
+                has more than one `Authorization` header (`ambiguous-credentials`). A query that sends a
+                parameter name more than once (`?wait=1&wait=300`) is refused too (`invalid-query`), on every
+                path: each parameter has one value.
               content:
                 application/problem+json:
                   schema:

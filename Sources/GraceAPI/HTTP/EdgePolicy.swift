@@ -94,6 +94,16 @@ public struct EdgePolicy: Sendable {
         )
     }
 
+    /// A query that sends a parameter twice: refused before routing to a handler, whatever the
+    /// parameter (the route reads each once).
+    static func repeatedQueryParameter(_ name: String) -> HTTPResponse {
+        .problem(
+            status: 400, slug: "invalid-query", title: "Query parameter sent twice",
+            detail:
+                "The query sends '\(String(name.prefix(64)))' more than once; each parameter has one value.",
+            resolution: "Send each query parameter at most once.")
+    }
+
     // MARK: Content type
 
     /// A changing request with a body must say it is JSON (`application/json`, charset utf-8 if any).

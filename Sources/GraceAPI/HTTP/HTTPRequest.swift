@@ -6,7 +6,8 @@ public struct HTTPRequest: Sendable {
     public var rawTarget: String
     /// The raw target up to `?`, still percent-encoded, so `%2F` stays inside its segment.
     public var path: String
-    /// Query parameters, percent-decoded with `+` as a space; the first occurrence of a name wins.
+    /// Query parameters, percent-decoded with `+` as a space. A name sent twice never gets here: the
+    /// server refuses the request before routing it (`repeatedQueryName`), so each is read one way.
     public var query: [String: String]
     public var headers: HTTPHeaders
     public var body: [UInt8]
@@ -44,6 +45,18 @@ public struct HTTPRequest: Sendable {
             return (withoutFragment, "")
         }
         return (withoutFragment[..<mark], withoutFragment[withoutFragment.index(after: mark)...])
+    }
+
+    /// The first parameter name (decoded) that the query sends more than once, if any: `?wait=1&wait=300`
+    /// has no one meaning, and reading either value silently would be reading it two ways.
+    static func repeatedQueryName(_ query: Substring) -> String? {
+        var seen: Set<String> = []
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let name = pair.prefix { $0 != "=" }
+            let key = PercentDecoding.decode(name, plusAsSpace: true)
+            if !seen.insert(key).inserted { return key }
+        }
+        return nil
     }
 
     static func parseQuery(_ query: Substring) -> [String: String] {

@@ -164,7 +164,7 @@ final class HTTPServerCore: Sendable {
         guard let role = context.caller.role else {
             return .refuse(AccessProblems.unauthenticated(invalid: false))
         }
-        let path = HTTPRequest.split(context.rawTarget).path
+        let (path, query) = HTTPRequest.split(context.rawTarget)
         switch router.resolve(method: context.method, path: String(path)) {
         case .unmatched(let response):
             return .refuse(response)
@@ -176,6 +176,9 @@ final class HTTPServerCore: Sendable {
                         context.caller, required: match.role, method: context.method, template: match.template
                     ))
             }
+        }
+        if !query.isEmpty, let name = HTTPRequest.repeatedQueryName(query) {
+            return .refuse(EdgePolicy.repeatedQueryParameter(name))
         }
         if EdgePolicy.isMutation(context.method) {
             let hasBody: Bool

@@ -271,7 +271,7 @@ extension JobEngine {
 
     /// Whether an escalating reset gave up on `device`.
     func needsReboot(_ device: BDF) -> Bool {
-        state.withLock { $0.rebootNeeded.contains(device) }
+        state.read { $0.rebootNeeded.contains(device) }
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {

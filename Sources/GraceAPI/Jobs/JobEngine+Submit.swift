@@ -139,7 +139,7 @@ extension JobEngine {
     func recordedOriginalDriver(_ bdf: BDF) -> String? {
         // A bind a client has just seen succeed may not be stored as succeeded yet (it is still
         // putting things back, or its record is on its way to the disk): those come first.
-        let recent = (state.withLock { $0.jobs.values.map(\.machine.job) } + recorder.pendingJobs)
+        let recent = (state.read { $0.jobs.values.map(\.machine.job) } + recorder.pendingJobs)
             .filter { $0.gpu == bdf && $0.kind == .bind && $0.state == .succeeded }
             .max { $0.createdAtMs < $1.createdAtMs }
         if let recent { return recent.details.originalDriver }
@@ -158,7 +158,7 @@ extension JobEngine {
         _ bdf: BDF, kind: JobKind, methodRequested: String, deadlineSeconds: Double?, requestJSON: String,
         idempotencyKey: String?, requestedBy: String, dryRun: Bool, plan: (GPUDevice) -> Planning
     ) -> Submission {
-        if !state.withLock({ $0.accepting }) { return .refused(.shuttingDown) }
+        if !state.read({ $0.accepting }) { return .refused(.shuttingDown) }
         if let deadlineSeconds,
             !(deadlineSeconds >= Self.minimumDeadlineSeconds
                 && deadlineSeconds <= configuration.maximumDeadlineSeconds)
@@ -276,7 +276,7 @@ extension JobEngine {
     }
 
     private func existingJob(idempotencyKey: String) -> Job? {
-        let live = state.withLock { state in
+        let live = state.read { state in
             state.keys[idempotencyKey].flatMap { state.jobs[$0]?.machine.job }
         }
         if let live { return live }
@@ -286,7 +286,7 @@ extension JobEngine {
     /// The job that holds one of `devices` and will go on holding it (a job that has ended only
     /// puts things back and hands the device over).
     private func busyJob(for devices: [BDF]) -> Job? {
-        state.withLock { state in
+        state.read { state in
             for device in devices {
                 if let next = state.successors[device], let job = state.jobs[next]?.machine.job { return job }
                 if let owner = state.devices[device]?.job, let live = state.jobs[owner],

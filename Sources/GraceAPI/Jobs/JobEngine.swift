@@ -235,7 +235,7 @@ public final class JobEngine: Sendable {
         handle(id) { $0.noted(text) }
     }
 
-    func live(_ id: String) -> LiveJob? { state.withLock { $0.jobs[id] } }
+    func live(_ id: String) -> LiveJob? { state.read { $0.jobs[id] } }
 
     // MARK: Devices
 
@@ -264,7 +264,7 @@ public final class JobEngine: Sendable {
     }
 
     func isWedged(_ device: BDF) -> Bool {
-        state.withLock { DeviceMachine.claim($0.devices[device]) == .wedged }
+        state.read { DeviceMachine.claim($0.devices[device]) == .wedged }
     }
 
     private func release(_ devices: Set<BDF>, by id: String) {
@@ -321,7 +321,7 @@ public final class JobEngine: Sendable {
         after cursor: GraceStore.JobCursor?
     ) throws -> [Job] {
         var inMemory = Dictionary(recorder.pendingJobs.map { ($0.id, $0) }) { first, _ in first }
-        let live = state.withLock { $0.jobs.mapValues(\.machine.job) }
+        let live = state.read { $0.jobs.mapValues(\.machine.job) }
         inMemory.merge(live) { _, current in current }
         let records = try store.jobs(
             bdf: gpu?.description, kind: kind?.rawValue, state: jobState?.rawValue,
@@ -342,7 +342,7 @@ public final class JobEngine: Sendable {
     /// Waits (without a thread) until the job is terminal or `timeout` passes; returns it as it is.
     func waitForEnd(of id: String, timeout: Duration) async -> Job? {
         await waiters.wait(for: id, timeout: timeout) {
-            state.withLock { $0.jobs[id].map { $0.machine.isTerminal } ?? true }
+            state.read { $0.jobs[id].map { $0.machine.isTerminal } ?? true }
         }
         return job(id)
     }
@@ -360,7 +360,7 @@ public final class JobEngine: Sendable {
     }
 
     var load: Load {
-        let (queued, running, wedged, accepting) = state.withLock { state in
+        let (queued, running, wedged, accepting) = state.read { state in
             (
                 state.queue.count,
                 state.jobs.values.filter {
@@ -508,7 +508,7 @@ public final class JobEngine: Sendable {
         // Announced once the outcome shows: the event log's write is not on the waiting client's path.
         for device in settled { announce(device, from: before[device] ?? nil, reason: "job \(id) ended") }
 
-        let restores = state.withLock { $0.jobs[id]?.machine.restores ?? [] }
+        let restores = state.read { $0.jobs[id]?.machine.restores ?? [] }
         let notes = restore(restores.reversed())
         handle(id) { $0.restored(notes: notes) }
         release(live.devices, by: id)

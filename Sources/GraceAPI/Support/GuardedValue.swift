@@ -5,7 +5,9 @@
 /// A value, the mutex that guards it, and a condition variable on the monotonic clock, in one: the
 /// value can only be reached under its lock (as with `Synchronization.Mutex` or swift-nio's
 /// `NIOLockedValueBox`), and a thread can wait, with a deadline, until the value satisfies a
-/// predicate. Every change through `withLock` wakes the waiters, so no change can be forgotten.
+/// predicate. Every change through `withLock` wakes the waiters, so no change can be forgotten;
+/// a look that changes nothing goes through `read`, which wakes no one (on two cores, each needless
+/// wake-up of an idle worker is a context switch on the path of the thread that did the look).
 ///
 /// The engine's threads block on it (the job queue, a kernel write's completion); those are
 /// dedicated threads, never Swift's cooperative pool.

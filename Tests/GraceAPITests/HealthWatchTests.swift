@@ -99,6 +99,28 @@ struct HealthWatchTests {
         #expect(try await service.health(gpus[0]).status != "ok")
     }
 
+    @Test("a look that finds nothing new is shown within a minute, a change at once")
+    func unchangedLooksWait() async throws {
+        let service = try RunningService()
+        let inventory = service.application.inventory
+        let bdf = try #require(inventory.snapshot.gpus.first?.bdf)
+        let shown = try #require(inventory.snapshot.gpu(bdf)?.health)
+        let now = Timestamp.nowMs()
+        func look(_ status: HealthStatus, at checked: String, nowMs: Int64) {
+            inventory.setHealth(
+                [bdf: GPUHealth(status: status, checkedAt: checked, reasons: [])], nowMs: nowMs)
+        }
+        // The same verdict, a later look: kept, not published yet.
+        look(shown.status, at: "2030-01-01T00:00:00.000Z", nowMs: now)
+        #expect(inventory.snapshot.gpu(bdf)?.health == shown)
+        // A minute without a publication: the look goes out.
+        look(shown.status, at: "2030-01-01T00:00:05.000Z", nowMs: now + 61_000)
+        #expect(inventory.snapshot.gpu(bdf)?.health.checkedAt == "2030-01-01T00:00:05.000Z")
+        // Another verdict: at once.
+        look(.degraded, at: "2030-01-01T00:00:10.000Z", nowMs: now + 62_000)
+        #expect(inventory.snapshot.gpu(bdf)?.health.status == .degraded)
+    }
+
     @Test("the GPU list carries every GPU's health")
     func listed() async throws {
         let service = try RunningService()

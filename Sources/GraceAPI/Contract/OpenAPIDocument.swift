@@ -1752,7 +1752,9 @@ enum OpenAPIDocument {
                 checkedAt:
                   type: [string, 'null']
                   format: date-time
-                  description: The last look; null before the first.
+                  description: >-
+                    The last look shown; null before the first. A look that changes the status or reasons
+                    shows at once, one that finds the same shows within a minute.
                 reasons:
                   type: array
                   description: Each problem seen at the last look, empty when none.

@@ -32,6 +32,8 @@ public final class InventoryService: Sendable {
         var overlay: [String: DeviceState] = [:]
         /// What the health watch last saw, laid over every scan's `unknown`.
         var health: [String: GPUHealth] = [:]
+        /// When a snapshot was last published (by anything: a scan, a job, the health watch).
+        var publishedAtMs: Int64 = 0
         var takenAtMs: Int64 = 0
         /// Every read of the host takes a number before it starts; a device keeps the number of the
         /// read that last described it, so a slow full scan that began before a job's quick re-read
@@ -109,7 +111,7 @@ public final class InventoryService: Sendable {
                 state.merge(bdf, nil, read: read)
             }
             state.takenAtMs = now
-            _ = publish(state)
+            _ = publish(&state)
         }
         return Scan(gpus: gpus, takenAtMs: now)
     }
@@ -175,7 +177,7 @@ public final class InventoryService: Sendable {
                     }
                     state.history[entry.bdf] = history
                 }
-                _ = publish(state)
+                _ = publish(&state)
             }
         }
         // After a scan's or a re-read's descriptions and bodies, recorded or not.
@@ -203,7 +205,7 @@ public final class InventoryService: Sendable {
                 if states { state.overlay[bdf] = nil }
                 state.merge(bdf, gpu, read: read)
             }
-            _ = publish(state)
+            _ = publish(&state)
         }
     }
 
@@ -260,7 +262,7 @@ public final class InventoryService: Sendable {
         }
         refreshing.withLock { state in
             for (bdf, gpu) in described { state.merge(bdf, gpu, read: plan.read) }
-            _ = publish(state)
+            _ = publish(&state)
         }
         recordLayouts(described.compactMap(\.1), at: Timestamp.nowMs())
         // A driver changed behind graced's back reaches the reconciler through uevents, not only rescans.
@@ -273,7 +275,7 @@ public final class InventoryService: Sendable {
     public func setState(_ bdf: String, _ deviceState: DeviceState?) {
         refreshing.withLock { state in
             state.overlay[bdf] = deviceState
-            _ = publish(state)
+            _ = publish(&state)
         }
     }
 
@@ -283,15 +285,27 @@ public final class InventoryService: Sendable {
         setHealth([bdf: health])
     }
 
-    /// Sets the health the watch saw on each GPU and republishes once, only if any changed.
-    public func setHealth(_ seen: [String: GPUHealth]) {
+    /// How long a look that found nothing new waits to be shown: each look moves `checkedAt`, and
+    /// republishing the list for that alone (megabytes at fleet scale) every few seconds was most of
+    /// an idle host's cost.
+    static let unchangedLookPublicationMs: Int64 = 60_000
+
+    /// Sets the health the watch saw on each GPU and republishes once: at once when what any GPU's
+    /// health says changed (its status or reasons), else only when no snapshot was published for
+    /// `unchangedLookPublicationMs` (the new `checkedAt` values go out with the next one anyway).
+    public func setHealth(_ seen: [String: GPUHealth], nowMs: Int64 = Timestamp.nowMs()) {
         refreshing.withLock { state in
             var changed = false
+            var looked = false
             for (bdf, health) in seen where state.health[bdf] != health {
+                let before = state.health[bdf]
+                if before?.status != health.status || before?.reasons != health.reasons { changed = true }
+                looked = true
                 state.health[bdf] = health
-                changed = true
             }
-            if changed { _ = publish(state) }
+            if changed || (looked && nowMs - state.publishedAtMs >= Self.unchangedLookPublicationMs) {
+                _ = publish(&state)
+            }
         }
     }
 
@@ -301,7 +315,8 @@ public final class InventoryService: Sendable {
     }
 
     /// The scanned GPUs, the vanished ones as missing, and the jobs' states over them.
-    private func publish(_ state: RefreshState) -> InventorySnapshot {
+    private func publish(_ state: inout RefreshState) -> InventorySnapshot {
+        state.publishedAtMs = Timestamp.nowMs()
         // BDF strings are fixed-width lowercase hex, so their text order is their numeric order.
         let gpus = state.lastSeen.values.sorted { $0.bdf < $1.bdf }
             .map { gpu in

@@ -1754,7 +1754,8 @@ enum OpenAPIDocument {
                   format: date-time
                   description: >-
                     The last look shown; null before the first. A look that changes the status or reasons
-                    shows at once, one that finds the same shows within a minute.
+                    shows at once; one that finds the same may wait to be shown, 75 ms per managed GPU (under a
+                    second on a host of 8, at most five minutes).
                 reasons:
                   type: array
                   description: Each problem seen at the last look, empty when none.

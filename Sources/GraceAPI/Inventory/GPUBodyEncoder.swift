@@ -18,9 +18,8 @@ enum GPUBodyEncoder {
     static func encodeMarkingHealth(_ gpu: GPUDevice) -> (bytes: [UInt8], health: Range<Int>) {
         var out = JSONOut()
         out.bytes.reserveCapacity(1536)
-        out.raw("{\"bars\":[")
-        for (index, bar) in gpu.bars.enumerated() {
-            if index > 0 { out.raw(",") }
+        out.raw("{\"bars\":")
+        out.array(gpu.bars) { out, bar in
             out.raw("{\"index\":")
             out.int(bar.index)
             out.raw(",\"is64Bit\":")
@@ -33,7 +32,7 @@ enum GPUBodyEncoder {
             out.uint(bar.start)
             out.raw("}")
         }
-        out.raw("],\"bdf\":")
+        out.raw(",\"bdf\":")
         out.string(gpu.bdf)
         out.raw(",\"classCode\":")
         out.string(gpu.classCode)
@@ -53,16 +52,15 @@ enum GPUBodyEncoder {
         if let group = gpu.iommuGroup {
             out.raw("{\"id\":")
             out.int(group.id)
-            out.raw(",\"members\":[")
-            for (index, member) in group.members.enumerated() {
-                if index > 0 { out.raw(",") }
+            out.raw(",\"members\":")
+            out.array(group.members) { out, member in
                 out.raw("{\"bdf\":")
                 out.string(member.bdf)
                 out.raw(",\"driver\":")
                 out.string(member.driver)
                 out.raw("}")
             }
-            out.raw("]}")
+            out.raw("}")
         } else {
             out.raw("null")
         }
@@ -84,12 +82,11 @@ enum GPUBodyEncoder {
         out.string(gpu.parentBridge)
         out.raw(",\"readinessProbe\":")
         out.string(gpu.readinessProbe.rawValue)
-        out.raw(",\"resetMethods\":[")
-        for (index, method) in gpu.resetMethods.enumerated() {
-            if index > 0 { out.raw(",") }
+        out.raw(",\"resetMethods\":")
+        out.array(gpu.resetMethods) { out, method in
             out.string(method)
         }
-        out.raw("],\"revision\":")
+        out.raw(",\"revision\":")
         out.string(gpu.revision)
         out.raw(",\"state\":")
         out.string(gpu.state.rawValue)
@@ -115,9 +112,8 @@ enum GPUBodyEncoder {
     private static func health(_ health: GPUHealth, _ out: inout JSONOut) {
         out.raw("{\"checkedAt\":")
         out.string(health.checkedAt)
-        out.raw(",\"reasons\":[")
-        for (index, finding) in health.reasons.enumerated() {
-            if index > 0 { out.raw(",") }
+        out.raw(",\"reasons\":")
+        out.array(health.reasons) { out, finding in
             out.raw("{\"detail\":")
             out.string(finding.detail)
             out.raw(",\"reason\":")
@@ -126,7 +122,7 @@ enum GPUBodyEncoder {
             out.string(finding.since)
             out.raw("}")
         }
-        out.raw("],\"status\":")
+        out.raw(",\"status\":")
         out.string(health.status.rawValue)
         out.raw("}")
     }
@@ -139,9 +135,8 @@ enum GPUBodyEncoder {
         out.bool(memory.migHardwareBug)
         out.raw(",\"physicalBase\":")
         out.uint(memory.physicalBase)
-        out.raw(",\"regions\":[")
-        for (index, region) in memory.regions.enumerated() {
-            if index > 0 { out.raw(",") }
+        out.raw(",\"regions\":")
+        out.array(memory.regions) { out, region in
             out.raw("{\"bar\":")
             out.int(region.bar)
             out.raw(",\"holeBytes\":")
@@ -156,7 +151,7 @@ enum GPUBodyEncoder {
             out.uint(region.reportedSize)
             out.raw("}")
         }
-        out.raw("],\"source\":")
+        out.raw(",\"source\":")
         out.string(memory.source)
         out.raw("}")
     }
@@ -168,6 +163,16 @@ private struct JSONOut {
 
     mutating func raw(_ text: StaticString) {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    /// `[`, each element written by `element` with commas between, `]`.
+    mutating func array<Element>(_ elements: [Element], _ element: (inout JSONOut, Element) -> Void) {
+        raw("[")
+        for (index, item) in elements.enumerated() {
+            if index > 0 { raw(",") }
+            element(&self, item)
+        }
+        raw("]")
     }
 
     mutating func bool(_ value: Bool) {

@@ -39,9 +39,9 @@ public struct ClassPrefix: Hashable, Sendable, CustomStringConvertible {
     /// `0x0108`, `0108` or `0x00ff`: the number of hex digits (2, 4 or 6) says how much it matches.
     public init?(_ text: String) {
         let digits = text.hasPrefix("0x") || text.hasPrefix("0X") ? text.dropFirst(2) : Substring(text)
-        guard [2, 4, 6].contains(digits.count), digits.allSatisfy(\.isHexDigit),
-            let value = UInt32(digits, radix: 16)
-        else { return nil }
+        guard [2, 4, 6].contains(digits.count), let value = HexNumber.parse(digits, as: UInt32.self) else {
+            return nil
+        }
         self.init(value: value, bytes: digits.count / 2)
     }
 

@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 echo "== style: swift format lint --strict"
 swift format lint --strict --recursive Package.swift Sources Tests bench fuzz/Package.swift fuzz/Sources
 
+echo "== style: no closure kept bare as a lock's value (each inout access wraps it once more; see Support/Observer.swift)"
+if grep -rnE '(Mutex|GuardedValue)<\(?(@Sendable )?\([^()]*\) (async )?(throws )?->' Sources Tests | grep -v '///'; then
+    echo "Keep the closure in a struct (Observer) or an object instead."
+    exit 1
+fi
+
 echo "== build (warnings in our own code fail the build)"
 swift build --build-tests 2>&1 | tee .build-log.txt
 if grep -E '^/.*(Sources|Tests)/.*: warning:' .build-log.txt; then

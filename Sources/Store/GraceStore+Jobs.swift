@@ -302,3 +302,40 @@ extension GraceStore {
             ])
     }
 }
+
+extension GraceStore {
+    /// Deletes finished jobs (with their phases and attempts) created before `cutoffMs`, then the
+    /// oldest finished ones beyond the newest `maxCount` jobs. A job that has not finished, or that a
+    /// desired binding or a reboot verdict names, is kept whatever its age. Returns how many went.
+    @discardableResult
+    public func pruneJobs(olderThanMs cutoffMs: Int64, keepingAtMost maxCount: Int) throws -> Int {
+        try database.transaction { connection in
+            let removable = """
+                finished_at_ms IS NOT NULL
+                AND id NOT IN (SELECT job_id FROM desired_bindings WHERE job_id IS NOT NULL)
+                AND id NOT IN (SELECT job_id FROM reboot_verdicts)
+                """
+            // Jobs are inserted in time order: the old ones are the lowest rowids.
+            let old = try connection.run(
+                """
+                DELETE FROM jobs WHERE \(removable) AND rowid < coalesce(
+                    (SELECT rowid FROM jobs WHERE created_at_ms >= ?1 ORDER BY rowid LIMIT 1),
+                    (SELECT max(rowid) + 1 FROM jobs))
+                """, [.integer(cutoffMs)])
+            // The kept ones count towards the limit: the oldest removable ones go until it is met.
+            let excess = try connection.run(
+                """
+                DELETE FROM jobs WHERE rowid IN (
+                    SELECT rowid FROM jobs WHERE \(removable) ORDER BY rowid
+                    LIMIT max(0, (SELECT count(*) FROM jobs) - ?1))
+                """, [SQLValue(max(0, maxCount))])
+            return old + excess
+        }
+    }
+
+    /// Rows in `jobs` (for the soak benchmark and tests).
+    public func jobCount() throws -> Int {
+        guard case .integer(let count) = try database.scalar("SELECT count(*) FROM jobs") else { return 0 }
+        return Int(count)
+    }
+}

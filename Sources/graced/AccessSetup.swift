@@ -28,7 +28,7 @@ struct AccessSetup {
                 socketGroup: group, socketGroupRole: options.socketGroupRole,
                 certificateRole: options.tlsClientRole))
         let tokens = try Self.loadTokens(tokenPath, required: false)
-        authenticator.replaceTokens(tokens.map(Self.lookup))
+        authenticator.replaceTokens(tokens.map(TokenVerifier.init(records:)))
 
         if !tcp.isEmpty && tokens == nil && options.tlsClientCA == nil && !options.noAuth {
             throw Refusal(
@@ -73,7 +73,7 @@ struct AccessSetup {
     func reloadTokens(into authenticator: Authenticator) {
         do {
             let tokens = try Self.loadTokens(tokenPath, required: false)
-            authenticator.replaceTokens(tokens.map(Self.lookup))
+            authenticator.replaceTokens(tokens.map(TokenVerifier.init(records:)))
             logger.notice("tokens reloaded from \(tokenPath): \(tokens?.count ?? 0)")
         } catch {
             logger.error("tokens not reloaded, the previous ones stay in force: \(error)")
@@ -89,11 +89,6 @@ struct AccessSetup {
         } catch {
             throw Refusal(description: "\(error)")
         }
-    }
-
-    private static func lookup(_ records: [TokenRecord]) -> Authenticator.TokenLookup {
-        let verifier = TokenVerifier(records: records)
-        return { token in verifier.identify(token) }
     }
 
     /// The named group (an error if it does not exist), else `graced` when it exists, else none.

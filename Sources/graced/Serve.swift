@@ -163,7 +163,57 @@ struct Serve: ParsableCommand {
             valueName: "path"))
     var pciIDs: String?
 
+    @Option(help: ArgumentHelp("Hours the event log (GET /events) keeps an event.", valueName: "hours"))
+    var eventsMaxAgeHours: Double = 24
+
+    @Option(help: ArgumentHelp("Events the log keeps at most (the oldest go first).", valueName: "n"))
+    var eventsMaxRows = 100_000
+
+    @Option(help: ArgumentHelp("Days the audit trail (GET /audit) keeps a line.", valueName: "days"))
+    var auditMaxAgeDays: Double = 90
+
+    @Option(help: ArgumentHelp("Lines the audit trail keeps at most (the oldest go first).", valueName: "n"))
+    var auditMaxRows = 1_000_000
+
+    @Option(
+        help: ArgumentHelp(
+            "Days a finished job (GET /jobs) is kept; running jobs, and those a binding or a reboot verdict names, stay.",
+            valueName: "days"))
+    var jobsMaxAgeDays: Double = 90
+
+    @Option(help: ArgumentHelp("Jobs kept at most (the oldest finished ones go first).", valueName: "n"))
+    var jobsMaxRows = 100_000
+
+    @Option(help: ArgumentHelp("Seconds between enforcements of the retentions above.", valueName: "seconds"))
+    var pruneInterval: Double = 60
+
+    /// The retentions as the application takes them.
+    var retention: (events: EventHub.Configuration, tables: Application.Retention) {
+        var events = EventHub.Configuration()
+        events.retentionMs = Int64(eventsMaxAgeHours * 3_600_000)
+        events.retentionCount = eventsMaxRows
+        let tables = Application.Retention(
+            auditMs: Int64(auditMaxAgeDays * 86_400_000), auditRows: auditMaxRows,
+            jobsMs: Int64(jobsMaxAgeDays * 86_400_000), jobsRows: jobsMaxRows, intervalSeconds: pruneInterval)
+        return (events, tables)
+    }
+
     mutating func validate() throws {
+        for (flag, value) in [
+            ("--events-max-age-hours", eventsMaxAgeHours), ("--audit-max-age-days", auditMaxAgeDays),
+            ("--jobs-max-age-days", jobsMaxAgeDays),
+        ] where !(value > 0 && value <= 36_500) {
+            throw ValidationError("\(flag) takes a positive number (fractions allowed), at most 36500")
+        }
+        for (flag, value) in [
+            ("--events-max-rows", eventsMaxRows), ("--audit-max-rows", auditMaxRows),
+            ("--jobs-max-rows", jobsMaxRows),
+        ] where !(1...100_000_000).contains(value) {
+            throw ValidationError("\(flag) takes a number from 1 to 100000000")
+        }
+        guard (1...86_400).contains(pruneInterval) else {
+            throw ValidationError("--prune-interval takes seconds from 1 to 86400")
+        }
         if fromCapture != nil && !simulate {
             throw ValidationError(
                 "--from-capture replays a capture on the simulated kernel and never touches this host: add --simulate"
@@ -317,7 +367,7 @@ struct Serve: ParsableCommand {
                 ?? (deviceEvents == nil ? Application.pollingRescanSeconds : Self.rescanWithEventsSeconds),
             healthIntervalSeconds: healthInterval, deviceEvents: deviceEvents,
             jobs: workers.map { JobEngine.Configuration(workers: $0) } ?? JobEngine.Configuration(),
-            reconcile: reconcile, logger: logger)
+            events: retention.events, reconcile: reconcile, retention: retention.tables, logger: logger)
         try application.start()
         let addresses = application.listening.map(\.description).joined(separator: ", ")
         logger.notice(

@@ -234,6 +234,8 @@ struct AuditPage: Decodable {
         var channel: String?
         var role: String?
         var source: String?
+        var repeated: Int
+        var lastAt: String?
     }
 
     var items: [Line]

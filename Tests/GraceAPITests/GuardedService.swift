@@ -41,7 +41,7 @@ final class GuardedService: @unchecked Sendable {
         let verifier = TokenVerifier(records: try TokenFile.load(path: tokenPath))
         let authenticator = Authenticator(
             configuration: .init(socketGroup: Self.socketGroup, socketGroupRole: .operator),
-            tokens: { verifier.identify($0) })
+            tokens: verifier)
         let server = HTTPServer.Configuration(
             listeners: [
                 .init(address: .unix(path: socketPath), unixGroup: Self.socketGroup),

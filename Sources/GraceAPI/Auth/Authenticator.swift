@@ -8,9 +8,6 @@ import Synchronization
 /// Unix socket's peer credentials, a verified client certificate, or a `--no-auth` loopback
 /// listener; otherwise nobody.
 public final class Authenticator: Sendable {
-    /// Looks a presented bearer token up: its name and role, or nil.
-    public typealias TokenLookup = @Sendable (String) -> (name: String, role: Role)?
-
     public struct Configuration: Sendable {
         /// Members of this group reaching the Unix socket get `socketGroupRole`; uid 0 is admin.
         public var socketGroup: gid_t?
@@ -28,17 +25,24 @@ public final class Authenticator: Sendable {
     }
 
     public let configuration: Configuration
-    private let tokens: Mutex<TokenLookup?>
+    /// The verifier in force, an object and not a closure: a function value kept in a generic
+    /// container (`Mutex<Value>`) and reached through its `inout` access is re-wrapped in a pair of
+    /// reabstraction thunks at every access, so each request made the next lookup one call deeper
+    /// until the stack overflowed (issue 17). A class reference crosses `inout` unchanged.
+    private let tokens: Mutex<TokenVerifier?>
 
-    public init(configuration: Configuration = Configuration(), tokens: TokenLookup? = nil) {
+    public init(configuration: Configuration = Configuration(), tokens: TokenVerifier? = nil) {
         self.configuration = configuration
         self.tokens = Mutex(tokens)
     }
 
     /// Replaces the token table (at start and on SIGHUP); requests already identified keep their caller.
-    public func replaceTokens(_ lookup: TokenLookup?) {
-        tokens.withLock { $0 = lookup }
+    public func replaceTokens(_ verifier: TokenVerifier?) {
+        tokens.withLock { $0 = verifier }
     }
+
+    /// The verifier in force: the very object last installed, however many requests it has served.
+    public var tokenVerifier: TokenVerifier? { tokens.withLock { $0 } }
 
     /// What the connection alone says of the caller, worked out once per connection.
     enum ConnectionIdentity: Sendable {
@@ -62,7 +66,7 @@ public final class Authenticator: Sendable {
             guard let token = Self.bearerToken(value) else {
                 return .failure(ProblemResponse(response: AccessProblems.unauthenticated(invalid: true)))
             }
-            guard let lookup = tokens.withLock({ $0 }), let match = lookup(token) else {
+            guard let match = tokenVerifier?.identify(token) else {
                 return .failure(ProblemResponse(response: AccessProblems.unauthenticated(invalid: true)))
             }
             return .success(Caller(name: "token:\(match.name)", role: match.role, source: .token))
@@ -70,7 +74,9 @@ public final class Authenticator: Sendable {
         switch connection {
         case .unixPeer(let peer):
             guard let peer else { return .success(.anonymous("")) }
-            return .success(Caller(name: peer.name, role: socketRole(peer), source: .peerCredentials))
+            return .success(
+                Caller(
+                    name: peer.name, role: socketRole(peer), source: .peerCredentials, account: peer.account))
         case .tcp(let address, let certificate, let noAuth):
             switch certificate {
             case .verified(let subject):
@@ -85,6 +91,19 @@ public final class Authenticator: Sendable {
                 }
                 return .success(.anonymous(address))
             }
+        }
+    }
+
+    /// Who is at the other end of the connection, whatever its credentials: the audit trail's name
+    /// for a request whose credentials were refused (address, or uid and pid), so a guessing caller
+    /// can be traced to its source. Never authenticated.
+    func unauthenticated(_ connection: ConnectionIdentity) -> Caller {
+        switch connection {
+        case .unixPeer(let peer):
+            guard let peer else { return .anonymous("") }
+            return Caller(name: peer.name, role: nil, source: .none, account: peer.account)
+        case .tcp(let address, _, _):
+            return .anonymous(address)
         }
     }
 

@@ -20,11 +20,16 @@ public struct Caller: Sendable, Equatable {
     /// nil when the caller is not authenticated.
     public var role: Role?
     public var source: Source
+    /// The part of the identity the caller cannot choose: `token:NAME`, `uid:U`, `cert:SUBJECT`,
+    /// `anonymous@ADDRESS`. Rate limits and the audit trail's folding of refusals key on it (a
+    /// process's pid and name are the caller's to change, its uid is not).
+    public var account: String
 
-    public init(name: String, role: Role?, source: Source) {
+    public init(name: String, role: Role?, source: Source, account: String? = nil) {
         self.name = name
         self.role = role
         self.source = source
+        self.account = account ?? name
     }
 
     static func anonymous(_ clientAddress: String) -> Caller {

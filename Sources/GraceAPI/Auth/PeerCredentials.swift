@@ -43,6 +43,9 @@ struct PeerCredentials: Sendable, Equatable {
         "uid:\(uid) pid:\(pid)" + (processName.map { " (\($0))" } ?? "")
     }
 
+    /// `uid:1000`: what the kernel vouches for and the process cannot change.
+    var account: String { "uid:\(uid)" }
+
     private static func readSmallFile(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }

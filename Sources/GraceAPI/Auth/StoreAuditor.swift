@@ -12,14 +12,21 @@ final class StoreAuditor: RequestAuditor {
         var channel: String
         var role: String?
         var source: String
+        /// Refusals of the same kind folded into this line after it (see `RefusalFolding`); absent
+        /// (0) for every other line.
+        var repeated: Int?
+        /// When the last of them came.
+        var lastAtMs: Int64?
     }
 
     private let store: GraceStore
     private let logger: Logger
+    let refusals: RefusalFolding
 
-    init(store: GraceStore, logger: Logger) {
+    init(store: GraceStore, logger: Logger, refusals: RefusalFolding = RefusalFolding()) {
         self.store = store
         self.logger = logger
+        self.refusals = refusals
     }
 
     func begin(_ request: AuditedRequest) throws -> Int64 {
@@ -37,13 +44,47 @@ final class StoreAuditor: RequestAuditor {
     }
 
     func refused(_ request: AuditedRequest, status: Int) {
+        let key = RefusalFolding.Key(
+            account: request.caller.account, action: "\(request.method) \(request.route)", status: status,
+            channel: request.channel)
+        let (decision, closed) = refusals.admit(key, nowMs: WallClock.nowMs())
+        complete(closed)
+        guard case .write(let folding) = decision else { return }
+        var request = request
+        if folding == .overflow {
+            request.caller.name = Self.overflowActor
+            request.path = ""
+        }
         do {
-            try append(request, status: status)
+            refusals.opened(folding, rowId: try append(request, status: status))
         } catch {
             logger.error(
                 "could not record a refused \(request.method) \(request.route) by \(request.caller.name): \(error)"
             )
         }
+    }
+
+    /// The actor of the line that counts the refusals beyond the kinds followed one by one.
+    static let overflowActor = "(callers beyond those followed one by one)"
+
+    /// Completes the lines of folding windows that closed (the retention worker calls this every
+    /// minute, and `stop` at shutdown with every window).
+    func complete(_ closed: [RefusalFolding.Closed]) {
+        for window in closed {
+            do {
+                try store.foldAuditRepeats(
+                    id: window.rowId, repeated: window.repeated, lastAtMs: window.lastAtMs)
+            } catch {
+                logger.error(
+                    "could not count \(window.repeated) folded refusals into audit line \(window.rowId): \(error)"
+                )
+            }
+        }
+    }
+
+    /// Writes the counts of every folding window, closed or not (at shutdown).
+    func flushRefusals() {
+        complete(refusals.closeAll())
     }
 
     @discardableResult

@@ -2468,7 +2468,7 @@ enum OpenAPIDocument {
                 One line of the audit trail: a changing request (its status is filled in once it is
                 answered), or a job's outcome (actor `graced`; `status`, `job`, `channel`, `role` and
                 `source` are null).
-              required: [id, at, actor, action, target, status, job, channel, role, source]
+              required: [id, at, actor, action, target, status, job, channel, role, source, repeated, lastAt]
               properties:
                 id:
                   type: integer
@@ -2480,8 +2480,10 @@ enum OpenAPIDocument {
                   type: string
                   description: |
                     Who: `token:NAME`, `uid:U pid:P (comm)` (peer credentials on the Unix socket),
-                    `cert:SUBJECT`, `anonymous@ADDRESS` (`--no-auth`, or a caller refused before being
-                    identified; plain `anonymous` when there is no address), or `graced` for a job's outcome.
+                    `cert:SUBJECT`, `anonymous@ADDRESS` (`--no-auth`, or a TCP caller whose credentials were
+                    missing or refused: its address, whatever it presented), or `graced` for a job's outcome.
+                    On the Unix socket a caller whose credentials were refused keeps its peer credentials
+                    (`uid:U pid:P (comm)`) with a null role; plain `anonymous` only when the kernel gave none.
                 action:
                   type: string
                   description: The method and route, e.g. `POST /gpus/{bdf}/reset`, or `job.reset` (`job.<kind>`) for a job's outcome.
@@ -2507,6 +2509,19 @@ enum OpenAPIDocument {
                   type: [string, 'null']
                   enum: [token, peer-credentials, certificate, no-auth, none, null]
                   description: How the caller was identified; null for a job's outcome.
+                repeated:
+                  type: integer
+                  minimum: 0
+                  description: |
+                    How many more refusals of the same kind (same account, action, status and channel)
+                    followed this line within its minute. A refusal costs its sender nothing, so the trail
+                    writes the first of each kind in a minute and counts the rest here, once the minute is over
+                    (and at shutdown). Lines beyond 1024 kinds in one minute share one line whose actor is
+                    `(callers beyond those followed one by one)`. 0 for every other line.
+                lastAt:
+                  type: [string, 'null']
+                  format: date-time
+                  description: When the last of the `repeated` refusals came; null when `repeated` is 0.
             ServerSentEvent:
               type: object
               description: |

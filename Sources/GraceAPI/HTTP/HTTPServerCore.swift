@@ -145,6 +145,7 @@ final class HTTPServerCore: Sendable {
         let identity = listener.identity(of: connection, tracked)
         switch policy.authenticator.identify(headers, connection: identity) {
         case .failure(let problem):
+            context.caller = policy.authenticator.unauthenticated(identity)
             return .refuse(problem.response)
         case .success(let caller):
             context.caller = caller
@@ -190,7 +191,7 @@ final class HTTPServerCore: Sendable {
             if hasBody, let problem = EdgePolicy.contentTypeProblem(headers) {
                 return .refuse(problem)
             }
-            if let wait = limiter.admit(context.caller.name) {
+            if let wait = limiter.admit(context.caller.account) {
                 return .refuse(AccessProblems.rateLimited(retryAfterSeconds: wait, limit: limiter.perMinute))
             }
         }
@@ -261,7 +262,7 @@ final class HTTPServerCore: Sendable {
         let method = String(decoding: first, as: UTF8.self)
         guard EdgePolicy.isMutation(method) else { return }
         let target = parts.count > 1 ? String(decoding: parts[1], as: UTF8.self) : ""
-        var caller = Caller.anonymous("")
+        var caller = policy.authenticator.unauthenticated(identity)
         if case .success(let identified) = policy.authenticator.identify(
             headers ?? HTTPHeaders(), connection: identity)
         {

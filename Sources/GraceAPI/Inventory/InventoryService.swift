@@ -62,8 +62,8 @@ public final class InventoryService: Sendable {
     static let historyLimit = 50
 
     /// Told of each new layout snapshot that drifted (the metrics count them); set once, at wiring.
-    private let driftObserver = Mutex<(@Sendable (String) -> Void)?>(nil)
-    private let refreshObserver = Mutex<(@Sendable (InventorySnapshot) -> Void)?>(nil)
+    private let driftObserver = Mutex<Observer<String>?>(nil)
+    private let refreshObserver = Mutex<Observer<InventorySnapshot>?>(nil)
 
     public init(inventory: HostInventory, store: GraceStore, logger: Logger) {
         self.inventory = inventory
@@ -86,7 +86,7 @@ public final class InventoryService: Sendable {
 
     /// Outside every lock: the observer may read the host and submit jobs.
     private func notifyRefreshObserver(_ snapshot: InventorySnapshot) {
-        refreshObserver.withLock { $0 }?(snapshot)
+        refreshObserver.withLock { $0 }?.notify(snapshot)
     }
 
     /// What a scan found, for `recordLayouts` to record after the snapshot is out.
@@ -164,7 +164,7 @@ public final class InventoryService: Sendable {
             for (entry, outcome) in zip(pending, outcomes) where outcome.isNew && outcome.snapshot.drift {
                 logger.warning(
                     "layout drift on \(entry.bdf): \(outcome.snapshot.changeSummary ?? "changed")")
-                driftObserver.withLock { $0 }?(entry.bdf)
+                driftObserver.withLock { $0 }?.notify(entry.bdf)
             }
             refreshing.withLock { state in
                 for (entry, outcome) in zip(pending, outcomes) {
@@ -187,7 +187,7 @@ public final class InventoryService: Sendable {
     /// Calls `observer` after every full scan and every uevent-driven re-read with the snapshot
     /// published (the binding reconciler compares successive ones); set once, at wiring.
     public func observeRefresh(_ observer: @escaping @Sendable (InventorySnapshot) -> Void) {
-        refreshObserver.withLock { $0 = observer }
+        refreshObserver.withLock { $0 = Observer(observer) }
     }
 
     /// Reads a few devices again (a job's affected set) and republishes, without rescanning the bus or
@@ -316,7 +316,7 @@ public final class InventoryService: Sendable {
 
     /// Calls `observer` with the GPU's address whenever a new layout snapshot drifted.
     public func observeLayoutDrift(_ observer: @escaping @Sendable (String) -> Void) {
-        driftObserver.withLock { $0 = observer }
+        driftObserver.withLock { $0 = Observer(observer) }
     }
 
     /// The scanned GPUs, the vanished ones as missing, and the jobs' states over them.

@@ -16,9 +16,11 @@ enum AuditRoutes {
         var channel: String?
         var role: String?
         var source: String?
+        var repeated: Int
+        var lastAt: String?
 
         private enum CodingKeys: String, CodingKey {
-            case id, at, actor, action, target, status, job, channel, role, source
+            case id, at, actor, action, target, status, job, channel, role, source, repeated, lastAt
         }
 
         /// Every field, null when it does not apply: the contract lists them all.
@@ -34,6 +36,8 @@ enum AuditRoutes {
             try container.encode(channel, forKey: .channel)
             try container.encode(role, forKey: .role)
             try container.encode(source, forKey: .source)
+            try container.encode(repeated, forKey: .repeated)
+            try container.encode(lastAt, forKey: .lastAt)
         }
     }
 
@@ -85,6 +89,7 @@ enum AuditRoutes {
         return Entry(
             id: line.id, at: Timestamp.rfc3339(ms: line.atMs), actor: line.actor, action: line.action,
             target: line.target, status: detail?.status, job: detail?.job, channel: detail?.channel,
-            role: detail?.role, source: detail?.source)
+            role: detail?.role, source: detail?.source, repeated: detail?.repeated ?? 0,
+            lastAt: detail?.lastAtMs.map(Timestamp.rfc3339(ms:)))
     }
 }

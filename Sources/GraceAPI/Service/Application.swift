@@ -25,6 +25,34 @@ public final class Application: Sendable {
     private let rescanIntervalSeconds: Double
     private let deviceEvents: (any DeviceEventSource)?
     private let rescanner = Mutex<PeriodicWorker?>(nil)
+    private let store: GraceStore
+    private let retention: Retention
+    /// The audit trail, when it is this store's (its folded refusals are flushed at every prune).
+    private let storeAuditor: StoreAuditor?
+    private let pruner = Mutex<PeriodicWorker?>(nil)
+
+    /// How long the tables that grow with traffic keep their rows, by age and by count; the events'
+    /// own retention is `EventHub.Configuration`'s. Enforced at start and then every
+    /// `intervalSeconds`.
+    public struct Retention: Sendable {
+        public var auditMs: Int64
+        public var auditRows: Int
+        /// Finished jobs only: one still running, or that a binding or a reboot verdict names, stays.
+        public var jobsMs: Int64
+        public var jobsRows: Int
+        public var intervalSeconds: Double
+
+        public init(
+            auditMs: Int64 = 90 * 86_400_000, auditRows: Int = 1_000_000, jobsMs: Int64 = 90 * 86_400_000,
+            jobsRows: Int = 100_000, intervalSeconds: Double = 60
+        ) {
+            self.auditMs = auditMs
+            self.auditRows = auditRows
+            self.jobsMs = jobsMs
+            self.jobsRows = jobsRows
+            self.intervalSeconds = intervalSeconds
+        }
+    }
 
     /// The rescan interval when device events are not arriving (no source, or it could not start):
     /// rescans are then the only way a change is seen.
@@ -38,10 +66,12 @@ public final class Application: Sendable {
         rescanIntervalSeconds: Double = 5, healthIntervalSeconds: Double = 5,
         deviceEvents: (any DeviceEventSource)? = nil, jobs: JobEngine.Configuration = .init(),
         events eventConfiguration: EventHub.Configuration = .init(),
-        reconcile: BindingReconciler.Mode = .apply,
+        reconcile: BindingReconciler.Mode = .apply, retention: Retention = .init(),
         logger: Logger
     ) throws {
         self.rescanIntervalSeconds = rescanIntervalSeconds
+        self.store = store
+        self.retention = retention
         self.deviceEvents = deviceEvents
         self.host = host
         self.logger = logger
@@ -114,7 +144,11 @@ public final class Application: Sendable {
         routes = router.registeredRoutes
         var configuration = serverConfiguration
         if configuration.edge.auditor == nil {
-            configuration.edge.auditor = StoreAuditor(store: store, logger: logger)
+            let auditor = StoreAuditor(store: store, logger: logger)
+            configuration.edge.auditor = auditor
+            storeAuditor = auditor
+        } else {
+            storeAuditor = nil
         }
         configuration.edge.requestObserver = { route, status, seconds in
             metrics.requestServed(route: route, code: status, seconds: seconds)
@@ -143,7 +177,7 @@ public final class Application: Sendable {
     public func start() throws {
         let scanned = try inventory.scanAndPublish()
         publishInventoryChanges()
-        events.prune()
+        prune()
         events.start()
         engine.start()
         // After the engine has finished what a dead daemon left: reconcile jobs come after restores.
@@ -158,10 +192,12 @@ public final class Application: Sendable {
             interval = Self.pollingRescanSeconds
         }
         health.start()
+        let pruning = PeriodicWorker(intervalSeconds: retention.intervalSeconds) { [self] in prune() }
+        pruner.withLock { $0 = pruning }
+        pruning.start()
         guard interval > 0 else { return }
         let inventory = inventory
         let logger = logger
-        let events = events
         let worker = PeriodicWorker(intervalSeconds: interval) { [self] in
             do {
                 try inventory.refresh()
@@ -169,7 +205,6 @@ public final class Application: Sendable {
                 logger.error("inventory rescan failed: \(error)")
             }
             publishInventoryChanges()
-            events.prune()
         }
         rescanner.withLock { $0 = worker }
         worker.start()
@@ -227,9 +262,30 @@ public final class Application: Sendable {
             return worker
         }?.stop()
         health.stop()
+        pruner.withLock { worker in
+            defer { worker = nil }
+            return worker
+        }?.stop()
         engine.shutdown()
         events.stop()
         server.stop()
+        storeAuditor?.flushRefusals()
+    }
+
+    /// Enforces every retention once: events, the audit trail (after writing the counts of the
+    /// refusals folded in the last minute), finished jobs.
+    public func prune() {
+        events.prune()
+        let now = Timestamp.nowMs()
+        if let storeAuditor {
+            storeAuditor.complete(storeAuditor.refusals.closeExpired(nowMs: now))
+        }
+        do {
+            try store.pruneAudit(olderThanMs: now - retention.auditMs, keepingAtMost: retention.auditRows)
+            try store.pruneJobs(olderThanMs: now - retention.jobsMs, keepingAtMost: retention.jobsRows)
+        } catch {
+            logger.error("could not prune the audit trail or the jobs: \(error)")
+        }
     }
 
     /// A job's transition as an event of the stream.

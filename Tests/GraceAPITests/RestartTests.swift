@@ -134,8 +134,12 @@ struct RestartTests {
         #expect(interrupted.state == "interrupted")
         // It says where it stopped and what it had done: each phase and attempt was recorded as it
         // happened, not only at the edges.
-        #expect(interrupted.phase == "waiting_ready")
-        #expect(interrupted.phases.map(\.name) == ["queued", "quiescing", "resetting", "waiting_ready"])
+        #expect(interrupted.phase == "interrupted")
+        #expect(
+            interrupted.phases.map(\.name) == [
+                "queued", "quiescing", "resetting", "waiting_ready", "interrupted",
+            ])
+        #expect(interrupted.phases.allSatisfy { $0.endedAt != nil })
         #expect(interrupted.attempts.count == 1 && interrupted.attempts.first?.returnedAt != nil)
         #expect(interrupted.attempts.first?.message.contains("reset") == true)
         #expect(interrupted.error?.type.hasSuffix("/interrupted") == true)

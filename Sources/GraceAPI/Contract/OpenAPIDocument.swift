@@ -2415,13 +2415,19 @@ enum OpenAPIDocument {
                   description: |
                     No reset brings the device back; removing it and rescanning the bus does. Until set to
                     false. (With `neverReady`, a rescan does not help either.)
+                heldInReset:
+                  type: boolean
+                  description: |
+                    A reset leaves the device in reset (not ready) until this is set to false; then it comes
+                    back at once. For a test that needs a window it controls (a cancel while the device is in
+                    reset).
             SimulatorFaultsInForce:
               type: object
               description: |
                 The faults in force for a device: every field, null where no such fault is injected. Unlike in
                 a request (where a field left out keeps its value), null here means "none".
               required: [readyAfterMs, neverReady, busyWrites, hangWriteMs, vanishOnReset, resetWriteMs, allOnes, d3cold,
-                degradedLink, ineffectiveMethods, recoversOnlyAfterRescan]
+                degradedLink, ineffectiveMethods, recoversOnlyAfterRescan, heldInReset]
               properties:
                 readyAfterMs:
                   type: [integer, 'null']
@@ -2462,6 +2468,9 @@ enum OpenAPIDocument {
                 recoversOnlyAfterRescan:
                   type: [boolean, 'null']
                   description: True while only a remove and rescan brings the device back; null when not injected.
+                heldInReset:
+                  type: [boolean, 'null']
+                  description: True while a reset leaves the device in reset until released; null when not injected.
             AuditEntry:
               type: object
               description: |

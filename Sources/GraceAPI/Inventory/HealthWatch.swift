@@ -74,9 +74,30 @@ public final class HealthWatch: Sendable {
             }
             // A job that took a GPU since its look has the last word on it.
             inventory.setHealth(seen.filter { bdf, _ in BDF(bdf).map { !isHeld($0) } ?? false })
+            recheckDoubts()
         }
         // A look at every GPU and a new snapshot leave megabytes freed at fleet scale.
         HeapTrim.now()
+    }
+
+    /// A GPU shown `not_ready` because its probe has not said ready since its last reset (and no job
+    /// or follow-up is probing it) gets one look of that probe: ready lifts the doubt. So a GPU that
+    /// recovers after its follow-up gave up is shown ready within one interval.
+    private func recheckDoubts() {
+        for (bdf, doubt) in inventory.readinessDoubts {
+            guard let device = BDF(bdf), !isHeld(device), inventory.snapshot.gpu(bdf)?.state == .notReady
+            else {
+                continue
+            }
+            let observation = ReadinessProbe.make(
+                kind: doubt.probe, bdf: device, root: root, expected: doubt.expected
+            )
+            .observe(elapsedMs: 0)
+            guard observation.isReady, !isHeld(device) else { continue }
+            inventory.settleReadiness(
+                device, ready: true, reason: "ready", generation: doubt.generation,
+                because: "health watch: its \(doubt.probe.rawValue) probe says ready")
+        }
     }
 
     /// What the watch sees of the GPU now, or nil when it does not look (missing, wedged, held).

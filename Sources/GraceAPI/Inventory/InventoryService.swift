@@ -17,6 +17,10 @@ public final class InventoryService: Sendable {
     private let refreshing = Mutex(RefreshState())
     /// Serialises store recordings (held while writing, without `refreshing`).
     private let recording = Mutex(())
+    /// Serialises announcements, so that `device.state` events leave in the order the changes were
+    /// published whichever thread publishes.
+    private let announcing = Mutex(())
+    private let stateObserver = Mutex<Observer<DeviceStateChange>?>(nil)
     typealias RecordedKey = (identity: DeviceIdentity, layoutJSON: String)
 
     private struct RefreshState {
@@ -30,6 +34,12 @@ public final class InventoryService: Sendable {
         var functions: [String: PCIFunction] = [:]
         /// States jobs impose (resetting, not_ready, wedged) over what a scan says.
         var overlay: [String: DeviceState] = [:]
+        /// GPUs whose readiness probe has not said ready since their last reset: shown `not_ready`
+        /// however their config space reads.
+        var doubts: [String: ReadinessDoubt] = [:]
+        var doubtGeneration: UInt64 = 0
+        /// Changes of shown state not yet announced, oldest first (see `announceChanges`).
+        var unannounced: [DeviceStateChange] = []
         /// What the health watch last saw, laid over every scan's `unknown`.
         var health: [String: GPUHealth] = [:]
         /// When a snapshot was last published (by anything: a scan, a job, the health watch).
@@ -111,8 +121,9 @@ public final class InventoryService: Sendable {
                 state.merge(bdf, nil, read: read)
             }
             state.takenAtMs = now
-            _ = publish(&state)
+            _ = publish(&state, because: "rescan")
         }
+        announceChanges()
         return Scan(gpus: gpus, takenAtMs: now)
     }
 
@@ -177,8 +188,9 @@ public final class InventoryService: Sendable {
                     }
                     state.history[entry.bdf] = history
                 }
-                _ = publish(&state)
+                _ = publish(&state, because: "rescan")
             }
+            announceChanges()
         }
         // After a scan's or a re-read's descriptions and bodies, recorded or not.
         HeapTrim.now()
@@ -193,7 +205,10 @@ public final class InventoryService: Sendable {
     /// Reads a few devices again (a job's affected set) and republishes, without rescanning the bus or
     /// writing to the store: the fast path that lets a job's outcome and the GPU's new state appear
     /// together. A full `refresh()` afterwards records layouts.
-    public func reprobe(_ devices: Set<BDF>, clearing states: Bool) {
+    public func reprobe(
+        _ devices: Set<BDF>, clearing states: Bool, because cause: String = "re-read",
+        announcing: Bool = true
+    ) {
         let (known, read) = refreshing.withLock { state in
             (devices.compactMap { state.functions[$0.description] }, state.nextGeneration())
         }
@@ -205,8 +220,9 @@ public final class InventoryService: Sendable {
                 if states { state.overlay[bdf] = nil }
                 state.merge(bdf, gpu, read: read)
             }
-            _ = publish(&state)
+            _ = publish(&state, because: cause)
         }
+        if announcing { announceChanges() }
     }
 
     // MARK: Change-driven re-reads (kernel uevents)
@@ -262,8 +278,9 @@ public final class InventoryService: Sendable {
         }
         refreshing.withLock { state in
             for (bdf, gpu) in described { state.merge(bdf, gpu, read: plan.read) }
-            _ = publish(&state)
+            _ = publish(&state, because: "kernel device event")
         }
+        announceChanges()
         recordLayouts(described.compactMap(\.1), at: Timestamp.nowMs())
         // A driver changed behind graced's back reaches the reconciler through uevents, not only rescans.
         notifyRefreshObserver(snapshot)
@@ -272,11 +289,14 @@ public final class InventoryService: Sendable {
 
     /// Sets (or with nil clears) the state a job imposes on a GPU, and republishes at once without
     /// rescanning the host.
-    public func setState(_ bdf: String, _ deviceState: DeviceState?) {
+    public func setState(
+        _ bdf: String, _ deviceState: DeviceState?, because cause: String = "job", announcing: Bool = true
+    ) {
         refreshing.withLock { state in
             state.overlay[bdf] = deviceState
-            _ = publish(&state)
+            _ = publish(&state, because: cause)
         }
+        if announcing { announceChanges() }
     }
 
     /// Sets the health the watch saw on a GPU and republishes, only when it changed (an unchanged GPU
@@ -309,9 +329,10 @@ public final class InventoryService: Sendable {
             }
             let delay = Self.unchangedLookDelayMs(gpus: state.lastSeen.count)
             if changed || (looked && nowMs - state.publishedAtMs >= delay) {
-                _ = publish(&state)
+                _ = publish(&state, because: "health watch")
             }
         }
+        announceChanges()
     }
 
     /// Calls `observer` with the GPU's address whenever a new layout snapshot drifted.
@@ -319,8 +340,10 @@ public final class InventoryService: Sendable {
         driftObserver.withLock { $0 = Observer(observer) }
     }
 
-    /// The scanned GPUs, the vanished ones as missing, and the jobs' states over them.
-    private func publish(_ state: inout RefreshState) -> InventorySnapshot {
+    /// The scanned GPUs, the vanished ones as missing, the jobs' states and the readiness doubts over
+    /// them. Every GPU whose shown state differs from the last publication's is queued for
+    /// `announceChanges` with `cause`.
+    private func publish(_ state: inout RefreshState, because cause: String) -> InventorySnapshot {
         state.publishedAtMs = Timestamp.nowMs()
         // BDF strings are fixed-width lowercase hex, so their text order is their numeric order.
         let gpus = state.lastSeen.values.sorted { $0.bdf < $1.bdf }
@@ -334,11 +357,116 @@ public final class InventoryService: Sendable {
                 {
                     gpu.state = imposed
                 }
+                if gpu.state == .ready, state.doubts[gpu.bdf] != nil {
+                    gpu.state = .notReady
+                }
                 return gpu
             }
+        let previous = self.snapshot
+        for gpu in gpus {
+            if let before = previous.gpu(gpu.bdf)?.state, before != gpu.state {
+                state.unannounced.append(
+                    DeviceStateChange(bdf: gpu.bdf, from: before, to: gpu.state, reason: cause))
+            }
+        }
         let snapshot = InventorySnapshot(
-            gpus: gpus, layoutHistory: state.history, takenAtMs: state.takenAtMs, reusing: self.snapshot)
+            gpus: gpus, layoutHistory: state.history, takenAtMs: state.takenAtMs, reusing: previous)
         published.withLock { $0 = snapshot }
         return snapshot
+    }
+
+    // MARK: Shown state: changes and readiness evidence
+
+    /// Calls `observer` with every change of a GPU's shown state, in order, once; set once, at wiring.
+    public func observeStateChanges(_ observer: @escaping @Sendable (DeviceStateChange) -> Void) {
+        stateObserver.withLock { $0 = Observer(observer) }
+    }
+
+    /// Hands the changes published so far to the observer, outside the snapshot's lock. Successive
+    /// changes of one GPU within one hand-over are told as one (`resetting -> not_ready ->
+    /// needs_reboot` as `resetting -> needs_reboot`); a GPU back where it started is not told at all.
+    /// Every publishing method calls this before it returns, except `reprobe` when asked to wait: a
+    /// job that ends announces once its outcome shows.
+    public func announceChanges() {
+        announcing.withLock { _ in
+            let pending = refreshing.withLock { state in
+                defer { state.unannounced.removeAll() }
+                return state.unannounced
+            }
+            guard !pending.isEmpty, let observer = stateObserver.withLock({ $0 }) else { return }
+            for change in Self.coalesced(pending) { observer.notify(change) }
+        }
+    }
+
+    static func coalesced(_ changes: [DeviceStateChange]) -> [DeviceStateChange] {
+        var result: [DeviceStateChange] = []
+        var index: [String: Int] = [:]
+        for change in changes {
+            if let at = index[change.bdf], result[at].to == change.from {
+                result[at].to = change.to
+                result[at].reason = change.reason
+            } else {
+                index[change.bdf] = result.count
+                result.append(change)
+            }
+        }
+        return result.filter { $0.from != $0.to }
+    }
+
+    /// Doubts the readiness of `devices` (a reset was issued on them, or a write hung): they show
+    /// `not_ready` until their probe says ready. Returns each doubt's generation.
+    @discardableResult
+    public func doubtReadiness(
+        _ devices: [BDF: (probe: ReadinessProbeKind, expected: PCIExpectation)], reason: String,
+        because cause: String
+    ) -> [BDF: UInt64] {
+        guard !devices.isEmpty else { return [:] }
+        let now = Timestamp.nowMs()
+        let generations = refreshing.withLock { state -> [BDF: UInt64] in
+            var generations: [BDF: UInt64] = [:]
+            for (bdf, what) in devices {
+                state.doubtGeneration += 1
+                generations[bdf] = state.doubtGeneration
+                state.doubts[bdf.description] = ReadinessDoubt(
+                    reason: reason, sinceMs: now, probe: what.probe, expected: what.expected,
+                    generation: state.doubtGeneration)
+            }
+            _ = publish(&state, because: cause)
+            return generations
+        }
+        announceChanges()
+        return generations
+    }
+
+    /// What the probe said of a doubted GPU: ready lifts the doubt (unless a newer one was raised
+    /// since `generation`) and reads the GPU again, so that what a read during its reset saw (all-ones
+    /// config) is not shown any longer; not ready keeps it with `reason` as the latest word.
+    public func settleReadiness(
+        _ bdf: BDF, ready: Bool, reason: String, generation: UInt64?, because cause: String
+    ) {
+        let lifted = refreshing.withLock { state -> Bool in
+            guard let doubt = state.doubts[bdf.description],
+                generation.map({ $0 == doubt.generation }) ?? true
+            else { return false }
+            if ready {
+                state.doubts[bdf.description] = nil
+                return true
+            }
+            state.doubts[bdf.description]?.reason = reason
+            return false
+        }
+        if lifted {
+            reprobe([bdf], clearing: false, because: cause)
+        }
+    }
+
+    /// The doubt over `bdf`, if any.
+    public func readinessDoubt(_ bdf: BDF) -> ReadinessDoubt? {
+        refreshing.withLock { $0.doubts[bdf.description] }
+    }
+
+    /// Every GPU whose readiness is in doubt.
+    public var readinessDoubts: [String: ReadinessDoubt] {
+        refreshing.withLock { $0.doubts }
     }
 }

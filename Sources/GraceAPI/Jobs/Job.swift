@@ -56,6 +56,20 @@ struct Job: Sendable {
         var returnedAtMs: Int64? = nil
         var errno: Errno?
         var message: String
+
+        /// The kernel returned from the attempt's write (nil error: it succeeded).
+        mutating func complete(_ write: SysfsWrite, error: KernelError?, atMs now: Int64, late: Bool = false)
+        {
+            returnedAtMs = now
+            errno = error?.errno
+            let outcome = error.map(\.message) ?? "ok"
+            message = "\(write): \(outcome)" + (late ? " (returned after the deadline)" : "")
+        }
+    }
+
+    /// The attempt of `job` still waiting for the kernel (a write the job gave up on), if any.
+    static func stuckAttempt(of write: SysfsWrite, in job: Job) -> Int? {
+        job.attempts.lastIndex { $0.returnedAtMs == nil }
     }
 
     struct Readiness: Codable, Sendable, Equatable {

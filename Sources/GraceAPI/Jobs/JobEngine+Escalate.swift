@@ -90,6 +90,7 @@ extension JobEngine {
         }
         handle(id) { $0.entered(.resetting, atMs: Timestamp.nowMs()) }
         handle(id) { $0.owes(plan.restoreWrites) }
+        doubtBeforeReset(id)
         for write in plan.writes {
             switch self.write(write, for: id, recordAttempts: true) {
             case .done: continue
@@ -111,6 +112,7 @@ extension JobEngine {
     ) -> RungResult {
         guard let target = live(id)?.machine.job.gpu else { return .ended }
         handle(id) { $0.entered(.rescanning, atMs: Timestamp.nowMs()) }
+        doubtBeforeReset(id)
         // The parent bridge's bus is rescanned, not the whole host: a function removed elsewhere
         // on purpose stays removed. Without a bridge (a root bus) only the host-wide rescan reaches it.
         let rescan =
@@ -173,6 +175,7 @@ extension JobEngine {
                 details.notes += outcome.notes
             }
         }
+        settle(target, after: outcome, for: id)
         switch outcome.result {
         case .ready:
             break
@@ -232,9 +235,10 @@ extension JobEngine {
                     logger.error("could not record that \(target) needs a reboot: \(error)")
                 }
             }
-            let before = inventory.snapshot.gpu(target.description)?.state
-            inventory.setState(target.description, .needsReboot)
-            announce(target, from: before, reason: "job \(id): no reset method brought it back")
+            // Announced with the job's outcome, as one change from what the job showed last.
+            inventory.setState(
+                target.description, .needsReboot, because: "job \(id): no reset method brought it back",
+                announcing: false)
         case .lifted:
             do {
                 try store.deleteRebootVerdict(bdf: target.description)
@@ -263,7 +267,7 @@ extension JobEngine {
                 continue
             }
             state.withLock { _ = $0.rebootNeeded.insert(device) }
-            inventory.setState(verdict.bdf, .needsReboot)
+            inventory.setState(verdict.bdf, .needsReboot, because: "restart: a reboot verdict of this boot")
             logger.warning(
                 "\(verdict.bdf) still needs a reboot (job \(verdict.jobId) gave it up in this boot)")
         }

@@ -22,6 +22,7 @@ extension JobEngine {
         // puts the list back afterwards, whatever happens.
         handle(id) { $0.entered(.resetting, atMs: Timestamp.nowMs()) }
         handle(id) { $0.owes(plan.restoreWrites) }
+        doubtBeforeReset(id)
         for write in plan.writes {
             let isReset = write == .reset(target)
             let outcome = self.write(write, for: id, recordAttempts: isReset)
@@ -87,6 +88,7 @@ extension JobEngine {
             probe: kind.rawValue, result: outcome.result.kind, waitedMs: outcome.waitedMs,
             polls: outcome.polls)
         handle(id) { $0.observed(readiness, notes: outcome.notes) }
+        settle(target, after: outcome, for: id)
         switch outcome.result {
         case .ready:
             return true

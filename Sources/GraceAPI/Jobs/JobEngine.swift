@@ -42,8 +42,6 @@ public final class JobEngine: Sendable {
     /// Called outside the engine's lock, in the order the changes happened for one job.
     public struct Observers: Sendable {
         var jobChanged: @Sendable (Job, JobMachine.Transition) -> Void = { _, _ in }
-        /// A GPU's state as `GET /gpus` shows it changed (from, to, why), because of a job.
-        var deviceStateChanged: @Sendable (BDF, DeviceState, DeviceState, String) -> Void = { _, _, _, _ in }
         /// The job is over and its devices are free; its final record has been handed to the store.
         var jobConcluded: @Sendable (Job) -> Void = { _ in }
         /// A bind or unbind has put its functions on their drivers and is about to succeed; called
@@ -105,6 +103,8 @@ public final class JobEngine: Sendable {
     /// The kernel's boot id, which `needs_reboot` verdicts are stored with; nil when unreadable.
     let bootId: String?
     let state: GuardedValue<State>
+    /// Re-probes GPUs whose jobs ended without their probe's verdict.
+    let followUps: ReadinessFollowUp
 
     public init(
         host: ServiceHost, store: GraceStore, inventory: InventoryService, configuration: Configuration,
@@ -122,26 +122,13 @@ public final class JobEngine: Sendable {
         recorder = JobRecorder(store: store, logger: logger, retryInterval: configuration.recordRetryInterval)
         let state = GuardedValue(State())
         self.state = state
-        // A write the watchdog gave up on has finally returned: the device is free again.
-        executor = KernelWriteExecutor(writer: host.writer, maximumStuck: configuration.maximumStuckWrites) {
-            write in
-            guard let device = write.device else { return }
-            logger.notice("the kernel returned from \(write) after the job gave up on it")
-            let show = state.withLock { state -> DeviceMachine.Show in
-                guard let current = state.devices[device] else { return nil }
-                let (next, show) = current.unstuck(from: write)
-                state.devices[device] = next
-                return show
-            }
-            if case .some(let shown) = show {
-                let before = inventory.snapshot.gpu(device.description)?.state
-                inventory.setState(device.description, shown)
-                if let before, let after = inventory.snapshot.gpu(device.description)?.state, before != after
-                {
-                    observers.deviceStateChanged(device, before, after, "the kernel returned from \(write)")
-                }
-            }
-        }
+        let executor = KernelWriteExecutor(
+            writer: host.writer, maximumStuck: configuration.maximumStuckWrites)
+        self.executor = executor
+        followUps = ReadinessFollowUp(
+            inventory: inventory, root: host.root, policy: configuration.pollPolicy, executor: executor,
+            logger: logger)
+        executor.observeLateReturns { [weak self] late in self?.writeReturnedLate(late) }
     }
 
     // MARK: Lifecycle
@@ -151,6 +138,7 @@ public final class JobEngine: Sendable {
     public func start() {
         recoverInterruptedJobs()
         restoreRebootVerdicts()
+        verifyReadinessAtStart()
         for _ in 0..<configuration.workers {
             state.withLock { $0.runningWorkers += 1 }
             startDedicatedThread { [self] in workerLoop() }
@@ -180,6 +168,7 @@ public final class JobEngine: Sendable {
         if !finished {
             logger.warning("shutdown: workers still blocked in kernel writes: \(executor.stuckWrites)")
         }
+        followUps.stopAll()
         recorder.flush()
         recorder.stop()
     }
@@ -256,6 +245,8 @@ public final class JobEngine: Sendable {
             return show
         }
         apply(show, to: device, reason: "job \(id): \(write) did not return by the deadline")
+        // Whatever the write was, the device's readiness is unknown until its probe says otherwise.
+        doubt([device], reason: "\(write) hung in the kernel", because: "job \(id)")
     }
 
     /// Whether a job holds `device` (or will take it over), or a stuck write wedged it.
@@ -285,18 +276,7 @@ public final class JobEngine: Sendable {
 
     private func apply(_ show: DeviceMachine.Show, to device: BDF, reason: String) {
         guard case .some(let shown) = show else { return }
-        let before = inventory.snapshot.gpu(device.description)?.state
-        inventory.setState(device.description, shown)
-        announce(device, from: before, reason: reason)
-    }
-
-    /// Tells the observers when the state `GET /gpus` shows for `device` is no longer `before`.
-    func announce(_ device: BDF, from before: DeviceState?, reason: String) {
-        guard let before, let after = inventory.snapshot.gpu(device.description)?.state, before != after
-        else {
-            return
-        }
-        observers.deviceStateChanged(device, before, after, reason)
+        inventory.setState(device.description, shown, because: reason)
     }
 
     // MARK: Queries
@@ -426,6 +406,7 @@ public final class JobEngine: Sendable {
     private func run(_ id: String) {
         guard handle(id, { $0.started() }).contains(.run), let live = live(id) else { return }
         logger.info("job \(id): \(live.machine.job.kind.rawValue) of \(live.machine.job.gpu) started")
+        followUps.cancel(live.devices)
         if takeOver(live.devices, for: id) {
             runStages(id, live.work)
         }
@@ -491,27 +472,29 @@ public final class JobEngine: Sendable {
     /// devices; then they are freed and the job stored.
     private func conclude(_ id: String) {
         guard let live = live(id) else { return }
-        let (settled, wedged) = state.withLock { state -> ([BDF], Set<BDF>) in
-            var settled: [BDF] = []
+        let wedged = state.withLock { state -> Set<BDF> in
             var wedged: Set<BDF> = []
             for device in live.devices.sorted() {
                 if DeviceMachine.claim(state.devices[device]) == .wedged { wedged.insert(device) }
-                if case .some = state.devices[device]?.settle(by: id) { settled.append(device) }
+                _ = state.devices[device]?.settle(by: id)
             }
-            return (settled, wedged)
+            return wedged
         }
-        let before = Dictionary(
-            uniqueKeysWithValues: settled.map { ($0, inventory.snapshot.gpu($0.description)?.state) })
-        inventory.reprobe(live.devices.subtracting(wedged), clearing: true)
+        inventory.reprobe(
+            live.devices.subtracting(wedged), clearing: true, because: "job \(id) ended", announcing: false)
         applyRebootVerdict(id)
         handle(id) { $0.concluded(atMs: Timestamp.nowMs()) }
         // Announced once the outcome shows: the event log's write is not on the waiting client's path.
-        for device in settled { announce(device, from: before[device] ?? nil, reason: "job \(id) ended") }
+        inventory.announceChanges()
 
         let restores = state.read { $0.jobs[id]?.machine.restores ?? [] }
         let notes = restore(restores.reversed())
         handle(id) { $0.restored(notes: notes) }
         release(live.devices, by: id)
+        // A GPU the job left without its probe's verdict (cancelled, timed out) is probed until it has one.
+        for device in live.devices.subtracting(wedged).sorted() {
+            followUps.follow(device, after: "job \(id)")
+        }
         finalize(id)
     }
 
@@ -555,7 +538,6 @@ public final class JobEngine: Sendable {
         for record in records {
             guard var job = Job(record: record) else { continue }
             let inFlight = job.attempts.last.flatMap { $0.returnedAtMs == nil ? $0.message : nil }
-            job.failure = .interrupted(at: job.phase, writeInFlight: inFlight)
             let owed = job.details.owedRestores ?? []
             job.details.notes += restore(owed.compactMap(\.write).reversed()).map {
                 "after the restart: \($0)"
@@ -567,14 +549,23 @@ public final class JobEngine: Sendable {
                         .joined(separator: ", "))
             }
             job.details.owedRestores = nil
+            // Its phases close with the outcome, as every job's do: the phase it was in ended, at the
+            // latest, with the daemon.
+            let interruptedAtMs = record.finishedAtMs ?? Timestamp.nowMs()
+            job.finish(
+                .interrupted, failure: .interrupted(at: job.phase, writeInFlight: inFlight),
+                atMs: interruptedAtMs)
             do {
                 try store.saveJob(job.record)
             } catch {
                 logger.error("could not record interrupted job \(job.id): \(error)")
             }
             logger.warning(
-                "job \(job.id) (\(job.kind.rawValue) of \(job.gpu)) was interrupted by a restart in phase \(job.phase)"
+                "job \(job.id) (\(job.kind.rawValue) of \(job.gpu)) was interrupted by a restart"
             )
+            // Its end is told like any job's: the event stream, the metrics, the audit trail.
+            observers.jobChanged(job, .finished)
+            observers.jobConcluded(job)
         }
     }
 }

@@ -79,8 +79,8 @@ extension JobFailure {
         JobFailure(
             .deadline, summary: "Deadline passed", detail: detail,
             resolution:
-                "Retry with a longer deadlineSeconds if the device is known to be slow; check the host's logs otherwise.",
-            errno: .timerExpired)
+                "Retry with a longer deadlineSeconds if the device is known to be slow; check the host's logs otherwise."
+        )
     }
 
     static func wedged(_ write: SysfsWrite) -> JobFailure {

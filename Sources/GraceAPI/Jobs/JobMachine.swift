@@ -124,11 +124,14 @@ struct JobMachine: Sendable {
         guard let index = job.attempts.indices.last, job.attempts[index].returnedAtMs == nil else {
             return []
         }
-        change {
-            $0.attempts[index].returnedAtMs = now
-            $0.attempts[index].errno = error?.errno
-            $0.attempts[index].message = error.map { "\(write): \($0.message)" } ?? "\(write): ok"
-        }
+        change { $0.attempts[index].complete(write, error: error, atMs: now) }
+        return [.persist, .publish(.attempt(job.attempts[index]))]
+    }
+
+    /// A write the job gave up on at its deadline returned after all, in whatever state the job is now.
+    mutating func lateWriteReturned(_ write: SysfsWrite, error: KernelError?, atMs now: Int64) -> [Action] {
+        guard let index = Job.stuckAttempt(of: write, in: job) else { return [] }
+        change { $0.attempts[index].complete(write, error: error, atMs: now, late: true) }
         return [.persist, .publish(.attempt(job.attempts[index]))]
     }
 

@@ -1,4 +1,5 @@
 import Passthrough
+import Synchronization
 
 /// Runs kernel writes on threads of their own and waits for them with a deadline.
 ///
@@ -18,13 +19,23 @@ final class KernelWriteExecutor: Sendable {
     let maximumStuck: Int
     /// Writes still blocked in the kernel after their job gave up on them.
     private let stuck = GuardedValue<[SysfsWrite]>([])
-    private let onUnstuck: @Sendable (SysfsWrite) -> Void
+    /// An abandoned write that returned: what the kernel answered, and when.
+    struct LateReturn: Sendable {
+        var write: SysfsWrite
+        var result: Result
+        var atMs: Int64
+    }
 
-    init(writer: any KernelWriter, maximumStuck: Int = 8, onUnstuck: @escaping @Sendable (SysfsWrite) -> Void)
-    {
+    /// Told when an abandoned write returns; set once, by the engine once it exists.
+    private let onUnstuck = Mutex<Observer<LateReturn>?>(nil)
+
+    init(writer: any KernelWriter, maximumStuck: Int = 8) {
         self.writer = writer
         self.maximumStuck = maximumStuck
-        self.onUnstuck = onUnstuck
+    }
+
+    func observeLateReturns(_ observer: @escaping @Sendable (LateReturn) -> Void) {
+        onUnstuck.withLock { $0 = Observer(observer) }
     }
 
     /// Writes still blocked in the kernel after their job gave up on them.
@@ -42,7 +53,7 @@ final class KernelWriteExecutor: Sendable {
         let slot = GuardedValue(Slot())
         let writer = writer
         let stuck = stuck
-        let onUnstuck = onUnstuck
+        let late = onUnstuck.withLock { $0 }
         startDedicatedThread {
             let result: Result
             do throws(KernelError) {
@@ -59,7 +70,7 @@ final class KernelWriteExecutor: Sendable {
                 stuck.withLock { list in
                     if let index = list.firstIndex(of: write) { list.remove(at: index) }
                 }
-                onUnstuck(write)
+                late?.notify(LateReturn(write: write, result: result, atMs: Timestamp.nowMs()))
             }
         }
         return slot.wait(until: deadline, for: { $0.result != nil }) { slot, _ -> Result in

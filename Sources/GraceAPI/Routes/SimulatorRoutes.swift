@@ -6,6 +6,7 @@ enum SimulatorRoutes {
     static let knownFields: Set<String> = [
         "readyAfterMs", "neverReady", "busyWrites", "hangWriteMs", "vanishOnReset", "resetWriteMs",
         "allOnes", "d3cold", "degradedLink", "ineffectiveMethods", "recoversOnlyAfterRescan",
+        "heldInReset",
     ]
 
     static func register(in router: inout Router, simulator: SimulatedKernel) {
@@ -42,6 +43,7 @@ enum SimulatorRoutes {
         @NullEncodable var degradedLink: Bool?
         @NullEncodable var ineffectiveMethods: [String]?
         @NullEncodable var recoversOnlyAfterRescan: Bool?
+        @NullEncodable var heldInReset: Bool?
 
         init(_ faults: SimulatorFaults) {
             readyAfterMs = faults.readyAfterMs
@@ -55,6 +57,7 @@ enum SimulatorRoutes {
             degradedLink = faults.degradedLink
             ineffectiveMethods = faults.ineffectiveMethods
             recoversOnlyAfterRescan = faults.recoversOnlyAfterRescan
+            heldInReset = faults.heldInReset
         }
     }
 

@@ -85,10 +85,12 @@ public final class Application: Sendable {
         self.events = events
         var observers = JobEngine.Observers()
         observers.jobChanged = { job, transition in Self.publish(transition, of: job, to: events) }
-        observers.deviceStateChanged = { device, from, to, reason in
+        // Every change of a GPU's shown state, whoever caused it, is one event.
+        inventory.observeStateChanges { change in
             events.publish(
-                type: .deviceState, gpu: device.description, job: nil,
-                payload: DeviceStatePayload(from: from.rawValue, to: to.rawValue, reason: reason))
+                type: .deviceState, gpu: change.bdf, job: nil,
+                payload: DeviceStatePayload(
+                    from: change.from.rawValue, to: change.to.rawValue, reason: change.reason))
         }
         // Every job's outcome goes into the audit trail, beside the request that asked for it, and
         // into the reset counters and histograms.

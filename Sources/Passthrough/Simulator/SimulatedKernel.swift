@@ -187,8 +187,15 @@ public final class SimulatedKernel: KernelWriter, Sendable {
     public func setFaults(_ patch: SimulatorFaults, for bdf: BDF) throws(KernelError) -> SimulatorFaults {
         try knownDevice(bdf)
         return state.withLock { state in
-            let merged = (state.faults[bdf] ?? SimulatorFaults()).merging(patch)
+            let before = state.faults[bdf]
+            let merged = (before ?? SimulatorFaults()).merging(patch)
             state.faults[bdf] = merged.isEmpty ? nil : merged
+            // Released from its hold: a device still in reset comes back at once.
+            if before?.heldInReset == true, merged.heldInReset == nil, merged.neverReady == nil,
+                let device = state.devices[bdf], !device.ready
+            {
+                try? finishReset(bdf, generation: device.generation, &state)
+            }
             // Faults that change what the device shows take effect at once.
             try? render(bdf, &state)
             return merged
@@ -365,7 +372,9 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         state.devices[bdf] = device
         try render(bdf, &state)
 
-        if faults.neverReady == true || faults.recoversOnlyAfterRescan == true { return }
+        if faults.neverReady == true || faults.recoversOnlyAfterRescan == true || faults.heldInReset == true {
+            return
+        }
         // The kernel walks reset_method in order and uses the first method that works: here the first.
         if let method = device.enabledResetMethods.first, faults.ineffectiveMethods?.contains(method) == true
         {

@@ -38,11 +38,16 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
     /// No reset brings the device back; removing it and rescanning the bus does (it is enumerated
     /// afresh). Lasts until cleared.
     public var recoversOnlyAfterRescan: Bool?
+    /// A reset leaves the device in reset (not ready) until this is cleared; then it comes back at
+    /// once. Test equipment for a window the test controls (a cancel while the device is in reset)
+    /// instead of one it hopes for.
+    public var heldInReset: Bool?
 
     public init(
         readyAfterMs: Int? = nil, neverReady: Bool? = nil, busyWrites: Int? = nil, hangWriteMs: Int? = nil,
         vanishOnReset: Bool? = nil, resetWriteMs: Int? = nil, allOnes: Bool? = nil, d3cold: Bool? = nil,
-        degradedLink: Bool? = nil, ineffectiveMethods: [String]? = nil, recoversOnlyAfterRescan: Bool? = nil
+        degradedLink: Bool? = nil, ineffectiveMethods: [String]? = nil, recoversOnlyAfterRescan: Bool? = nil,
+        heldInReset: Bool? = nil
     ) {
         self.readyAfterMs = readyAfterMs
         self.neverReady = neverReady
@@ -55,6 +60,7 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
         self.degradedLink = degradedLink
         self.ineffectiveMethods = ineffectiveMethods
         self.recoversOnlyAfterRescan = recoversOnlyAfterRescan
+        self.heldInReset = heldInReset
     }
 
     public var isEmpty: Bool { self == SimulatorFaults() }
@@ -72,7 +78,8 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
             d3cold: patch.d3cold ?? d3cold,
             degradedLink: patch.degradedLink ?? degradedLink,
             ineffectiveMethods: patch.ineffectiveMethods ?? ineffectiveMethods,
-            recoversOnlyAfterRescan: patch.recoversOnlyAfterRescan ?? recoversOnlyAfterRescan
+            recoversOnlyAfterRescan: patch.recoversOnlyAfterRescan ?? recoversOnlyAfterRescan,
+            heldInReset: patch.heldInReset ?? heldInReset
         ).normalized
     }
 
@@ -89,6 +96,7 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
         if result.degradedLink == false { result.degradedLink = nil }
         if result.ineffectiveMethods?.isEmpty == true { result.ineffectiveMethods = nil }
         if result.recoversOnlyAfterRescan == false { result.recoversOnlyAfterRescan = nil }
+        if result.heldInReset == false { result.heldInReset = nil }
         return result
     }
 }

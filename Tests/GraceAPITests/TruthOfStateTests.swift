@@ -114,6 +114,29 @@ import Testing
         #expect(changes.last?.to == "ready", "\(changes)")
     }
 
+    @Test(
+        "an Idempotency-Key reused with another body is 422 naming its job; the same body, spaced otherwise, is the same job"
+    )
+    func idempotencyKeyWithAnotherBody() async throws {
+        let service = try RunningService()
+        try await service.setFaults(Self.h100, #"{"heldInReset": true}"#)
+        let key = [("Idempotency-Key", "vm-42-reset")]
+        let first = try await service.send(
+            "POST", "/gpus/\(Self.h100)/reset", body: #"{"deadlineSeconds": 20}"#, headers: key)
+        #expect(first.status == 202)
+        let job = try first.decode(JobView.self)
+        let same = try await service.send(
+            "POST", "/gpus/\(Self.h100)/reset", body: #"{ "deadlineSeconds" : 20.0 }"#, headers: key)
+        #expect(same.status == 202)
+        #expect(try same.decode(JobView.self).id == job.id)
+        let other = try await service.send(
+            "POST", "/gpus/\(Self.h100)/reset", body: #"{"deadlineSeconds": 30}"#, headers: key)
+        #expect(other.status == 422)
+        #expect(other.text.contains("idempotency-key-reused") && other.text.contains(job.id), "\(other.text)")
+        try await service.setFaults(Self.h100, #"{"heldInReset": false}"#)
+        #expect(try await service.waitForJob(job.id).state == "succeeded")
+    }
+
     @Test("a job interrupted by a crash finishes in the stream and the audit trail, its phases closed")
     func interruptedJobFinishes() async throws {
         let first = try RunningService(removesHost: false)

@@ -1189,7 +1189,12 @@ enum OpenAPIDocument {
               name: Idempotency-Key
               in: header
               required: false
-              description: Repeating a request with the same key returns the job it created instead of a 409.
+              description: |
+                Repeating a request with the same key returns the job it created instead of a 409. The same
+                request means the same kind, the same GPU and the same body as decoded (spacing and key order
+                do not matter); a key reused with anything else is 422 `idempotency-key-reused` naming the
+                job it belongs to (as draft-ietf-httpapi-idempotency-key-header answers a key reused with
+                another payload).
               schema:
                 type: string
                 minLength: 1
@@ -1292,8 +1297,8 @@ enum OpenAPIDocument {
             Refused:
               description: |
                 The request cannot be done on this device: a method it does not list, a bus reset the kernel
-                forbids (GH200) or on a root bus, a bridge, an unknown driver, a reused Idempotency-Key
-                (`idempotency-key-reused`). Or a value is out of range (`value-out-of-range`, checked before
+                forbids (GH200) or on a root bus, a bridge, an unknown driver, an Idempotency-Key already used
+                for another request (another kind, GPU or body: `idempotency-key-reused`). Or a value is out of range (`value-out-of-range`, checked before
                 anything else about the GPU): `deadlineSeconds` must be from 0.1 to 3600, and the problem
                 names the `field` with its `minimum` and `maximum`.
               content:

@@ -204,6 +204,9 @@ public final class EventHub: Sendable {
         -> EventSubscription
     {
         let deadline = maxSeconds.map { ContinuousClock.now.advanced(by: .seconds($0)) }
+        // The ticker looks again, so that this deadline is met to the millisecond (it may be sooner
+        // than the tick it is waiting for).
+        defer { if deadline != nil { tickerWake.signal() } }
         let opening = [Array(": graced events\nretry: \(configuration.retryMs)\n\n".utf8)]
         let nowMs = clock()
         return state.withLock { state in
@@ -318,7 +321,15 @@ public final class EventHub: Sendable {
             Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000))
         ticker.start { [self] in
             while !ticker.isStopping {
-                _ = tickerWake.wait(timeout: .now() + .milliseconds(ms))
+                // A stream with `maxSeconds` ends at its deadline, not at the next round second.
+                var wait = Duration.milliseconds(ms)
+                let subscribers = state.withLock { Array($0.subscribers.values) }
+                if let soonest = subscribers.compactMap(\.deadline).min() {
+                    wait = max(.zero, min(wait, ContinuousClock.now.duration(to: soonest)))
+                }
+                let (seconds, attoseconds) = wait.components
+                let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+                _ = tickerWake.wait(timeout: .now() + .nanoseconds(nanoseconds))
                 if ticker.isStopping { break }
                 tick()
             }

@@ -110,8 +110,14 @@ public final class EventSubscription: StreamSource, Sendable {
         }
     }
 
+    /// When its `maxSeconds` runs out, if it has one and its stream has not ended yet.
+    var deadline: ContinuousClock.Instant? {
+        state.withLock { $0.ending == nil ? $0.deadline : nil }
+    }
+
     /// A heartbeat tick: queues `: heartbeat` if nothing was sent for `heartbeat`, and ends the
     /// stream once its deadline has passed. Returns whether the consumer should be woken.
+
     func tick(now: ContinuousClock.Instant, heartbeat: Duration) -> Bool {
         state.withLock { state in
             guard state.ending == nil, !state.finished else { return false }

@@ -170,7 +170,8 @@ extension JobEngine {
         }
         guard let gpu = inventory.snapshot.gpu(bdf.description) else { return .refused(.gpuNotFound(bdf)) }
         if let idempotencyKey, let earlier = existingJob(idempotencyKey: idempotencyKey) {
-            return answer(forKey: idempotencyKey, owner: earlier, kind: kind, bdf: bdf)
+            return answer(
+                forKey: idempotencyKey, owner: earlier, kind: kind, bdf: bdf, requestJSON: requestJSON)
         }
         if gpu.state == .missing { return .refused(.gpuMissing(bdf)) }
         if isWedged(bdf) { return .refused(.gpuWedged(bdf)) }
@@ -250,9 +251,9 @@ extension JobEngine {
             guard let owner = existingJob(idempotencyKey: key) else {
                 return .refused(.storeUnavailable("the key's job could not be read"))
             }
-            return answer(forKey: key, owner: owner, kind: kind, bdf: bdf)
+            return answer(forKey: key, owner: owner, kind: kind, bdf: bdf, requestJSON: requestJSON)
         case .failure(.idempotencyKeyReused(let key, let other)):
-            return answer(forKey: key, owner: other, kind: kind, bdf: bdf)
+            return answer(forKey: key, owner: other, kind: kind, bdf: bdf, requestJSON: requestJSON)
         case .failure(let refusal):
             return .refused(refusal)
         }
@@ -267,9 +268,13 @@ extension JobEngine {
     }
 
     /// A request that carries an Idempotency-Key another job already has: that job when it was
-    /// created by the same request (same kind, same GPU), else a refusal naming it.
-    private func answer(forKey key: String, owner: Job, kind: JobKind, bdf: BDF) -> Submission {
-        guard owner.kind == kind && owner.gpu == bdf else {
+    /// created by the same request (same kind, same GPU, the same body as decoded, so spacing and key
+    /// order do not matter), else a refusal naming it (422, as draft-ietf-httpapi-idempotency-key-
+    /// header answers a key reused with another payload).
+    private func answer(forKey key: String, owner: Job, kind: JobKind, bdf: BDF, requestJSON: String)
+        -> Submission
+    {
+        guard owner.kind == kind && owner.gpu == bdf && owner.requestJSON == requestJSON else {
             return .refused(.idempotencyKeyReused(key: key, job: owner))
         }
         return .repeated(owner)

@@ -32,8 +32,10 @@ enum JobProblems {
         case .idempotencyKeyReused(let key, let job):
             return .problem(
                 status: 422, slug: "idempotency-key-reused", title: "Idempotency-Key already used",
-                detail: "The key \(key) belongs to job \(job.id), a \(job.kind.rawValue) of \(job.gpu).",
-                resolution: "Use a new Idempotency-Key for a different request.",
+                detail:
+                    "The key \(key) belongs to job \(job.id), a \(job.kind.rawValue) of \(job.gpu) with another request body.",
+                resolution:
+                    "Send the same request again to get that job, or use a new Idempotency-Key for a different request.",
                 extensions: ["job": job.id], headers: [("Location", "/jobs/\(job.id)")])
         case .gpuMissing(let bdf):
             return .problem(

@@ -42,6 +42,24 @@ extension GraceStore {
         return nil
     }
 
+    /// The newest event of `type` for each GPU that has one (at start: the last `device.state` each
+    /// GPU was announced in, to compare with what the first scan finds).
+    public func latestEventPerGPU(type: String) throws -> [EventRecord] {
+        try database.withConnection { connection in
+            try connection.query(
+                """
+                SELECT id, type, at_ms, gpu, job, data_json FROM events WHERE id IN (
+                    SELECT max(id) FROM events WHERE type = ?1 AND gpu IS NOT NULL GROUP BY gpu)
+                ORDER BY id
+                """, [.text(type)]
+            ) { row in
+                EventRecord(
+                    id: row.int64(at: 0), type: row.string(at: 1) ?? "", atMs: row.int64(at: 2),
+                    gpu: row.string(at: 3), job: row.string(at: 4), dataJSON: row.string(at: 5) ?? "{}")
+            }
+        }
+    }
+
     /// The highest id ever handed out (pruned or not), 0 before the first event.
     public func lastEventId() throws -> Int64 {
         if case .integer(let id) = try database.scalar(

@@ -69,14 +69,20 @@ struct AccessSetup {
                 mutationsPerMinute: options.mutationsPerMinute, authenticator: authenticator))
     }
 
-    /// SIGHUP: the token file again; on any error the tokens in force stay.
+    /// SIGHUP: the token file again. A file graced refuses (exposed, another owner, malformed) may be
+    /// the very edit that revokes a leaked token, so keeping the previous tokens would fail open:
+    /// every bearer token is refused instead until a valid file is loaded (the socket's peer
+    /// credentials still work, so root can put it right).
     func reloadTokens(into authenticator: Authenticator) {
         do {
             let tokens = try Self.loadTokens(tokenPath, required: false)
             authenticator.replaceTokens(tokens.map(TokenVerifier.init(records:)))
             logger.notice("tokens reloaded from \(tokenPath): \(tokens?.count ?? 0)")
         } catch {
-            logger.error("tokens not reloaded, the previous ones stay in force: \(error)")
+            authenticator.replaceTokens(nil)
+            logger.critical(
+                "tokens not reloaded: \(error). Every bearer token is refused until a valid file is loaded (fix it, then SIGHUP)"
+            )
         }
     }
 

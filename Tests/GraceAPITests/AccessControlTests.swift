@@ -147,7 +147,8 @@ struct AccessControlTests {
         let lines = try trail.decode(AuditPage.self).items
         #expect(
             lines.contains {
-                $0.actor.hasPrefix("uid:65534 pid:") && $0.actor.hasSuffix("(curl)") && $0.status == 200
+                $0.actor.hasPrefix("uid:65534 pid:") && $0.actor.hasSuffix("(unverified: curl)")
+                    && $0.status == 200
                     && $0.role == "operator"
             })
     }
@@ -236,6 +237,7 @@ struct AuditPage: Decodable {
         var source: String?
         var repeated: Int
         var lastAt: String?
+        var rawTarget: String?
     }
 
     var items: [Line]

@@ -108,6 +108,39 @@ struct DaemonAccessTests {
     }
 
     @Test(
+        "a token file graced refuses on SIGHUP refuses every token (it may be the edit that revokes one) until a valid one is loaded"
+    )
+    func refusedReloadFailsClosed() async throws {
+        let folder = try folder()
+        let tokens = folder + "/tokens"
+        let created = try await run(
+            ["token", "create", "--tokens", tokens, "--name", "kept", "--role", "viewer"], in: folder)
+        let token = try #require(created.output.split(separator: "\n").first { $0.hasPrefix("grace_") })
+        let daemon = try GracedProcess(
+            database: folder + "/graced.sqlite", logPath: folder + "/graced.log",
+            access: ["--tokens", tokens])
+        defer { daemon.kill(SIGTERM) }
+        try await daemon.waitUntilServing()
+        let client = daemon.client
+        func status() async -> Int? {
+            await offPool {
+                try? client.request("GET", "/gpus", headers: [("Authorization", "Bearer \(token)")])
+            }?
+            .status
+        }
+        #expect(await status() == 200)
+        // The edited file lands with mode 0644: graced refuses it, and with it every token.
+        chmod(tokens, 0o644)
+        daemon.signal(SIGHUP)
+        try await waitFor(seconds: 30) { await status() == 401 }
+        #expect(await status() == 401)
+        chmod(tokens, 0o600)
+        daemon.signal(SIGHUP)
+        try await waitFor(seconds: 30) { await status() == 200 }
+        #expect(await status() == 200)
+    }
+
+    @Test(
         "with 150 slow connections under `ulimit -n 128` a fresh client is answered within 2 s (a refusal or its answer), not left hanging"
     )
     func descriptorExhaustion() async throws {

@@ -130,7 +130,7 @@ struct ServiceTests {
         #expect(
             try await service.get(path).text
                 == #"{"allOnes":null,"busyWrites":null,"d3cold":null,"degradedLink":null,"hangWriteMs":null,"#
-                + #""heldInReset":null,"#
+                + #""heldInReset":null,"holdResetWrite":null,"#
                 + #""ineffectiveMethods":null,"neverReady":null,"readyAfterMs":null,"#
                 + #""recoversOnlyAfterRescan":null,"resetWriteMs":null,"vanishOnReset":null}"#)
         let set = try await service.send(

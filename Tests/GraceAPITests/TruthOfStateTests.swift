@@ -43,13 +43,15 @@ import Testing
         #expect(try service.stateChanges(of: gpu).last?.to == "ready")
     }
 
-    @Test("a reset that timed out before a slow GPU was ready is followed up: ready once its probe says so")
+    @Test("a reset that timed out before the GPU was ready is followed up: ready once its probe says so")
     func slowGPUIsFollowedUp() async throws {
         let service = try RunningService()
-        try await service.setFaults(Self.gh200, #"{"readyAfterMs": 1500}"#)
+        // In reset until the test lets it go: the deadline always passes first.
+        try await service.setFaults(Self.gh200, #"{"heldInReset": true}"#)
         let job = try await service.submit(Self.gh200, "reset", body: #"{"deadlineSeconds": 0.3}"#)
         #expect(try await service.waitForJob(job.id).state == "timed_out")
         #expect(try await service.gpu(Self.gh200).state == "not_ready")
+        try await service.setFaults(Self.gh200, #"{"heldInReset": false}"#)
         try await waitFor(seconds: 60) { try await service.gpu(Self.gh200).state == "ready" }
         let changes = try service.stateChanges(of: Self.gh200)
         #expect(changes.last?.from == "not_ready" && changes.last?.to == "ready", "\(changes)")
@@ -95,13 +97,14 @@ import Testing
     )
     func lateReturnIsRecorded() async throws {
         let service = try RunningService()
-        try await service.setFaults(Self.gh200, #"{"hangWriteMs": 1500}"#)
+        try await service.setFaults(Self.gh200, #"{"holdResetWrite": true}"#)
         let job = try await service.submit(Self.gh200, "reset", body: #"{"deadlineSeconds": 0.5}"#)
         let done = try await service.waitForJob(job.id)
         #expect(done.state == "timed_out")
         #expect(done.attempts.last?.returnedAt == nil)
         #expect(try await service.gpu(Self.gh200).state == "wedged")
-        // The write returns by itself: the attempt gets its return, the GPU its probe's verdict.
+        // The kernel lets the write go: the attempt gets its return, the GPU its probe's verdict.
+        try await service.setFaults(Self.gh200, #"{"holdResetWrite": false}"#)
         let returned = try await service.waitForJob(job.id, timeout: .seconds(60)) {
             $0.attempts.last?.returnedAt != nil
         }

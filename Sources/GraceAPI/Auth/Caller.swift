@@ -15,7 +15,7 @@ public struct Caller: Sendable, Equatable {
     }
 
     /// The identity as the audit trail and a job's `requestedBy` show it, e.g. `token:ci-runner`,
-    /// `uid:0 pid:4242 (curl)`, `cert:CN=dashboard,O=ops`, `anonymous@127.0.0.1`.
+    /// `uid:0 pid:4242 (unverified: curl)`, `cert:CN=dashboard,O=ops`, `anonymous@127.0.0.1`.
     public var name: String
     /// nil when the caller is not authenticated.
     public var role: Role?

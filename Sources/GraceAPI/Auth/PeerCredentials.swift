@@ -38,9 +38,10 @@ struct PeerCredentials: Sendable, Equatable {
             pid: pid, uid: credentials.uid, gid: credentials.gid, processName: comm, groups: groups)
     }
 
-    /// `uid:1000 pid:4242 (qemu-system-x86)`.
+    /// `uid:1000 pid:4242 (unverified: qemu-system-x86)`: the uid is the kernel's word; the process
+    /// name is whatever the process set (`prctl(PR_SET_NAME)`), so it is marked as its claim.
     var name: String {
-        "uid:\(uid) pid:\(pid)" + (processName.map { " (\($0))" } ?? "")
+        "uid:\(uid) pid:\(pid)" + (processName.map { " (unverified: \($0))" } ?? "")
     }
 
     /// `uid:1000`: what the kernel vouches for and the process cannot change.

@@ -3,8 +3,10 @@ public struct AuditedRequest: Sendable {
     public var method: String
     /// The route's template (`/gpus/{bdf}/reset`), or the raw path when no route matched.
     public var route: String
-    /// The raw path as sent (at most 200 bytes kept).
+    /// The path as acted on, percent-decoded (from at most 200 bytes sent).
     public var path: String
+    /// The path as sent, when it differs from `path`.
+    public var rawPath: String?
     public var caller: Caller
     /// "unix", "tcp" or "tls".
     public var channel: String

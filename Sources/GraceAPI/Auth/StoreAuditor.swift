@@ -17,6 +17,8 @@ final class StoreAuditor: RequestAuditor {
         var repeated: Int?
         /// When the last of them came.
         var lastAtMs: Int64?
+        /// The target as sent, when percent-encoding made it differ from the line's target.
+        var rawTarget: String?
     }
 
     private let store: GraceStore
@@ -98,6 +100,6 @@ final class StoreAuditor: RequestAuditor {
     private func detail(_ request: AuditedRequest, status: Int?, job: String?) -> Detail {
         Detail(
             status: status, job: job, channel: request.channel, role: request.caller.role?.rawValue,
-            source: request.caller.source.rawValue)
+            source: request.caller.source.rawValue, rawTarget: request.rawPath)
     }
 }

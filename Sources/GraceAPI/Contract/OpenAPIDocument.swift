@@ -60,7 +60,7 @@ enum OpenAPIDocument {
             accepted wherever GET is, with GET's role.
 
             Callers appear in the audit trail and in a job's `requestedBy` as `token:NAME`,
-            `uid:U pid:P (comm)` (peer credentials), `cert:SUBJECT`, or `anonymous@ADDRESS` (`--no-auth`).
+            `uid:U pid:P (unverified: comm)` (peer credentials), `cert:SUBJECT`, or `anonymous@ADDRESS` (`--no-auth`).
             Every changing request (POST, PUT, DELETE) is recorded there, those refused at the edge included.
 
             ## The edge
@@ -1163,7 +1163,7 @@ enum OpenAPIDocument {
 
                 Peer credentials, which OpenAPI has no scheme for: on the Unix socket
                 `/run/graced/graced.sock` (mode 0660) a request without `Authorization` is identified by the
-                connecting process's credentials (SO_PEERCRED), as `uid:U pid:P (comm)`. uid 0 is admin;
+                connecting process's credentials (SO_PEERCRED), as `uid:U pid:P (unverified: comm)`. uid 0 is admin;
                 members of the socket's group (`--socket-group`, default `graced`) get `--socket-group-role`
                 (default operator); anyone else is not authenticated (401).
             clientCertificate:
@@ -2312,7 +2312,7 @@ enum OpenAPIDocument {
                   type: [string, 'null']
                   description: |
                     Who submitted the job, in the same forms as an audit entry's `actor`: `token:NAME`,
-                    `uid:U pid:P (comm)`, `cert:SUBJECT`, or `anonymous@ADDRESS` (`--no-auth`). Null for jobs
+                    `uid:U pid:P (unverified: comm)`, `cert:SUBJECT`, or `anonymous@ADDRESS` (`--no-auth`). Null for jobs
                     stored before identities existed.
             JobError:
               description: |
@@ -2426,13 +2426,18 @@ enum OpenAPIDocument {
                     A reset leaves the device in reset (not ready) until this is set to false; then it comes
                     back at once. For a test that needs a window it controls (a cancel while the device is in
                     reset).
+                holdResetWrite:
+                  type: boolean
+                  description: |
+                    Every `reset` write blocks, before the kernel acts on it, until this is set to false: a
+                    hung write released when the test chooses (`hangWriteMs` ends by itself).
             SimulatorFaultsInForce:
               type: object
               description: |
                 The faults in force for a device: every field, null where no such fault is injected. Unlike in
                 a request (where a field left out keeps its value), null here means "none".
               required: [readyAfterMs, neverReady, busyWrites, hangWriteMs, vanishOnReset, resetWriteMs, allOnes, d3cold,
-                degradedLink, ineffectiveMethods, recoversOnlyAfterRescan, heldInReset]
+                degradedLink, ineffectiveMethods, recoversOnlyAfterRescan, heldInReset, holdResetWrite]
               properties:
                 readyAfterMs:
                   type: [integer, 'null']
@@ -2476,13 +2481,17 @@ enum OpenAPIDocument {
                 heldInReset:
                   type: [boolean, 'null']
                   description: True while a reset leaves the device in reset until released; null when not injected.
+                holdResetWrite:
+                  type: [boolean, 'null']
+                  description: True while every reset write blocks until released; null when not injected.
             AuditEntry:
               type: object
               description: |
                 One line of the audit trail: a changing request (its status is filled in once it is
                 answered), or a job's outcome (actor `graced`; `status`, `job`, `channel`, `role` and
                 `source` are null).
-              required: [id, at, actor, action, target, status, job, channel, role, source, repeated, lastAt]
+              required: [id, at, actor, action, target, status, job, channel, role, source, repeated, lastAt,
+                rawTarget]
               properties:
                 id:
                   type: integer
@@ -2493,18 +2502,21 @@ enum OpenAPIDocument {
                 actor:
                   type: string
                   description: |
-                    Who: `token:NAME`, `uid:U pid:P (comm)` (peer credentials on the Unix socket),
+                    Who: `token:NAME`, `uid:U pid:P (unverified: comm)` (peer credentials on the Unix socket:
+                    the uid is the kernel's word, the process name only what the process calls itself),
                     `cert:SUBJECT`, `anonymous@ADDRESS` (`--no-auth`, or a TCP caller whose credentials were
                     missing or refused: its address, whatever it presented), or `graced` for a job's outcome.
                     On the Unix socket a caller whose credentials were refused keeps its peer credentials
-                    (`uid:U pid:P (comm)`) with a null role; plain `anonymous` only when the kernel gave none.
+                    (`uid:U pid:P (unverified: comm)`) with a null role; plain `anonymous` only when the kernel gave none.
                 action:
                   type: string
                   description: The method and route, e.g. `POST /gpus/{bdf}/reset`, or `job.reset` (`job.<kind>`) for a job's outcome.
                   example: POST /gpus/{bdf}/reset
                 target:
                   type: string
-                  description: The request's path, e.g. `/gpus/0009:01:00.0/reset`, or the GPU's BDF for a job's outcome.
+                  description: |
+                    The request's path as acted on (percent-decoded), e.g. `/gpus/0009:01:00.0/reset`, or the
+                    GPU's BDF for a job's outcome.
                 status:
                   type: [integer, 'null']
                   description: The answer's status; null while the request was being handled, and for a job's outcome.
@@ -2536,6 +2548,9 @@ enum OpenAPIDocument {
                   type: [string, 'null']
                   format: date-time
                   description: When the last of the `repeated` refusals came; null when `repeated` is 0.
+                rawTarget:
+                  type: [string, 'null']
+                  description: The path as sent, when percent-encoding made it differ from `target`; else null.
             ServerSentEvent:
               type: object
               description: |

@@ -233,15 +233,18 @@ final class HTTPServerCore: Sendable {
     )
         -> AuditedRequest
     {
-        let path = String(HTTPRequest.split(rawTarget).path.prefix(200))
+        let raw = String(HTTPRequest.split(rawTarget).path.prefix(200))
         // A request refused before routing (401, 421, ...) is still recorded under its route.
         var template = template
-        if template == nil, case .matched(let match) = router.resolve(method: method, path: path) {
+        if template == nil, case .matched(let match) = router.resolve(method: method, path: raw) {
             template = match.template
         }
+        // The target as it was acted on (percent-decoded), so a search for a GPU finds every line;
+        // the raw one beside it where they differ.
+        let decoded = PercentDecoding.decode(raw)
         return AuditedRequest(
-            method: String(method.prefix(20)), route: template ?? path, path: path, caller: caller,
-            channel: channel)
+            method: String(method.prefix(20)), route: template ?? decoded, path: decoded,
+            rawPath: decoded == raw ? nil : raw, caller: caller, channel: channel)
     }
 
     private func auditRefusal(_ context: RequestContext, status: Int) {

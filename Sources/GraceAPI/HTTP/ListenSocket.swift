@@ -138,12 +138,18 @@ struct ListenSocket: Sendable {
             fd: fd, address: address, port: 0, inode: (UInt(status.st_dev), UInt(status.st_ino)))
     }
 
-    /// Creates the socket's folder (0755: the socket's own mode decides who connects) if missing.
+    /// Creates the socket's folder (0755: the socket's own mode decides who connects) if missing. A
+    /// folder made here gets 0755 whatever graced's umask (the unit's is 0077, which made it 0700 and
+    /// kept the socket group's members out); an existing folder is left as its owner set it.
     private static func makeFolder(_ folder: String, address: ListenAddress) throws(HTTPServerError) {
         var current = ""
         for component in folder.split(separator: "/") {
             current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            if mkdir(current, 0o755) == 0 {
+                guard chmod(current, 0o755) == 0 else {
+                    throw .listenFailed(address.description, errno: errno)
+                }
+            } else if errno != EEXIST {
                 throw .listenFailed(address.description, errno: errno)
             }
         }

@@ -134,10 +134,10 @@ public final class JobEngine: Sendable {
     // MARK: Lifecycle
 
     /// Finishes the jobs a dead daemon left behind (interrupted, with the restores they owed carried
-    /// out), then starts the workers.
+    /// out), doubts the GPUs their last jobs left unproven, then starts the workers. (The reboot
+    /// verdicts are restored before the first scan is published: `restoreRebootVerdicts`.)
     public func start() {
         recoverInterruptedJobs()
-        restoreRebootVerdicts()
         verifyReadinessAtStart()
         for _ in 0..<configuration.workers {
             state.withLock { $0.runningWorkers += 1 }

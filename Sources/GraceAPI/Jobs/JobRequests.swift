@@ -65,7 +65,7 @@ enum RequestBody {
             return .failure(
                 ProblemResponse(
                     response: CommonProblems.invalidBody(
-                        "Unknown field '\(unknown)'.", resolution: resolution)))
+                        "Unknown field '\(Self.bounded(unknown))'.", resolution: resolution)))
         }
         // The decoder would take null as "left out"; the contract types no request member as
         // nullable, and null cannot mean "default" in one body and "none" in an answer.
@@ -73,7 +73,7 @@ enum RequestBody {
             return .failure(
                 ProblemResponse(
                     response: CommonProblems.invalidBody(
-                        "Field '\(null)' is null.",
+                        "Field '\(Self.bounded(null))' is null.",
                         resolution: "Leave a field out for its default; " + resolution)))
         }
         do {
@@ -82,8 +82,15 @@ enum RequestBody {
             return .failure(
                 ProblemResponse(
                     response: CommonProblems.invalidBody(
-                        "A field has the wrong type or value: \(describe(error)).", resolution: resolution)))
+                        "A field has the wrong type or value: \(Self.bounded(describe(error), to: 200)).",
+                        resolution: resolution)))
         }
+    }
+
+    /// Input echoed in a problem is cut to `limit` characters: an answer never grows with what the
+    /// client sent (a 60 KB `method` value was echoed whole).
+    static func bounded(_ text: String, to limit: Int = 64) -> String {
+        text.count <= limit ? text : String(text.prefix(limit)) + "… (\(text.utf8.count) bytes)"
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -5,7 +5,7 @@ enum AuditRoutes {
     struct Entry: Encodable {
         var id: Int64
         var at: String
-        /// Who: `token:NAME`, `uid:U pid:P (comm)`, `cert:SUBJECT`, `anonymous@ADDRESS`, or `graced`.
+        /// Who: `token:NAME`, `uid:U pid:P (unverified: comm)`, `cert:SUBJECT`, `anonymous@ADDRESS`, or `graced`.
         var actor: String
         /// `POST /gpus/{bdf}/reset`, or `job.reset` for a job's outcome.
         var action: String
@@ -18,9 +18,11 @@ enum AuditRoutes {
         var source: String?
         var repeated: Int
         var lastAt: String?
+        var rawTarget: String?
 
         private enum CodingKeys: String, CodingKey {
-            case id, at, actor, action, target, status, job, channel, role, source, repeated, lastAt
+            case id, at, actor, action, target, status, job, channel, role, source, repeated, lastAt,
+                rawTarget
         }
 
         /// Every field, null when it does not apply: the contract lists them all.
@@ -38,6 +40,7 @@ enum AuditRoutes {
             try container.encode(source, forKey: .source)
             try container.encode(repeated, forKey: .repeated)
             try container.encode(lastAt, forKey: .lastAt)
+            try container.encode(rawTarget, forKey: .rawTarget)
         }
     }
 
@@ -90,6 +93,6 @@ enum AuditRoutes {
             id: line.id, at: Timestamp.rfc3339(ms: line.atMs), actor: line.actor, action: line.action,
             target: line.target, status: detail?.status, job: detail?.job, channel: detail?.channel,
             role: detail?.role, source: detail?.source, repeated: detail?.repeated ?? 0,
-            lastAt: detail?.lastAtMs.map(Timestamp.rfc3339(ms:)))
+            lastAt: detail?.lastAtMs.map(Timestamp.rfc3339(ms:)), rawTarget: detail?.rawTarget)
     }
 }

@@ -6,7 +6,7 @@ enum SimulatorRoutes {
     static let knownFields: Set<String> = [
         "readyAfterMs", "neverReady", "busyWrites", "hangWriteMs", "vanishOnReset", "resetWriteMs",
         "allOnes", "d3cold", "degradedLink", "ineffectiveMethods", "recoversOnlyAfterRescan",
-        "heldInReset",
+        "heldInReset", "holdResetWrite",
     ]
 
     static func register(in router: inout Router, simulator: SimulatedKernel) {
@@ -44,6 +44,7 @@ enum SimulatorRoutes {
         @NullEncodable var ineffectiveMethods: [String]?
         @NullEncodable var recoversOnlyAfterRescan: Bool?
         @NullEncodable var heldInReset: Bool?
+        @NullEncodable var holdResetWrite: Bool?
 
         init(_ faults: SimulatorFaults) {
             readyAfterMs = faults.readyAfterMs
@@ -58,6 +59,7 @@ enum SimulatorRoutes {
             ineffectiveMethods = faults.ineffectiveMethods
             recoversOnlyAfterRescan = faults.recoversOnlyAfterRescan
             heldInReset = faults.heldInReset
+            holdResetWrite = faults.holdResetWrite
         }
     }
 

@@ -177,7 +177,10 @@ public final class Application: Sendable {
     /// a row and a layout per GPU (synced transactions), which the GPU list need not wait for.
     /// `start` returns once they are recorded and the health watch has looked at every GPU once.
     public func start() throws {
+        // Before the first publication, so that a GPU that needs a reboot is never shown otherwise.
+        engine.restoreRebootVerdicts()
         let scanned = try inventory.scanAndPublish()
+        announceChangesWhileStopped()
         publishInventoryChanges()
         prune()
         events.start()
@@ -242,6 +245,31 @@ public final class Application: Sendable {
                 "device events unavailable (\(error)): changes are seen by rescans every \(min(rescanIntervalSeconds, Self.pollingRescanSeconds)) s"
             )
             return false
+        }
+    }
+
+    /// A GPU whose state the first scan finds other than the last `device.state` event said (it fell
+    /// off, or came back, while graced was not running) gets a `device.state` event from that state,
+    /// so that the stream a client resumes agrees with `GET /gpus`.
+    private func announceChangesWhileStopped() {
+        let announced: [EventRecord]
+        do {
+            announced = try store.latestEventPerGPU(type: EventType.deviceState.rawValue)
+        } catch {
+            logger.error("could not read the last device states announced: \(error)")
+            return
+        }
+        struct Announced: Decodable { var to: String }
+        let snapshot = inventory.snapshot
+        for event in announced {
+            guard let bdf = event.gpu, let gpu = snapshot.gpu(bdf),
+                let last = try? JSON.decode(Announced.self, from: Array(event.dataJSON.utf8)),
+                last.to != gpu.state.rawValue
+            else { continue }
+            events.publish(
+                type: .deviceState, gpu: bdf, job: nil,
+                payload: DeviceStatePayload(
+                    from: last.to, to: gpu.state.rawValue, reason: "changed while graced was not running"))
         }
     }
 

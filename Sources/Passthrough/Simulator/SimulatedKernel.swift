@@ -141,6 +141,9 @@ public final class SimulatedKernel: KernelWriter, Sendable {
                 return milliseconds
             }
             if hang > 0 { Self.sleep(milliseconds: hang) }
+            while state.withLock({ $0.faults[bdf]?.holdResetWrite == true }) {
+                Self.sleep(milliseconds: 2)
+            }
         }
         do throws(KernelError) {
             let pending = try state.withLock { (state: inout State) throws(KernelError) in

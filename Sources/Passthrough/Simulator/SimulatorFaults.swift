@@ -42,12 +42,15 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
     /// once. Test equipment for a window the test controls (a cancel while the device is in reset)
     /// instead of one it hopes for.
     public var heldInReset: Bool?
+    /// Every reset write blocks its writer, before the kernel acts on it, until this is cleared: a
+    /// hung write the test releases when it chooses (`hangWriteMs` ends by itself).
+    public var holdResetWrite: Bool?
 
     public init(
         readyAfterMs: Int? = nil, neverReady: Bool? = nil, busyWrites: Int? = nil, hangWriteMs: Int? = nil,
         vanishOnReset: Bool? = nil, resetWriteMs: Int? = nil, allOnes: Bool? = nil, d3cold: Bool? = nil,
         degradedLink: Bool? = nil, ineffectiveMethods: [String]? = nil, recoversOnlyAfterRescan: Bool? = nil,
-        heldInReset: Bool? = nil
+        heldInReset: Bool? = nil, holdResetWrite: Bool? = nil
     ) {
         self.readyAfterMs = readyAfterMs
         self.neverReady = neverReady
@@ -61,6 +64,7 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
         self.ineffectiveMethods = ineffectiveMethods
         self.recoversOnlyAfterRescan = recoversOnlyAfterRescan
         self.heldInReset = heldInReset
+        self.holdResetWrite = holdResetWrite
     }
 
     public var isEmpty: Bool { self == SimulatorFaults() }
@@ -79,7 +83,8 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
             degradedLink: patch.degradedLink ?? degradedLink,
             ineffectiveMethods: patch.ineffectiveMethods ?? ineffectiveMethods,
             recoversOnlyAfterRescan: patch.recoversOnlyAfterRescan ?? recoversOnlyAfterRescan,
-            heldInReset: patch.heldInReset ?? heldInReset
+            heldInReset: patch.heldInReset ?? heldInReset,
+            holdResetWrite: patch.holdResetWrite ?? holdResetWrite
         ).normalized
     }
 
@@ -97,6 +102,7 @@ public struct SimulatorFaults: Codable, Hashable, Sendable {
         if result.ineffectiveMethods?.isEmpty == true { result.ineffectiveMethods = nil }
         if result.recoversOnlyAfterRescan == false { result.recoversOnlyAfterRescan = nil }
         if result.heldInReset == false { result.heldInReset = nil }
+        if result.holdResetWrite == false { result.holdResetWrite = nil }
         return result
     }
 }

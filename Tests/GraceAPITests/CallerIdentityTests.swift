@@ -1,0 +1,73 @@
+import Store
+import Testing
+
+@testable import GraceAPI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Who a request is recorded and limited as (issue 19): the identity a caller cannot choose, whatever
+/// the fate of its credentials.
+@Suite struct CallerIdentityTests {
+    static let gpu = "0009:01:00.0"
+
+    @Test(
+        "over the socket the rate limit keys on the uid: new processes do not get new buckets",
+        .enabled(if: GuardedService.canSwitchUsers))
+    func rateLimitKeysOnUid() async throws {
+        let guarded = try GuardedService(mutationsPerMinute: 2)
+        var statuses: [Int] = []
+        for _ in 0..<4 {
+            let answer = try await guarded.runAs(
+                uid: 65534, gid: GuardedService.socketGroup,
+                GuardedService.curlOverSocket(
+                    guarded.socketPath, "POST", "/gpus/\(Self.gpu)/reset", body: #"{"dryRun": true}"#))
+            statuses.append(answer.output.splitStatus.status ?? 0)
+        }
+        #expect(statuses == [200, 200, 429, 429], "\(statuses)")
+    }
+
+    @Test(
+        "a refused credential is audited under the channel's identity: the address, or the uid and pid",
+        .enabled(if: GuardedService.canSwitchUsers))
+    func refusedCredentialsKeepTheCaller() async throws {
+        let guarded = try GuardedService()
+        for headers in [
+            [("Authorization", "Bearer grace_" + String(repeating: "0", count: 64))],
+            [("Authorization", "Basic dXNlcjpwYXNz")],
+        ] {
+            let answer = try await guarded.request(
+                "POST", "/gpus/\(Self.gpu)/reset", headers: headers, body: #"{"dryRun": true}"#)
+            #expect(answer.status == 401)
+        }
+        let overSocket = try await guarded.runAs(
+            uid: 65534, gid: GuardedService.socketGroup,
+            [
+                "/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--unix-socket", guarded.socketPath,
+                "-H", "Authorization: Bearer nope", "-X", "DELETE", "http://localhost/jobs/x",
+            ])
+        #expect(overSocket.output.splitStatus.status == 401, "\(overSocket.output)")
+        let trail = try await guarded.request("GET", "/audit?limit=20", headers: guarded.bearer(.admin))
+        let refused = try trail.decode(AuditPage.self).items.filter { $0.status == 401 }
+        #expect(
+            refused.contains { $0.actor == "anonymous@127.0.0.1" && $0.action == "POST /gpus/{bdf}/reset" })
+        #expect(!refused.contains { $0.actor == "anonymous" }, "\(refused.map(\.actor))")
+        #expect(
+            refused.contains { $0.actor.hasPrefix("uid:65534 pid:") && $0.action == "DELETE /jobs/{id}" },
+            "\(refused.map(\.actor))")
+    }
+
+    @Test("a percent-encoded target is audited as the GPU it acted on, with the raw target beside it")
+    func decodedTargets() async throws {
+        let guarded = try GuardedService()
+        let encoded = "/gpus/%30%30%30%39%3A%30%31%3A%30%30%2E%30/reset"
+        let answer = try await guarded.request(
+            "POST", encoded, headers: guarded.bearer(.operator), body: #"{"dryRun": true}"#)
+        #expect(answer.status == 200)
+        let trail = try await guarded.request("GET", "/audit?limit=5", headers: guarded.bearer(.admin))
+        let line = try #require(trail.decode(AuditPage.self).items.first { $0.status == 200 })
+        #expect(line.target == "/gpus/0009:01:00.0/reset")
+        #expect(line.rawTarget == encoded)
+    }
+}

@@ -19,7 +19,7 @@ import Testing
     }
 
     @Test(
-        "a hundred thousand wrong tokens leave the verifier in force the one installed, and the right token still works"
+        "twenty thousand wrong tokens leave the verifier in force the one installed, and the right token still works"
     )
     func wrongTokensChangeNothing() throws {
         let (verifier, token) = try Self.verifier()
@@ -28,13 +28,13 @@ import Testing
         let connection = Authenticator.ConnectionIdentity.tcp(
             clientAddress: "127.0.0.1", certificate: .none, noAuth: false)
         var refused = 0
-        for _ in 0..<100_000 {
+        for _ in 0..<20_000 {
             if case .failure = authenticator.identify(wrong, connection: connection) { refused += 1 }
         }
-        #expect(refused == 100_000)
+        #expect(refused == 20_000)
         #expect(authenticator.tokenVerifier === verifier)
         let caller = try authenticator.identify(Self.bearer(token), connection: connection).get()
-        #expect(caller == Caller(name: "token:dashboard", role: .viewer, source: .token))
+        #expect(caller.name == "token:dashboard" && caller.role == .viewer && caller.source == .token)
     }
 
     /// The pattern behind the bug, checked where graced keeps callbacks: the stack depth at which a

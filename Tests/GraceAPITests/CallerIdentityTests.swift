@@ -71,3 +71,39 @@ import Testing
         #expect(line.rawTarget == encoded)
     }
 }
+
+/// A token revoked while its event stream is open (issue 19).
+@Suite struct RevokedStreamTests {
+    @Test("reloading the tokens ends the open event streams of a revoked token, and only those")
+    func revokedTokenLosesItsStream() async throws {
+        let guarded = try GuardedService()
+        let port = try #require(guarded.service.application.port)
+        let viewer = guarded.tokens[.viewer]!
+        let admin = guarded.tokens[.admin]!
+        let (revoked, kept) = try await offPool { () throws -> (SSETestClient, SSETestClient) in
+            let revoked = try SSETestClient(
+                port: port, target: "/events", headers: [("Authorization", "Bearer \(viewer)")],
+                receiveTimeoutSeconds: 60)
+            let kept = try SSETestClient(
+                port: port, target: "/events", headers: [("Authorization", "Bearer \(admin)")],
+                receiveTimeoutSeconds: 60)
+            try revoked.read { $0.status != 0 && $0.text.contains("retry:") }
+            try kept.read { $0.status != 0 && $0.text.contains("retry:") }
+            return (revoked, kept)
+        }
+        #expect(revoked.status == 200 && kept.status == 200)
+        try TokenFile.revoke(path: guarded.tokenPath, name: "test-viewer")
+        guarded.service.application.authenticator.replaceTokens(
+            TokenVerifier(records: try TokenFile.load(path: guarded.tokenPath)))
+        // The revoked viewer's stream ends cleanly; the admin's goes on and still gets events.
+        try await offPool { try revoked.read { _ in false } }
+        #expect(revoked.ended)
+        let reset = try await guarded.request(
+            "POST", "/gpus/0000:c3:00.0/reset", headers: guarded.bearer(.admin), body: "{}")
+        #expect(reset.status == 202)
+        try await offPool { try kept.read { $0.events.contains { $0.type == "job.queued" } } }
+        #expect(!kept.ended)
+        let again = try await guarded.request("GET", "/events?maxSeconds=1", headers: guarded.bearer(.viewer))
+        #expect(again.status == 401)
+    }
+}

@@ -36,9 +36,26 @@ public final class Authenticator: Sendable {
         self.tokens = Mutex(tokens)
     }
 
-    /// Replaces the token table (at start and on SIGHUP); requests already identified keep their caller.
+    /// Told after every replacement of the tokens (the server ends the event streams of tokens that
+    /// are no longer valid).
+    private let replaced = Mutex<Observer<TokenVerifier?>?>(nil)
+
+    /// Replaces the token table (at start and on SIGHUP). Requests already identified keep their
+    /// caller; open streams of tokens the new table does not have are ended by the server.
     public func replaceTokens(_ verifier: TokenVerifier?) {
         tokens.withLock { $0 = verifier }
+        replaced.withLock { $0 }?.notify(verifier)
+    }
+
+    func observeReplacements(_ observer: @escaping @Sendable (TokenVerifier?) -> Void) {
+        replaced.withLock { $0 = Observer(observer) }
+    }
+
+    /// Whether `caller` is still who it was when identified: a token caller only while its record is
+    /// in force; every other source is a fact of the connection.
+    func isStillValid(_ caller: Caller, under verifier: TokenVerifier?) -> Bool {
+        guard caller.source == .token else { return true }
+        return verifier?.stillKnows(caller) ?? false
     }
 
     /// The verifier in force: the very object last installed, however many requests it has served.
@@ -66,10 +83,12 @@ public final class Authenticator: Sendable {
             guard let token = Self.bearerToken(value) else {
                 return .failure(ProblemResponse(response: AccessProblems.unauthenticated(invalid: true)))
             }
-            guard let match = tokenVerifier?.identify(token) else {
+            guard let match = tokenVerifier?.record(for: token) else {
                 return .failure(ProblemResponse(response: AccessProblems.unauthenticated(invalid: true)))
             }
-            return .success(Caller(name: "token:\(match.name)", role: match.role, source: .token))
+            var caller = Caller(name: "token:\(match.name)", role: match.role, source: .token)
+            caller.tokenDigest = match.hash
+            return .success(caller)
         }
         switch connection {
         case .unixPeer(let peer):

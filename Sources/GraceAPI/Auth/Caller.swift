@@ -24,6 +24,9 @@ public struct Caller: Sendable, Equatable {
     /// `anonymous@ADDRESS`. Rate limits and the audit trail's folding of refusals key on it (a
     /// process's pid and name are the caller's to change, its uid is not).
     public var account: String
+    /// For a token: the hash of the record it matched, so that a reload of the tokens can tell
+    /// whether this very token is still valid (not merely one of the same name).
+    var tokenDigest: [UInt8]?
 
     public init(name: String, role: Role?, source: Source, account: String? = nil) {
         self.name = name

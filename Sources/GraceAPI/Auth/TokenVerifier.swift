@@ -12,6 +12,18 @@ public final class TokenVerifier: Sendable {
 
     /// The name and role of the token's record, or `nil` when no record matches.
     public func identify(_ presentedToken: String) -> (name: String, role: Role)? {
+        record(for: presentedToken).map { ($0.name, $0.role) }
+    }
+
+    /// Whether this verifier still has the record `caller` was identified by (same name, same hash): a
+    /// token revoked, or revoked and created again under its name, is not.
+    func stillKnows(_ caller: Caller) -> Bool {
+        guard let digest = caller.tokenDigest else { return false }
+        return records.contains { "token:\($0.name)" == caller.name && $0.hash == digest }
+    }
+
+    /// The record a presented token matches (see the type's notes on timing).
+    func record(for presentedToken: String) -> TokenRecord? {
         let secret = TokenCrypto.secret(fromToken: presentedToken)
         let hashed = secret ?? [UInt8](repeating: 0, count: TokenCrypto.secretLength)
         var match: TokenRecord?
@@ -23,6 +35,6 @@ public final class TokenVerifier: Sendable {
         }
         // Decided only after the loop, so a malformed token costs what a well-formed one does.
         guard secret != nil, let match else { return nil }
-        return (match.name, match.role)
+        return match
     }
 }

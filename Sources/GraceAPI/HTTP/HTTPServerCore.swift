@@ -42,6 +42,9 @@ final class HTTPServerCore: Sendable {
         self.policy = policy
         limiter = MutationRateLimiter(perMinute: policy.mutationsPerMinute)
         self.log = log
+        policy.authenticator.observeReplacements { [weak self] verifier in
+            self?.endStreams(revokedBy: verifier)
+        }
     }
 
     var suspendedCount: Int {
@@ -352,7 +355,7 @@ final class HTTPServerCore: Sendable {
             return .YES
         case .stream(let stream):
             finishAudit(HTTPResponse(status: stream.status))
-            return result(startStream(stream, on: connection))
+            return result(startStream(stream, caller: context.caller, on: connection))
         }
     }
 

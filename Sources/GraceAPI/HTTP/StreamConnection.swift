@@ -14,6 +14,8 @@ import Synchronization
 /// `@unchecked Sendable`: `connection` is written once, before MHD can call the reader.
 final class StreamConnection: @unchecked Sendable {
     let source: any StreamSource
+    /// Who opened it: a reload that revokes its token ends it.
+    let caller: Caller
     private var connection: OpaquePointer?
     private unowned let registry: StreamRegistry
 
@@ -25,8 +27,9 @@ final class StreamConnection: @unchecked Sendable {
 
     private let state = Mutex(State())
 
-    init(source: any StreamSource, registry: StreamRegistry) {
+    init(source: any StreamSource, caller: Caller, registry: StreamRegistry) {
         self.source = source
+        self.caller = caller
         self.registry = registry
     }
 

@@ -25,6 +25,14 @@ final class StreamRegistry: Sendable {
         state.withLock { _ = $0.streams.removeValue(forKey: ObjectIdentifier(stream)) }
     }
 
+    /// Ends the open streams whose caller `isRevoked` says is no longer valid (a token revoked by a
+    /// reload): what they have buffered is sent, then the body ends.
+    func stop(where isRevoked: (Caller) -> Bool) -> Int {
+        let streams = state.withLock { state in state.streams.values.filter { isRevoked($0.caller) } }
+        for stream in streams { stream.source.stop() }
+        return streams.count
+    }
+
     /// Refuses new streams and asks every open one to end (each resumes its connection if
     /// suspended, sends what it has buffered and ends the chunked body).
     func stopAll() {

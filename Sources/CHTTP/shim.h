@@ -180,13 +180,43 @@ static inline void grace_sockaddr_text(const struct sockaddr_storage *address, c
 }
 
 /*
- * The peer certificate of a TLS connection, verified against the trusted client CAs.
- * Returns 0 when there is no TLS session or no certificate, 1 with the subject DN in `subject`
- * when the certificate chains to a trusted CA and is valid now, -1 when one was presented but
- * does not verify (expired, unknown issuer, ...).
+ * The client CAs and, optionally, their CRLs, as one GnuTLS trust list built at start. NULL when
+ * the PEM holds no CA, or a CRL does not parse or is not signed by one of the CAs.
+ */
+static inline void *grace_client_trust_new(const char *ca_pem, const char *crl_pem) {
+    gnutls_x509_trust_list_t list;
+    if (gnutls_x509_trust_list_init(&list, 0) != GNUTLS_E_SUCCESS) return NULL;
+    gnutls_datum_t ca = {(unsigned char *)ca_pem, (unsigned int)strlen(ca_pem)};
+    int added = gnutls_x509_trust_list_add_trust_mem(list, &ca, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+    if (added <= 0) {
+        gnutls_x509_trust_list_deinit(list, 1);
+        return NULL;
+    }
+    if (crl_pem != NULL) {
+        gnutls_datum_t crl = {(unsigned char *)crl_pem, (unsigned int)strlen(crl_pem)};
+        int crls = gnutls_x509_trust_list_add_trust_mem(
+            list, NULL, &crl, GNUTLS_X509_FMT_PEM, GNUTLS_TL_VERIFY_CRL | GNUTLS_TL_FAIL_ON_INVALID_CRL, 0);
+        if (crls <= 0) {
+            gnutls_x509_trust_list_deinit(list, 1);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+static inline void grace_client_trust_free(void *trust) {
+    if (trust != NULL) gnutls_x509_trust_list_deinit((gnutls_x509_trust_list_t)trust, 1);
+}
+
+/*
+ * The peer certificate of a TLS connection, verified against `trust` (the client CAs and their
+ * CRLs) for the purpose of TLS client authentication: a certificate whose Extended Key Usage names
+ * other purposes only (a web server's, serverAuth) does not identify a caller, nor does a revoked
+ * one. Returns 0 when there is no TLS session or no certificate, 1 with the subject DN in
+ * `subject` when the chain verifies now, -1 when one was presented but does not verify.
  */
 static inline int grace_mhd_client_certificate(
-    struct MHD_Connection *connection, char *subject, size_t size) {
+    struct MHD_Connection *connection, void *trust, char *subject, size_t size) {
     subject[0] = '\0';
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -196,17 +226,31 @@ static inline int grace_mhd_client_certificate(
     unsigned int listed = 0;
     const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &listed);
     if (chain == NULL || listed == 0) return 0;
-    unsigned int status = 0;
-    if (gnutls_certificate_verify_peers2(session, &status) != GNUTLS_E_SUCCESS || status != 0) return -1;
-    gnutls_x509_crt_t certificate;
-    if (gnutls_x509_crt_init(&certificate) != GNUTLS_E_SUCCESS) return -1;
+    if (trust == NULL) return -1;
+    enum { most = 16 };
+    gnutls_x509_crt_t certificates[most];
+    unsigned int count = 0;
     int result = -1;
-    size_t length = size;
-    if (gnutls_x509_crt_import(certificate, &chain[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
-        gnutls_x509_crt_get_dn(certificate, subject, &length) == GNUTLS_E_SUCCESS) {
-        result = 1;
+    for (; count < listed && count < most; count++) {
+        if (gnutls_x509_crt_init(&certificates[count]) != GNUTLS_E_SUCCESS) goto done;
+        if (gnutls_x509_crt_import(certificates[count], &chain[count], GNUTLS_X509_FMT_DER) !=
+            GNUTLS_E_SUCCESS) {
+            count++;
+            goto done;
+        }
     }
-    gnutls_x509_crt_deinit(certificate);
+    gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, 0};
+    unsigned int status = 0;
+    if (gnutls_x509_trust_list_verify_crt2(
+            (gnutls_x509_trust_list_t)trust, certificates, count, &purpose, 1, 0, &status, NULL) !=
+            GNUTLS_E_SUCCESS ||
+        status != 0) {
+        goto done;
+    }
+    size_t length = size;
+    if (gnutls_x509_crt_get_dn(certificates[0], subject, &length) == GNUTLS_E_SUCCESS) result = 1;
+done:
+    for (unsigned int index = 0; index < count; index++) gnutls_x509_crt_deinit(certificates[index]);
     return result;
 }
 

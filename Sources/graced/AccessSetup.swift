@@ -52,7 +52,8 @@ struct AccessSetup {
             tls = HTTPServer.TLSMaterial(
                 certificatePEM: try Self.readPEM(certificate, what: "--tls-cert"),
                 keyPEM: try Self.readPEM(key, what: "--tls-key"),
-                clientCAPEM: try options.tlsClientCA.map { try Self.readPEM($0, what: "--tls-client-ca") })
+                clientCAPEM: try options.tlsClientCA.map { try Self.readPEM($0, what: "--tls-client-ca") },
+                clientCRLPEM: try options.tlsClientCrl.map { try Self.readPEM($0, what: "--tls-client-crl") })
         }
         let listeners = addresses.map { address in
             HTTPServer.Listener(

@@ -77,6 +77,12 @@ struct Serve: ParsableCommand {
             valueName: "file"))
     var tlsClientCA: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "PEM CRLs of the --tls-client-ca CAs: a client certificate they revoke identifies no one.",
+            valueName: "file"))
+    var tlsClientCrl: String?
+
     @Option(help: ArgumentHelp("Role of a caller identified by a client certificate.", valueName: "role"))
     var tlsClientRole: Role = .operator
 
@@ -246,6 +252,10 @@ struct Serve: ParsableCommand {
         }
         if (tlsCert == nil) != (tlsKey == nil) {
             throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        if tlsClientCrl != nil && tlsClientCA == nil {
+            throw ValidationError(
+                "--tls-client-crl revokes certificates of the --tls-client-ca CAs: add --tls-client-ca")
         }
         if tlsClientCA != nil && tlsCert == nil {
             throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key")

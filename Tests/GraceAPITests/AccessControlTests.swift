@@ -215,6 +215,39 @@ struct AccessControlTests {
         // Plain HTTP to the TLS port gets no answer that a client could take for one.
         let plain = try? await offPool { try guarded.tcp.request("GET", "/gpus") }
         #expect(plain?.status != 200)
+        // A web server's certificate from the same CA (serverAuth only) identifies no one, and neither
+        // does graced's own; a clientAuth one does.
+        let web = ["--cert", pki.path("web.pem"), "--key", pki.path("web.key")]
+        #expect(try await curl(web, "/gpus").status == 401)
+        #expect(
+            try await curl(["--cert", pki.path("server.pem"), "--key", pki.path("server.key")], "/gpus")
+                .status == 401)
+        let clientAuth = ["--cert", pki.path("clientauth.pem"), "--key", pki.path("clientauth.key")]
+        #expect(try await curl(clientAuth, "/gpus").status == 200)
+    }
+
+    @Test(
+        "mutual TLS with a CRL: a revoked client certificate identifies no one, the others still do",
+        .enabled(if: access("/usr/bin/openssl", X_OK) == 0 && access("/usr/bin/curl", X_OK) == 0))
+    func revokedClientCertificate() async throws {
+        let pki = try TestPKI()
+        let guarded = try GuardedService(
+            tls: HTTPServer.TLSMaterial(
+                certificatePEM: pki.serverCertificate, keyPEM: pki.serverKey, clientCAPEM: pki.caCertificate,
+                clientCRLPEM: pki.crl))
+        let port = try #require(guarded.service.application.port)
+        func status(_ name: String) async throws -> Int? {
+            let command = [
+                "/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+                pki.path("server.pem"),
+                "--cert", pki.path("\(name).pem"), "--key", pki.path("\(name).key"),
+                "https://127.0.0.1:\(port)/gpus",
+            ]
+            let folder = pki.folder
+            return Int(try await offPool { try ChildProcess.run(command, in: folder) }.output)
+        }
+        #expect(try await status("revoked") == 401)
+        #expect(try await status("clientauth") == 200)
     }
 }
 
@@ -279,15 +312,59 @@ struct TestPKI {
                 "-keyout", "server.key", "-out", "server.pem", "-days", "1", "-subj", "/CN=127.0.0.1",
                 "-addext", "subjectAltName=IP:127.0.0.1",
             ])
-        for (name, ca) in [("client", "ca"), ("rogue", "rogue-ca")] {
-            try openssl(
-                ["req"] + ec + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=dashboard"])
+        // client: no key purpose (any); web: serverAuth only (a web server's certificate from the
+        // same CA); clientauth: clientAuth; revoked: clientAuth, then listed in the CA's CRL.
+        let issued: [(name: String, ca: String, subject: String, purpose: String?)] = [
+            ("client", "ca", "/CN=dashboard", nil), ("rogue", "rogue-ca", "/CN=dashboard", nil),
+            ("web", "ca", "/CN=www.internal.example", "serverAuth"),
+            ("clientauth", "ca", "/CN=orchestrator", "clientAuth"),
+            ("revoked", "ca", "/CN=leaked", "clientAuth"),
+        ]
+        for (name, ca, subject, purpose) in issued {
+            try openssl(["req"] + ec + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", subject])
+            var extensions: [String] = []
+            if let purpose {
+                try write("extendedKeyUsage = \(purpose)\n", to: path("\(name).ext"))
+                extensions = ["-extfile", "\(name).ext"]
+            }
             try openssl(
                 [
                     "x509", "-req", "-in", "\(name).csr", "-CA", "\(ca).pem", "-CAkey", "\(ca).key",
                     "-CAcreateserial",
                     "-out", "\(name).pem", "-days", "1",
-                ])
+                ] + extensions)
+        }
+        // A CRL of the CA that lists `revoked`: `openssl ca` keeps its state in a small folder.
+        try write("", to: path("index.txt"))
+        try write(
+            """
+            [ca]
+            default_ca = test
+            [test]
+            database = index.txt
+            crlnumber = crlnumber
+            default_md = sha256
+            default_crl_days = 1
+
+            """, to: path("ca.cnf"))
+        try write("01\n", to: path("crlnumber"))
+        try openssl([
+            "ca", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem", "-revoke", "revoked.pem",
+        ])
+        try openssl([
+            "ca", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem", "-gencrl", "-out", "ca.crl",
+        ])
+    }
+
+    var crl: String { ChildProcess.read(path("ca.crl")) }
+
+    private func write(_ text: String, to file: String) throws {
+        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw RawHTTPClient.Failure(description: "open \(file): errno \(errno)") }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        guard bytes.withUnsafeBytes({ Glibc.write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
+            throw RawHTTPClient.Failure(description: "write \(file): errno \(errno)")
         }
     }
 

@@ -126,7 +126,18 @@ public final class HTTPServer: Sendable {
     ) throws -> RunningListener {
         let socket = try ListenSocket.open(
             listener.address, unix: ListenSocket.UnixPermissions(group: listener.unixGroup))
-        let context = ListenerContext(core: core, listener: listener, port: socket.port)
+        var clientTrust: ClientTrust?
+        if let tls = listener.tls, let ca = tls.clientCAPEM {
+            guard let trust = ClientTrust(caPEM: ca, crlPEM: tls.clientCRLPEM) else {
+                socket.close()
+                throw HTTPServerError.tlsUnavailable(
+                    "the client CAs for \(listener.address) hold no certificate, or a CRL does not parse or is not signed by one of them"
+                )
+            }
+            clientTrust = trust
+        }
+        let context = ListenerContext(
+            core: core, listener: listener, port: socket.port, clientTrust: clientTrust)
         let contextPointer = Unmanaged.passUnretained(context).toOpaque()
         let tls =
             listener.tls.map {

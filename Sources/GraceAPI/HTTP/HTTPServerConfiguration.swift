@@ -30,11 +30,16 @@ extension HTTPServer {
         public var keyPEM: String
         /// CAs whose client certificates identify a caller (mutual TLS); nil: no client certificates.
         public var clientCAPEM: String?
+        /// CRLs of those CAs: a certificate they list does not identify anyone.
+        public var clientCRLPEM: String?
 
-        public init(certificatePEM: String, keyPEM: String, clientCAPEM: String? = nil) {
+        public init(
+            certificatePEM: String, keyPEM: String, clientCAPEM: String? = nil, clientCRLPEM: String? = nil
+        ) {
             self.certificatePEM = certificatePEM
             self.keyPEM = keyPEM
             self.clientCAPEM = clientCAPEM
+            self.clientCRLPEM = clientCRLPEM
         }
     }
 

@@ -13,9 +13,12 @@ final class ListenerContext: Sendable {
     let tracker = ConnectionTracker()
     /// "unix", "tcp" or "tls", for the audit trail.
     let channel: String
+    /// What client certificates are verified against (nil: none are asked for).
+    let clientTrust: ClientTrust?
 
-    init(core: HTTPServerCore, listener: HTTPServer.Listener, port: UInt16) {
+    init(core: HTTPServerCore, listener: HTTPServer.Listener, port: UInt16, clientTrust: ClientTrust?) {
         self.core = core
+        self.clientTrust = clientTrust
         address = listener.address
         self.port = port
         noAuth = listener.noAuth
@@ -38,7 +41,7 @@ final class ListenerContext: Sendable {
             let clientAddress = Self.string(text)
             var subject = [CChar](repeating: 0, count: 1024)
             let certificate: Authenticator.CertificateStatus
-            switch grace_mhd_client_certificate(connection, &subject, subject.count) {
+            switch grace_mhd_client_certificate(connection, clientTrust?.list, &subject, subject.count) {
             case 1: certificate = .verified(subject: Self.string(subject))
             case -1: certificate = .invalid
             default: certificate = .none

@@ -1,7 +1,7 @@
 /// The service's schema as an append-only list of migrations; see `Database.migrate`.
 public enum GraceSchema {
     public static let migrations: [String] = [
-        version1, version2, version3, eventsVersion, desiredBindings, rebootVerdicts,
+        version1, version2, version3, eventsVersion, desiredBindings, rebootVerdicts, eventsByGPUAndType,
     ]
 
     /// Version 1: devices, their layout history, and the tables the jobs engine writes to.
@@ -124,6 +124,13 @@ public enum GraceSchema {
             job_id TEXT,
             set_at_ms INTEGER NOT NULL
         );
+        """
+
+    /// A resume filtered by GPU or type reads only the events it wants: its cost follows what it
+    /// gets, not the size of the log (a filter that matched nothing read every retained event).
+    static let eventsByGPUAndType = """
+        CREATE INDEX events_by_gpu ON events (gpu, id);
+        CREATE INDEX events_by_type ON events (type, id);
         """
 
     /// GPUs an escalating reset gave up on (`needs_reboot`), with the boot they were given up in.

@@ -36,6 +36,41 @@ extension GraceStore {
         }
     }
 
+    /// Events with an id in `afterId + 1 ... upTo`, of `gpu` (nil: any) and of `types` (nil: any),
+    /// oldest first, at most `limit`. Served from the `(gpu, id)` and `(type, id)` indexes, so the
+    /// rows read are about the rows returned.
+    public func events(
+        after afterId: Int64, upTo: Int64, gpu: String?, types: Set<String>?, limit: Int
+    ) throws -> [EventRecord] {
+        var conditions = ["id > ?1", "id <= ?2"]
+        var values: [SQLValue] = [.integer(afterId), .integer(upTo), SQLValue(limit)]
+        if let gpu {
+            values.append(.text(gpu))
+            conditions.append("gpu = ?\(values.count)")
+        }
+        if let types {
+            var placeholders: [String] = []
+            for type in types.sorted() {
+                values.append(.text(type))
+                placeholders.append("?\(values.count)")
+            }
+            conditions.append(
+                placeholders.isEmpty ? "0" : "type IN (\(placeholders.joined(separator: ", ")))")
+        }
+        return try database.withConnection { connection in
+            try connection.query(
+                """
+                SELECT id, type, at_ms, gpu, job, data_json FROM events
+                WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT ?3
+                """, values
+            ) { row in
+                EventRecord(
+                    id: row.int64(at: 0), type: row.string(at: 1) ?? "", atMs: row.int64(at: 2),
+                    gpu: row.string(at: 3), job: row.string(at: 4), dataJSON: row.string(at: 5) ?? "{}")
+            }
+        }
+    }
+
     /// The oldest event still kept, or nil when none is.
     public func oldestEventId() throws -> Int64? {
         if case .integer(let id) = try database.scalar("SELECT min(id) FROM events") { return id }

@@ -73,3 +73,40 @@ import Testing
         #expect(attempts == .integer(5))
     }
 }
+
+/// A filtered resume reads what it returns (issue 19: a replay whose filter matched nothing walked the
+/// whole log inside one content-reader call).
+@Suite struct GraceStoreFilteredEventsTests {
+    @Test("a GPU's or a type's events are read through their index, in order, within the range")
+    func filteredReadsUseTheIndexes() throws {
+        let store = try GraceStore(path: ":memory:")
+        try store.database.transaction { connection in
+            for index in 1...1000 {
+                let gpu = index % 100 == 0 ? "0000:c3:00.0" : "0009:01:00.0"
+                try connection.run(
+                    "INSERT INTO events (type, at_ms, gpu, job, data_json) VALUES (?, ?, ?, NULL, '{}')",
+                    [
+                        .text(index % 2 == 0 ? "job.phase" : "device.state"), .integer(Int64(index)),
+                        .text(gpu),
+                    ])
+            }
+        }
+        let picked = try store.events(after: 0, upTo: 1000, gpu: "0000:c3:00.0", types: nil, limit: 256)
+        #expect(picked.map(\.id) == stride(from: 100, through: 1000, by: 100).map { Int64($0) })
+        let ranged = try store.events(
+            after: 100, upTo: 500, gpu: "0000:c3:00.0", types: ["job.phase"], limit: 2)
+        #expect(ranged.map(\.id) == [200, 300])
+        #expect(try store.events(after: 0, upTo: 1000, gpu: "0000:00:00.0", types: nil, limit: 256).isEmpty)
+        #expect(try store.events(after: 0, upTo: 1000, gpu: nil, types: [], limit: 256).isEmpty)
+        for (condition, index) in [
+            ("gpu = '0000:c3:00.0'", "events_by_gpu"), ("type IN ('job.phase')", "events_by_type"),
+        ] {
+            let plan = try store.database.withConnection { connection in
+                try connection.query(
+                    "EXPLAIN QUERY PLAN SELECT id FROM events WHERE id > 0 AND id <= 1000 AND \(condition) ORDER BY id LIMIT 256"
+                ) { $0.string(at: 3) ?? "" }
+            }
+            #expect(plan.contains { $0.contains(index) }, "\(plan)")
+        }
+    }
+}

@@ -247,7 +247,8 @@ public final class EventHub: Sendable {
                 initial: initial,
                 deadline: deadline,
                 backlog: { [weak self] after, upTo, limit in
-                    self?.backlog(after: after, upTo: upTo, limit: limit) ?? []
+                    self?.backlog(after: after, upTo: upTo, limit: limit, filter: filter)
+                        ?? Backlog(events: [], complete: true)
                 },
                 onFinish: { [weak self] id in self?.unsubscribe(id) })
             state.subscribers[id] = subscription
@@ -255,21 +256,35 @@ public final class EventHub: Sendable {
         }
     }
 
-    /// Retained events after `after` up to `upTo`, oldest first: from the ring when it reaches back
-    /// that far, else from the store, else (the store failed or lacks them) whatever the ring has.
-    private func backlog(after: Int64, upTo: Int64, limit: Int) -> [ServiceEvent] {
-        func fromRing(_ state: State) -> [ServiceEvent] {
-            Array(state.recent.lazy.filter { ($0.id ?? 0) > after && ($0.id ?? 0) <= upTo }.prefix(limit))
+    /// A page of a replay: the events the subscriber's filter wants, and whether the page reaches
+    /// `upTo` (nothing more to read).
+    struct Backlog: Sendable {
+        var events: [ServiceEvent]
+        var complete: Bool
+    }
+
+    /// Retained events after `after` up to `upTo` that `filter` wants, oldest first, at most `limit`:
+    /// from the ring when it reaches back that far, else from the store (which filters through its
+    /// indexes, so a filter that matches nothing costs one short query, not a walk over the log),
+    /// else (the store failed) whatever the ring has.
+    private func backlog(after: Int64, upTo: Int64, limit: Int, filter: EventFilter) -> Backlog {
+        func fromRing(_ state: State) -> Backlog {
+            let wanted = state.recent.lazy.filter {
+                ($0.id ?? 0) > after && ($0.id ?? 0) <= upTo && filter.matches($0)
+            }
+            let page = Array(wanted.prefix(limit))
+            return Backlog(events: page, complete: page.count < limit)
         }
-        if let ring = state.withLock({ state -> [ServiceEvent]? in
+        if let ring = state.withLock({ state -> Backlog? in
             guard let oldest = state.oldestInRing, oldest <= after + 1 else { return nil }
             return fromRing(state)
         }) {
             return ring
         }
         do {
-            let stored = try store.events(after: after, limit: limit).filter { $0.id <= upTo }
-            if !stored.isEmpty { return stored.map(ServiceEvent.init) }
+            let stored = try store.events(
+                after: after, upTo: upTo, gpu: filter.gpu, types: filter.types, limit: limit)
+            return Backlog(events: stored.map(ServiceEvent.init), complete: stored.count < limit)
         } catch {
             logger.error("event log unreadable for a resume: \(error)")
         }

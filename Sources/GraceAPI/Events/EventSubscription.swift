@@ -46,7 +46,7 @@ public final class EventSubscription: StreamSource, Sendable {
     private let maxEvents: Int
     private let maxBytes: Int
     /// Reads `after`'s successors up to `upTo` (at most `limit`) from the hub's ring or store.
-    private let backlog: @Sendable (_ after: Int64, _ upTo: Int64, _ limit: Int) -> [ServiceEvent]
+    private let backlog: @Sendable (_ after: Int64, _ upTo: Int64, _ limit: Int) -> EventHub.Backlog
     private let onFinish: @Sendable (UInt64) -> Void
 
     static let replayPage = 256
@@ -54,7 +54,7 @@ public final class EventSubscription: StreamSource, Sendable {
     init(
         id: UInt64, filter: EventFilter, maxEvents: Int, maxBytes: Int, opening: [[UInt8]],
         replay: (cursor: Int64, upTo: Int64)?, initial: [ServiceEvent], deadline: ContinuousClock.Instant?,
-        backlog: @escaping @Sendable (Int64, Int64, Int) -> [ServiceEvent],
+        backlog: @escaping @Sendable (Int64, Int64, Int) -> EventHub.Backlog,
         onFinish: @escaping @Sendable (UInt64) -> Void
     ) {
         self.id = id
@@ -208,9 +208,9 @@ public final class EventSubscription: StreamSource, Sendable {
                 let page = backlog(after, upTo, Self.replayPage)
                 state.withLock { state in
                     guard let replay = state.replay, replay.cursor == after else { return }
-                    let events = page.filter { ($0.id ?? 0) > after && ($0.id ?? 0) <= upTo }
+                    let events = page.events.filter { ($0.id ?? 0) > after && ($0.id ?? 0) <= upTo }
                     state.front += events.filter(filter.matches).map(\.frame)
-                    let cursor = events.last?.id ?? upTo
+                    let cursor = page.complete ? upTo : (events.last?.id ?? upTo)
                     state.replay = cursor >= upTo ? nil : (cursor, upTo)
                 }
             }

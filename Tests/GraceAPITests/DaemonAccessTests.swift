@@ -141,6 +141,33 @@ struct DaemonAccessTests {
     }
 
     @Test(
+        "a socket folder graced makes itself is 0755 whatever its umask, so the socket's group can reach it")
+    func socketFolderMode() async throws {
+        let folder = try folder()
+        let socket = folder + "/s/g.sock"
+        let daemon = try GracedProcess(
+            database: folder + "/graced.sqlite", logPath: folder + "/graced.log",
+            access: ["--no-auth", "--listen", "unix:\(socket)"],
+            launcher: ["/bin/sh", "-c", "umask 077 && exec \"$@\"", "sh"])
+        defer { daemon.kill(SIGTERM) }
+        try await daemon.waitUntilServing()
+        var status = stat()
+        #expect(stat(folder + "/s", &status) == 0)
+        #expect(status.st_mode & 0o777 == 0o755, "mode \(String(status.st_mode & 0o777, radix: 8))")
+        #expect(access(socket, F_OK) == 0)
+    }
+
+    @Test("a body value echoed in a problem is bounded, whatever its size")
+    func echoIsBounded() async throws {
+        let service = try RunningService()
+        let huge = String(repeating: "x", count: 60_000)
+        let answer = try await service.send(
+            "POST", "/gpus/0009:01:00.0/reset", body: #"{"method": "\#(huge)"}"#)
+        #expect(answer.status == 400)
+        #expect(answer.text.utf8.count < 2000, "\(answer.text.utf8.count) bytes")
+    }
+
+    @Test(
         "with 150 slow connections under `ulimit -n 128` a fresh client is answered within 2 s (a refusal or its answer), not left hanging"
     )
     func descriptorExhaustion() async throws {

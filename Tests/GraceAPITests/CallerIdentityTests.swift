@@ -107,3 +107,54 @@ import Testing
         #expect(again.status == 401)
     }
 }
+
+/// One caller cannot take every connection with streams or a trickled body (issue 19).
+@Suite struct StreamShareTests {
+    @Test("an account holds at most 16 open streams; the 17th is 429 and another account is still served")
+    func streamsPerAccount() async throws {
+        let guarded = try GuardedService()
+        let port = try #require(guarded.service.application.port)
+        let viewer = guarded.tokens[.viewer]!
+        let streams = try await offPool { () throws -> [SSETestClient] in
+            try (0..<16).map { _ in
+                let client = try SSETestClient(
+                    port: port, target: "/events", headers: [("Authorization", "Bearer \(viewer)")],
+                    receiveTimeoutSeconds: 30)
+                try client.read { $0.text.contains("retry:") }
+                return client
+            }
+        }
+        #expect(streams.allSatisfy { $0.status == 200 })
+        let refused = try await guarded.request("GET", "/events", headers: guarded.bearer(.viewer))
+        #expect(refused.status == 429 && refused.text.contains("too-many-streams"), "\(refused.text)")
+        let health = try await guarded.request("GET", "/healthz", headers: guarded.bearer(.admin))
+        #expect(health.status == 200)
+        for stream in streams { stream.hangUp() }
+    }
+}
+
+extension StreamShareTests {
+    @Test("a body trickled past its deadline closes the connection instead of holding it")
+    func trickledBodyIsCutOff() async throws {
+        let guarded = try GuardedService(headerTimeoutSeconds: 1)
+        let client = guarded.tcp
+        let token = guarded.tokens[.operator]!
+        let closed = try await offPool { () throws -> Bool in
+            let fd = try client.connectSocket()
+            defer { close(fd) }
+            let head =
+                "POST /gpus/0009:01:00.0/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+            try client.sendAll(fd, Array(head.utf8))
+            // Past the deadline (the head's own, 1 s), one more byte: the server closes.
+            usleep(1_600_000)
+            try? client.sendAll(fd, Array(" ".utf8))
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            var timeout = timeval(tv_sec: 20, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            return count == 0 || (count < 0 && errno == ECONNRESET)
+        }
+        #expect(closed)
+    }
+}

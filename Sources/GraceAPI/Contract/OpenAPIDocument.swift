@@ -1063,6 +1063,22 @@ enum OpenAPIDocument {
                                 type: array
                                 items:
                                   type: string
+                '429':
+                  description: |
+                    `too-many-streams`: this account (a token, a uid on the socket, a certificate, an address)
+                    already holds 16 open streams; close one first. One caller cannot take every connection
+                    from the others.
+                  headers:
+                    Retry-After:
+                      description: Seconds to wait before trying again.
+                      required: true
+                      schema:
+                        type: integer
+                        minimum: 0
+                  content:
+                    application/problem+json:
+                      schema:
+                        $ref: '#/components/schemas/Problem'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':

@@ -97,8 +97,9 @@ public final class HTTPServer: Sendable {
         try running.withLock { running in
             guard running == nil else { throw HTTPServerError.alreadyRunning }
             let core = HTTPServerCore(
-                router: router, maxBodyBytes: configuration.maxBodyBytes, policy: configuration.edge, log: log
-            )
+                router: router, maxBodyBytes: configuration.maxBodyBytes, policy: configuration.edge,
+                bodyDeadline: .milliseconds(Int64(configuration.headerTimeoutSeconds * 1000)),
+                streamsPerAccount: configuration.streamsPerAccount, log: log)
             var logSink: UnsafeMutablePointer<GraceLogSink>?
             if log != nil {
                 let sink = UnsafeMutablePointer<GraceLogSink>.allocate(capacity: 1)

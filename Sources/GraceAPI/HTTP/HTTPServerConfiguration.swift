@@ -63,6 +63,10 @@ extension HTTPServer {
         /// A connection must deliver a request's head (request line and headers) within this many
         /// seconds of connecting or of its previous answer, however it trickles the bytes in.
         public var headerTimeoutSeconds: Double
+        /// Event streams one account (a token, a uid, a certificate, an address) may hold open at
+        /// once; more are refused with 429, so one caller cannot take the workers'
+        /// connections from the others.
+        public var streamsPerAccount: Int = 16
         /// Concurrent connections per listener, those still sending their first head included;
         /// past it a new client is refused at once. Also capped below the process's open-file limit
         /// at start, so accept() never runs out.

@@ -36,9 +36,19 @@ final class HTTPServerCore: Sendable {
     /// A client still streaming a refused body this far past the limit is cut off.
     private var discardLimit: Int { max(maxBodyBytes, 1) * 64 }
 
-    init(router: Router, maxBodyBytes: Int, policy: EdgePolicy, log: (@Sendable (String) -> Void)?) {
+    /// How long a request's body may take after its head arrived.
+    let bodyDeadline: Duration
+    /// Event streams (and other streaming answers) one account may hold open at once.
+    let streamsPerAccount: Int
+
+    init(
+        router: Router, maxBodyBytes: Int, policy: EdgePolicy, bodyDeadline: Duration = .seconds(10),
+        streamsPerAccount: Int = 16, log: (@Sendable (String) -> Void)?
+    ) {
         self.router = router
         self.maxBodyBytes = maxBodyBytes
+        self.bodyDeadline = bodyDeadline
+        self.streamsPerAccount = streamsPerAccount
         self.policy = policy
         limiter = MutationRateLimiter(perMinute: policy.mutationsPerMinute)
         self.log = log
@@ -99,6 +109,13 @@ final class HTTPServerCore: Sendable {
             return receive(context, uploadData, uploadSize)
         case .receiving:
             if size > 0 {
+                // A body has as long as a head to arrive: a client trickling a byte now and then
+                // (which keeps MHD's idle timeout from firing) is cut off.
+                if ContinuousClock.now - context.startedAt > bodyDeadline {
+                    log?("a request body still arriving after \(bodyDeadline): connection closed")
+                    uploadSize.pointee = 0
+                    return .NO
+                }
                 return receive(context, uploadData, uploadSize)
             }
             context.phase = .dispatched

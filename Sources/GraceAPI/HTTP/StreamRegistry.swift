@@ -12,12 +12,24 @@ final class StreamRegistry: Sendable {
 
     var count: Int { state.withLock { $0.streams.count } }
 
-    /// False once the server is stopping: the caller answers 503 instead.
-    func add(_ stream: StreamConnection) -> Bool {
+    enum Admission {
+        case added
+        case stopping
+        /// The caller's account already holds this many streams.
+        case tooMany(Int)
+    }
+
+    /// Registers the stream unless the server is stopping or its caller's account already holds
+    /// `limit` streams (0: no limit).
+    func add(_ stream: StreamConnection, limit: Int) -> Admission {
         state.withLock { state in
-            guard !state.stopping else { return false }
+            guard !state.stopping else { return .stopping }
+            if limit > 0 {
+                let held = state.streams.values.filter { $0.caller.account == stream.caller.account }.count
+                if held >= limit { return .tooMany(held) }
+            }
             state.streams[ObjectIdentifier(stream)] = stream
-            return true
+            return .added
         }
     }
 

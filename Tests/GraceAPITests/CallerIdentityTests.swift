@@ -158,3 +158,45 @@ extension StreamShareTests {
         #expect(closed)
     }
 }
+
+/// `--allow-origin` works from a browser: preflights are answered, answers are readable (issue 19).
+@Suite struct CORSTests {
+    static let origin = "https://dash.example"
+
+    @Test("a preflight from an allowed origin is 204 without credentials; its answers carry the origin")
+    func allowedOrigin() async throws {
+        let guarded = try GuardedService(allowedOrigins: [Self.origin])
+        let preflight = try await guarded.request(
+            "OPTIONS", "/gpus",
+            headers: [
+                ("Origin", Self.origin), ("Access-Control-Request-Method", "GET"),
+                ("Access-Control-Request-Headers", "authorization"),
+            ])
+        #expect(preflight.status == 204)
+        #expect(preflight.header("Access-Control-Allow-Origin") == Self.origin)
+        #expect(preflight.header("Access-Control-Allow-Methods")?.contains("POST") == true)
+        #expect(preflight.header("Access-Control-Allow-Headers")?.contains("Authorization") == true)
+        let read = try await guarded.request(
+            "GET", "/gpus", headers: guarded.bearer(.viewer) + [("Origin", Self.origin)])
+        #expect(read.status == 200)
+        #expect(read.header("Access-Control-Allow-Origin") == Self.origin)
+        #expect(read.header("Vary") == "Origin")
+        // Without an Origin, the same answer names none.
+        let plain = try await guarded.request("GET", "/gpus", headers: guarded.bearer(.viewer))
+        #expect(plain.header("Access-Control-Allow-Origin") == nil)
+    }
+
+    @Test("a preflight or a request from another origin is refused")
+    func otherOrigin() async throws {
+        let guarded = try GuardedService(allowedOrigins: [Self.origin])
+        let preflight = try await guarded.request(
+            "OPTIONS", "/gpus",
+            headers: [("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")])
+        #expect(preflight.status == 403 || preflight.status == 401)
+        #expect(preflight.header("Access-Control-Allow-Origin") == nil)
+        let post = try await guarded.request(
+            "POST", "/gpus/0009:01:00.0/reset",
+            headers: guarded.bearer(.operator) + [("Origin", "https://evil.example")], body: "{}")
+        #expect(post.status == 403)
+    }
+}

@@ -63,6 +63,15 @@ enum OpenAPIDocument {
             `uid:U pid:P (unverified: comm)` (peer credentials), `cert:SUBJECT`, or `anonymous@ADDRESS` (`--no-auth`).
             Every changing request (POST, PUT, DELETE) is recorded there, those refused at the edge included.
 
+            ## Browsers (CORS)
+
+            A request with an `Origin` header is refused (403 `origin-not-allowed`) unless `--allow-origin`
+            names that origin. For an allowed origin, a CORS preflight (`OPTIONS` with
+            `Access-Control-Request-Method`) is answered 204 without credentials, naming the methods (GET,
+            POST, PUT, DELETE) and request headers (Authorization, Content-Type, Idempotency-Key,
+            Last-Event-ID) a page may use, and every answer to that origin carries
+            `Access-Control-Allow-Origin` and `Vary: Origin`. Credentials still come in `Authorization`.
+
             ## The edge
 
             Before a handler sees a request, graced checks the request's head in this order and answers the

@@ -26,11 +26,44 @@ public struct EdgePolicy: Sendable {
         self.auditor = auditor
     }
 
+    /// Everything but the safe methods (RFC 9110 §9.2.1) may change something.
     static func isMutation(_ method: String) -> Bool {
-        method != "GET" && method != "HEAD"
+        method != "GET" && method != "HEAD" && method != "OPTIONS"
     }
 
     // MARK: Origin
+
+    /// The methods and request headers a page of an allowed origin may use (CORS).
+    static let corsMethods = "GET, POST, PUT, DELETE"
+    static let corsHeaders = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID"
+
+    /// The answer to a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`)
+    /// from an allowed origin: 204 with what it may send, and no credentials needed (browsers send
+    /// none with a preflight). nil for anything else (an other origin is refused by `originProblem`).
+    func preflight(method: String, _ headers: HTTPHeaders) -> HTTPResponse? {
+        guard method == "OPTIONS", headers.values(for: "Access-Control-Request-Method").count == 1,
+            let origin = allowedOrigin(headers)
+        else { return nil }
+        return HTTPResponse(
+            status: 204,
+            headers: [
+                ("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Methods", Self.corsMethods),
+                ("Access-Control-Allow-Headers", Self.corsHeaders), ("Access-Control-Max-Age", "600"),
+                ("Vary", "Origin"),
+            ])
+    }
+
+    /// The headers that let a page of an allowed origin read the answer; none without such an origin.
+    func corsResponseHeaders(_ headers: HTTPHeaders) -> [(String, String)] {
+        guard let origin = allowedOrigin(headers) else { return [] }
+        return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+    }
+
+    private func allowedOrigin(_ headers: HTTPHeaders) -> String? {
+        let origins = headers.values(for: "Origin")
+        guard origins.count == 1, allowedOrigins.contains(origins[0]) else { return nil }
+        return origins[0]
+    }
 
     func originProblem(_ headers: HTTPHeaders) -> HTTPResponse? {
         let origins = headers.values(for: "Origin")

@@ -16,6 +16,14 @@ public struct HTTPResponse: Sendable {
         self.body = body
     }
 
+    /// The same answer with `extra` headers after its own (a prepared body is then built afresh).
+    func adding(_ extra: [(String, String)]) -> HTTPResponse {
+        guard !extra.isEmpty else { return self }
+        var copy = HTTPResponse(status: status, headers: headers + extra, body: body)
+        copy.prepared = nil
+        return copy
+    }
+
     /// The first value of a header, compared case-insensitively.
     public func header(_ name: String) -> String? {
         headers.first { HTTPHeaders.namesMatch($0.0, name) }?.1

@@ -161,6 +161,11 @@ final class HTTPServerCore: Sendable {
         case .success(let read):
             framing = read
         }
+        // A CORS preflight from an allowed origin is answered before identification: a browser sends
+        // no credentials with it.
+        if let preflight = policy.preflight(method: context.method, headers) {
+            return .refuse(preflight)
+        }
         // Who it is comes first, so that every refusal below is recorded under the right name.
         let identity = listener.identity(of: connection, tracked)
         switch policy.authenticator.identify(headers, connection: identity) {
@@ -353,10 +358,12 @@ final class HTTPServerCore: Sendable {
                 return result(queue(Self.auditUnavailable(), on: connection))
             }
         }
+        // A page of an allowed origin may read the answer.
+        let cors = policy.corsResponseHeaders(context.headers)
         switch match.handler(request, match.parameters) {
         case .respond(let response):
             finishAudit(response)
-            return result(queue(response, on: connection))
+            return result(queue(response.adding(cors), on: connection))
         case .deferred(let work):
             if state.withLock({ $0.stopping }) {
                 let response = Self.stopping()
@@ -367,11 +374,12 @@ final class HTTPServerCore: Sendable {
             suspend(context, connection: connection) {
                 let response = await work()
                 finish(response)
-                return response
+                return response.adding(cors)
             }
             return .YES
-        case .stream(let stream):
+        case .stream(var stream):
             finishAudit(HTTPResponse(status: stream.status))
+            stream.headers += cors
             return result(startStream(stream, caller: context.caller, on: connection))
         }
     }

@@ -14,16 +14,27 @@ extension JobEngine {
             case .done, .stuck: nil
             }
         guard let device = write.device else { return }
-        let (show, job) = state.withLock { state -> (DeviceMachine.Show, String?) in
-            guard let current = state.devices[device] else { return (nil, nil) }
-            let (next, show) = current.unstuck(from: write)
-            state.devices[device] = next
-            return (show, current.job)
+        let wedgedBy = state.read { state -> String? in
+            guard case .wedged(write, let job) = state.devices[device] else { return nil }
+            return job
         }
-        if let job { completeLateAttempt(write, of: job, error: error, atMs: late.atMs) }
+        guard let job = wedgedBy else { return }
+        completeLateAttempt(write, of: job, error: error, atMs: late.atMs)
+        // The follow-up is under way before the device is free, so there is no moment when nothing
+        // holds or probes it while its readiness is in doubt.
+        followUps.follow(device, after: "the kernel returned from \(write)")
+        // Shown as it reads (with its doubt) before it is free: whoever waits for the device to be
+        // free then sees the state that follows.
+        let show = state.read { state -> DeviceMachine.Show in
+            guard let current = state.devices[device] else { return nil }
+            return current.unstuck(from: write).show
+        }
         if case .some(let shown) = show {
             inventory.setState(device.description, shown, because: "the kernel returned from \(write)")
-            followUps.follow(device, after: "the kernel returned from \(write)")
+        }
+        state.withLock { state in
+            guard let current = state.devices[device] else { return }
+            state.devices[device] = current.unstuck(from: write).next
         }
     }
 

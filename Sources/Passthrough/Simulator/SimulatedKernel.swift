@@ -69,6 +69,15 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         var processes: [Int32: SimulatedProcess] = [:]
         /// Groups whose `/dev/vfio/<group>` node exists.
         var vfioNodes: Set<Int> = []
+        /// Devices whose reset writes are held (`holdResetWrites`), with the writes blocked now.
+        var holds: [BDF: ResetWriteHold] = [:]
+    }
+
+    /// Reset writes a test holds in the kernel until it lets them go.
+    struct ResetWriteHold {
+        /// Signalled once per held write when the hold is released.
+        let release = DispatchSemaphore(value: 0)
+        var blocked = 0
     }
 
     /// A reset write the kernel has started and that returns to its writer later.
@@ -76,6 +85,8 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         var bdf: BDF
         var incarnation: Int
         var milliseconds: Int
+        /// Held until the test releases it (instead of `milliseconds`).
+        var hold: DispatchSemaphore?
     }
 
     public let root: SysfsRoot
@@ -195,6 +206,28 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         }
     }
 
+    /// From now on every reset write of the device blocks its writer in the kernel, the device awake
+    /// and in reset (as during `resetWriteMs`), until `releaseResetWrites`: a test that needs a job
+    /// to be in the middle of a write gets a window it controls, however slowly its threads run.
+    public func holdResetWrites(_ bdf: BDF) throws(KernelError) {
+        try knownDevice(bdf)
+        state.withLock { state in
+            if state.holds[bdf] == nil { state.holds[bdf] = ResetWriteHold() }
+        }
+    }
+
+    /// Reset writes of the device blocked by `holdResetWrites` now.
+    public func heldResetWrites(_ bdf: BDF) -> Int {
+        state.withLock { $0.holds[bdf]?.blocked ?? 0 }
+    }
+
+    /// Lets every held reset write of the device return (each then finishes as usual) and holds no
+    /// more.
+    public func releaseResetWrites(_ bdf: BDF) {
+        guard let hold = state.withLock({ $0.holds.removeValue(forKey: bdf) }) else { return }
+        for _ in 0..<hold.blocked { hold.release.signal() }
+    }
+
     /// The delay after a reset that applies now: the fault's, else the device's own.
     public func readyAfterMs(for bdf: BDF) throws(KernelError) -> Int {
         try knownDevice(bdf)
@@ -298,9 +331,11 @@ public final class SimulatedKernel: KernelWriter, Sendable {
                 throw fail(.noDevice)
             }
             try beginReset(bdf, faults: faults, &state)
+            state.holds[bdf]?.blocked += 1
             return PendingResetWrite(
                 bdf: bdf, incarnation: device.incarnation,
-                milliseconds: faults.resetWriteMs ?? device.function.resetWriteMs)
+                milliseconds: faults.resetWriteMs ?? device.function.resetWriteMs,
+                hold: state.holds[bdf]?.release)
 
         case .resetMethod(let bdf, _):
             var device = try present(bdf)
@@ -402,7 +437,11 @@ public final class SimulatedKernel: KernelWriter, Sendable {
     /// The rest of a reset write: the kernel resets the device while the writer waits, then drops its
     /// runtime PM reference (`pm_runtime_put()`), so an idle VFIO device suspends again.
     private func finishResetWrite(_ pending: PendingResetWrite) throws(KernelError) {
-        if pending.milliseconds > 0 { Self.sleep(milliseconds: pending.milliseconds) }
+        if let hold = pending.hold {
+            hold.wait()
+        } else if pending.milliseconds > 0 {
+            Self.sleep(milliseconds: pending.milliseconds)
+        }
         try state.withLock { (state: inout State) throws(KernelError) -> Void in
             guard var device = state.devices[pending.bdf], device.incarnation == pending.incarnation else {
                 return

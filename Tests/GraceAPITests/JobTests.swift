@@ -127,12 +127,17 @@ struct JobTests {
     )
     func concurrentResets() async throws {
         let service = try RunningService()
-        try await service.setFaults(Self.gh200, #"{"readyAfterMs": 400}"#)
+        // The first job's reset write is held until both answers are in, so the job that took the
+        // GPU still holds it when the other request arrives, however slowly the threads run.
+        let kernel = service.simulated.kernel
+        let held = try #require(BDF(Self.gh200))
+        try kernel.holdResetWrites(held)
         let client = service.client
         let target = "/gpus/\(Self.gh200)/reset"
         async let first = offPool { try client.request("POST", target, body: Array("{}".utf8)) }
         async let second = offPool { try client.request("POST", target, body: Array("{}".utf8)) }
         let responses = try await [first, second]
+        kernel.releaseResetWrites(held)
         #expect(responses.map(\.status).sorted() == [202, 409])
         let accepted = try #require(responses.first { $0.status == 202 }).decode(JobView.self)
         let conflict = try #require(responses.first { $0.status == 409 })

@@ -66,7 +66,7 @@ struct ContractAnswerTests {
     @Test("every operation's answers are saved for scripts/check-contract.py")
     func saveAnswers() async throws {
         let recorder = try Recorder()
-        let service = try RunningService()
+        let service = try await RunningService.start()
 
         func get(_ template: String, _ target: String, headers: [(String, String)] = []) async throws
             -> RawHTTPClient.Response
@@ -236,7 +236,7 @@ struct ContractAnswerTests {
     private func saveH200Answers(_ recorder: Recorder) async throws {
         let host = try SimulatedHost.createTemporary(
             prefix: "graceapi-h200contract", from: try CaptureServiceTests.h200())
-        let service = try RunningService(host: host)
+        let service = try await RunningService.start(host: host)
         try recorder.save("GET", "/gpus", try await service.get("/gpus"))
         try recorder.save("GET", "/gpus/{bdf}", try await service.get("/gpus/0000:00:06.0"))
         try recorder.save("GET", "/gpus/{bdf}/layout", try await service.get("/gpus/0000:00:06.0/layout"))
@@ -247,7 +247,7 @@ struct ContractAnswerTests {
 
     /// The refusals of access control: 401, 403, 421 and 429 on a service that checks them.
     private func saveGuardedAnswers(_ recorder: Recorder) async throws {
-        let guarded = try GuardedService(mutationsPerMinute: 1)
+        let guarded = try await GuardedService.start(mutationsPerMinute: 1)
         try recorder.save("GET", "/gpus", try await guarded.request("GET", "/gpus"))
         try recorder.save(
             "GET", "/gpus",

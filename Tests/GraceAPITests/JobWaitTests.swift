@@ -11,7 +11,7 @@ struct JobWaitTests {
 
     @Test("one GET with ?wait= answers when the job has ended")
     func waitsForTheEnd() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.gh200, #"{"readyAfterMs": 400}"#)
         let job = try await service.submit(Self.gh200, "reset")
         let started = ContinuousClock.now
@@ -25,7 +25,7 @@ struct JobWaitTests {
 
     @Test("at the end of the wait the job is answered as it is; bad values are 400")
     func waitEnds() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.gh200, #"{"neverReady": true}"#)
         let job = try await service.submit(Self.gh200, "reset")
         let answer = try await service.get("/jobs/\(job.id)?wait=1")
@@ -42,7 +42,7 @@ struct JobWaitTests {
 
     @Test("DELETE with ?wait= answers with the job cancelled")
     func cancelAndWait() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.cxl, #"{"neverReady": true}"#)
         let job = try await service.submit(Self.cxl, "reset")
         _ = try await service.waitForJob(job.id) { $0.phase == "waiting_ready" }
@@ -53,7 +53,7 @@ struct JobWaitTests {
 
     @Test("many clients waiting hold no server thread: reads still answer")
     func waitersHoldNoThread() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.cxl, #"{"neverReady": true}"#)
         let job = try await service.submit(Self.cxl, "reset")
         let waiting = (0..<24).map { _ in

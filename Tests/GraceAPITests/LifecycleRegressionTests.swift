@@ -37,7 +37,7 @@ struct LifecycleRegressionTests {
         "during shutdown a new job gets 503 with Retry-After (never 202 and a queue with no worker); reads still answer"
     )
     func shutdownRefusesNewJobs() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         // A reset write that blocks keeps the shutdown waiting for its worker.
         try await service.setFaults(Self.gh200, #"{"hangWriteMs": 1500}"#)
         let stuck = try await service.submit(Self.gh200, "reset")
@@ -122,7 +122,7 @@ struct LifecycleRegressionTests {
         "one Idempotency-Key sent at the same moment to two GPUs creates exactly one job; the other request is told whose key it is"
     )
     func idempotencyKeyRace() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.gh200, #"{"readyAfterMs": 0}"#)
         try await service.setFaults(Self.h100, #"{"readyAfterMs": 0}"#)
         for round in 0..<60 {
@@ -170,7 +170,7 @@ struct LifecycleRegressionTests {
             store: try GraceStore(path: ":memory:"), logger: Logger(label: "audit"))
         var jobs = JobEngine.Configuration()
         jobs.recordRetryInterval = .milliseconds(100)
-        let service = try RunningService(
+        let service = try await RunningService.start(
             databasePath: mountPoint + "/graced.sqlite", server: server, jobs: jobs)
         try await service.setFaults(Self.gh200, #"{"readyAfterMs": 700}"#)
         let job = try await service.submit(Self.gh200, "reset")

@@ -38,10 +38,13 @@ struct LifecycleRegressionTests {
     )
     func shutdownRefusesNewJobs() async throws {
         let service = try await RunningService.start()
-        // A reset write that blocks keeps the shutdown waiting for its worker.
-        try await service.setFaults(Self.gh200, #"{"hangWriteMs": 1500}"#)
-        let stuck = try await service.submit(Self.gh200, "reset")
-        _ = try await service.waitForJob(stuck.id) { $0.phase == "resetting" }
+        // A reset write held in the kernel keeps the shutdown waiting for its worker until the test
+        // lets it go: the server answers meanwhile, however long the requests below take.
+        let kernel = service.simulated.kernel
+        let gpu = try #require(BDF(Self.gh200))
+        try kernel.holdResetWrites(gpu)
+        _ = try await service.submit(Self.gh200, "reset")
+        try await waitUntil { kernel.heldResetWrites(gpu) == 1 }
         let application = service.application
         // Stopping blocks (it waits for the worker): on a thread of its own, not the test's pool.
         let stopping = Task { await offPool { application.stop() } }
@@ -52,6 +55,7 @@ struct LifecycleRegressionTests {
         #expect(try refused.problem().type.hasSuffix("/shutting-down"))
         #expect(refused.header("Retry-After") == "5")
         #expect(try await service.get("/gpus").status == 200)
+        kernel.releaseResetWrites(gpu)
         await stopping.value
 
         // Nothing was left queued for a restart to call interrupted.

@@ -198,7 +198,12 @@ struct BindingTests {
             let list: @Sendable () throws -> BindingsBody = {
                 try client.request("GET", "/bindings").decode(BindingsBody.self)
             }
-            try await waitUntil { try await offPool(list).items.first?.holds == true }
+            // The job shows succeeded before it puts back what it changed (power/control) and frees
+            // the GPU: only then is every write of its own done.
+            let engine = application.engine
+            let gpu = try #require(BDF(Self.onNvidia))
+            try await waitUntil { !engine.isHeld(gpu) }
+            #expect(try await offPool(list).items.first?.holds == true)
             try Self.rebindBehindTheBack(host.kernel, Self.onNvidia, to: "nvidia")
             host.kernel.clearWrites()
             let inventory = application.inventory
@@ -224,8 +229,10 @@ struct BindingTests {
             }
             #expect(bind.status == 202)
             let id = try bind.decode(JobView.self).id
-            try await waitUntil { try store.desiredBindings().count == 1 }
-            #expect(first.engine.job(id)?.state == .succeeded)
+            // The desired driver is recorded while the job still holds the GPU, before it shows
+            // succeeded: wait for the job itself.
+            try await waitUntil { first.engine.job(id)?.state == .succeeded }
+            #expect(try store.desiredBindings().count == 1)
         }
 
         // While graced is down, someone moves the GPU back to nvidia.

@@ -71,6 +71,14 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         var vfioNodes: Set<Int> = []
         /// Devices whose reset writes are held (`holdResetWrites`), with the writes blocked now.
         var holds: [BDF: ResetWriteHold] = [:]
+        /// Devices whose readiness is held (`holdReadiness`), with the steps that came due meanwhile.
+        var readinessHolds: [BDF: [HeldStep]] = [:]
+    }
+
+    /// A readiness step whose time came while the test held the device's readiness.
+    struct HeldStep {
+        var due: DispatchTime
+        var step: @Sendable (SimulatedKernel, inout State) throws(KernelError) -> Void
     }
 
     /// Reset writes a test holds in the kernel until it lets them go.
@@ -226,6 +234,33 @@ public final class SimulatedKernel: KernelWriter, Sendable {
     public func releaseResetWrites(_ bdf: BDF) {
         guard let hold = state.withLock({ $0.holds.removeValue(forKey: bdf) }) else { return }
         for _ in 0..<hold.blocked { hold.release.signal() }
+    }
+
+    /// From now on the steps by which the device comes back from a reset (CXL's Memory_Info_Valid,
+    /// then ready) still come due after their delays but wait for the test: `releaseReadiness`
+    /// applies them one at a time, in the order they came due. A test that must see the state
+    /// between two steps gets it for as long as it needs, however slowly it runs.
+    public func holdReadiness(_ bdf: BDF) throws(KernelError) {
+        try knownDevice(bdf)
+        state.withLock { state in
+            if state.readinessHolds[bdf] == nil { state.readinessHolds[bdf] = [] }
+        }
+    }
+
+    /// Readiness steps of the device that came due while held and wait for `releaseReadiness`.
+    public func heldReadinessSteps(_ bdf: BDF) -> Int {
+        state.withLock { $0.readinessHolds[bdf]?.count ?? 0 }
+    }
+
+    /// Applies the first `steps` held steps of the device (all of them when nil, which also ends
+    /// the hold: later steps run when they come due).
+    public func releaseReadiness(_ bdf: BDF, steps: Int? = nil) {
+        state.withLock { state in
+            guard let held = state.readinessHolds[bdf]?.sorted(by: { $0.due < $1.due }) else { return }
+            let count = min(steps ?? held.count, held.count)
+            state.readinessHolds[bdf] = steps == nil ? nil : Array(held.dropFirst(count))
+            for step in held.prefix(count) { try? step.step(self, &state) }
+        }
     }
 
     /// The delay after a reset that applies now: the fault's, else the device's own.
@@ -414,14 +449,15 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         let generation = device.generation
         if Self.kind(device) == .cxlDVSEC {
             // Memory_Info_Valid returns first; Memory_Active only when the memory is usable.
-            schedule(after: delay / 4) { (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
+            schedule(bdf, after: delay / 4) {
+                (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
                 guard var device = state.devices[bdf], device.generation == generation else { return }
                 device.memoryInfoValid = true
                 state.devices[bdf] = device
                 try kernel.render(bdf, &state)
             }
         }
-        schedule(after: delay) { (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
+        schedule(bdf, after: delay) { (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
             try kernel.finishReset(bdf, generation: generation, &state)
         }
     }
@@ -452,14 +488,22 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         }
     }
 
-    /// Runs a step later under the lock; a failure there (the tree deleted under us) has nobody to
+    /// Runs a step of the device's readiness later under the lock, or keeps it for the test when the
+    /// device's readiness is held then; a failure there (the tree deleted under us) has nobody to
     /// report to, so it is dropped.
     private func schedule(
-        after milliseconds: Int,
+        _ bdf: BDF, after milliseconds: Int,
         _ step: @escaping @Sendable (SimulatedKernel, inout State) throws(KernelError) -> Void
     ) {
-        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(max(milliseconds, 0))) {
-            self.state.withLock { state in try? step(self, &state) }
+        let due = DispatchTime.now() + .milliseconds(max(milliseconds, 0))
+        DispatchQueue.global().asyncAfter(deadline: due) {
+            self.state.withLock { state in
+                if state.readinessHolds[bdf] != nil {
+                    state.readinessHolds[bdf]?.append(HeldStep(due: due, step: step))
+                } else {
+                    try? step(self, &state)
+                }
+            }
         }
     }
 

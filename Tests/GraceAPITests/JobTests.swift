@@ -27,7 +27,13 @@ struct JobTests {
         let done = try await service.waitForJob(job.id)
         #expect(done.state == "succeeded", "\(done.error?.detail ?? "")")
         #expect(done.readiness?.probe == probe)
-        #expect((done.readiness?.waitedMs ?? 0) >= 280)
+        // The device comes back 300 ms after the reset write began (recorded just before it was
+        // issued); the wait can only have ended, and verifying begun, after that. (The wait's own
+        // waitedMs counts from when the worker got to it, which a loaded machine delays.)
+        let recorded = try #require(service.application.engine.job(job.id))
+        let write = try #require(recorded.attempts.last { $0.message.contains("/reset <- ") })
+        let verifying = try #require(recorded.phases.first { $0.name == "verifying" })
+        #expect(verifying.startedAtMs - write.atMs >= 299, "\(verifying.startedAtMs - write.atMs) ms")
         #expect(done.method.used != nil)
         #expect(
             done.phases.map(\.name) == [

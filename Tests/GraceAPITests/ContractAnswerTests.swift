@@ -143,17 +143,23 @@ struct ContractAnswerTests {
         try recorder.save("POST", reset, plain)
 
         // A job in each stage: queued (the 202), a conflict while it runs, cancelled, then finished.
+        // Its reset write is held in the kernel until the DELETE is in: a CXL device that never
+        // shows Memory_Info_Valid fails its wait after 1 s, which a loaded machine can use up.
         #expect(
             try await send(
                 "PUT", faults, "/simulator/devices/\(Self.cxl)/faults", body: #"{"neverReady": true}"#
             )
             .status == 200)
+        let kernel = service.simulated.kernel
+        let cxl = try #require(BDF(Self.cxl))
+        try kernel.holdResetWrites(cxl)
         let pending = try await send("POST", reset, "/gpus/\(Self.cxl)/reset")
         let pendingJob = try pending.decode(JobView.self)
         #expect(try await send("POST", reset, "/gpus/\(Self.cxl)/reset").status == 409)
-        _ = try await service.waitForJob(pendingJob.id) { $0.phase == "waiting_ready" }
+        try await waitUntil { kernel.heldResetWrites(cxl) == 1 }
         _ = try await get("/jobs/{id}", "/jobs/\(pendingJob.id)")
         #expect(try await send("DELETE", "/jobs/{id}", "/jobs/\(pendingJob.id)").status == 202)
+        kernel.releaseResetWrites(cxl)
         _ = try await service.waitForJob(pendingJob.id)
         #expect(try await send("DELETE", "/jobs/{id}", "/jobs/\(pendingJob.id)").status == 409)
         _ = try await get("/jobs/{id}", "/jobs/\(pendingJob.id)")

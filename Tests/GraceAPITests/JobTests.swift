@@ -62,8 +62,10 @@ struct JobTests {
     @Test("DELETE stops a poll at once; a second DELETE is 409")
     func cancelMidPoll() async throws {
         let service = try await RunningService.start()
-        try await service.setFaults(Self.cxl, #"{"neverReady": true}"#)
-        let job = try await service.submit(Self.cxl, "reset")
+        // A GPU whose wait lasts until the job's deadline (a CXL device that never shows
+        // Memory_Info_Valid fails after 1 s, which can pass before the DELETE on a loaded machine).
+        try await service.setFaults(Self.gh200, #"{"neverReady": true}"#)
+        let job = try await service.submit(Self.gh200, "reset", body: #"{"deadlineSeconds": 600}"#)
         _ = try await service.waitForJob(job.id) { $0.phase == "waiting_ready" }
         let cancel = try await service.send("DELETE", "/jobs/\(job.id)")
         #expect(cancel.status == 202)

@@ -71,15 +71,13 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         var vfioNodes: Set<Int> = []
         /// Devices whose reset writes are held (`holdResetWrites`), with the writes blocked now.
         var holds: [BDF: ResetWriteHold] = [:]
-        /// Devices whose readiness is held (`holdReadiness`), with the steps that came due meanwhile.
-        var readinessHolds: [BDF: [HeldStep]] = [:]
+        /// Devices whose return from a reset is held (`holdReadiness`), with the returns that came
+        /// due meanwhile.
+        var readinessHolds: [BDF: [Step]] = [:]
     }
 
-    /// A readiness step whose time came while the test held the device's readiness.
-    struct HeldStep {
-        var due: DispatchTime
-        var step: @Sendable (SimulatedKernel, inout State) throws(KernelError) -> Void
-    }
+    /// A change the kernel makes later under its lock (a device's readiness coming back).
+    typealias Step = @Sendable (SimulatedKernel, inout State) throws(KernelError) -> Void
 
     /// Reset writes a test holds in the kernel until it lets them go.
     struct ResetWriteHold {
@@ -236,10 +234,11 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         for _ in 0..<hold.blocked { hold.release.signal() }
     }
 
-    /// From now on the steps by which the device comes back from a reset (CXL's Memory_Info_Valid,
-    /// then ready) still come due after their delays but wait for the test: `releaseReadiness`
-    /// applies them one at a time, in the order they came due. A test that must see the state
-    /// between two steps gets it for as long as it needs, however slowly it runs.
+    /// From now on the device's return from a reset (ready: Memory_Active on CXL, BAR0's words on
+    /// nvgrace, config space) still comes due after its delay but waits for the test, until
+    /// `releaseReadiness`; the steps before it (CXL's Memory_Info_Valid) come on time. A test that
+    /// must see the device still in reset, or a wait that has not ended yet, gets that for as long
+    /// as it needs, however slowly it runs.
     public func holdReadiness(_ bdf: BDF) throws(KernelError) {
         try knownDevice(bdf)
         state.withLock { state in
@@ -247,19 +246,16 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         }
     }
 
-    /// Readiness steps of the device that came due while held and wait for `releaseReadiness`.
+    /// Returns of the device that came due while held and wait for `releaseReadiness`.
     public func heldReadinessSteps(_ bdf: BDF) -> Int {
         state.withLock { $0.readinessHolds[bdf]?.count ?? 0 }
     }
 
-    /// Applies the first `steps` held steps of the device (all of them when nil, which also ends
-    /// the hold: later steps run when they come due).
-    public func releaseReadiness(_ bdf: BDF, steps: Int? = nil) {
+    /// Applies the held returns of the device, in the order they came due, and ends the hold.
+    public func releaseReadiness(_ bdf: BDF) {
         state.withLock { state in
-            guard let held = state.readinessHolds[bdf]?.sorted(by: { $0.due < $1.due }) else { return }
-            let count = min(steps ?? held.count, held.count)
-            state.readinessHolds[bdf] = steps == nil ? nil : Array(held.dropFirst(count))
-            for step in held.prefix(count) { try? step.step(self, &state) }
+            guard let held = state.readinessHolds.removeValue(forKey: bdf) else { return }
+            for step in held { try? step(self, &state) }
         }
     }
 
@@ -449,7 +445,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         let generation = device.generation
         if Self.kind(device) == .cxlDVSEC {
             // Memory_Info_Valid returns first; Memory_Active only when the memory is usable.
-            schedule(bdf, after: delay / 4) {
+            schedule(bdf, after: delay / 4, holdable: false) {
                 (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
                 guard var device = state.devices[bdf], device.generation == generation else { return }
                 device.memoryInfoValid = true
@@ -457,7 +453,8 @@ public final class SimulatedKernel: KernelWriter, Sendable {
                 try kernel.render(bdf, &state)
             }
         }
-        schedule(bdf, after: delay) { (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
+        schedule(bdf, after: delay, holdable: true) {
+            (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
             try kernel.finishReset(bdf, generation: generation, &state)
         }
     }
@@ -488,18 +485,14 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         }
     }
 
-    /// Runs a step of the device's readiness later under the lock, or keeps it for the test when the
-    /// device's readiness is held then; a failure there (the tree deleted under us) has nobody to
-    /// report to, so it is dropped.
-    private func schedule(
-        _ bdf: BDF, after milliseconds: Int,
-        _ step: @escaping @Sendable (SimulatedKernel, inout State) throws(KernelError) -> Void
-    ) {
-        let due = DispatchTime.now() + .milliseconds(max(milliseconds, 0))
-        DispatchQueue.global().asyncAfter(deadline: due) {
+    /// Runs a step of the device's readiness later under the lock, or keeps a `holdable` one (the
+    /// return itself) for the test when the device's readiness is held then; a failure there (the
+    /// tree deleted under us) has nobody to report to, so it is dropped.
+    private func schedule(_ bdf: BDF, after milliseconds: Int, holdable: Bool, _ step: @escaping Step) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(max(milliseconds, 0))) {
             self.state.withLock { state in
-                if state.readinessHolds[bdf] != nil {
-                    state.readinessHolds[bdf]?.append(HeldStep(due: due, step: step))
+                if holdable && state.readinessHolds[bdf] != nil {
+                    state.readinessHolds[bdf]?.append(step)
                 } else {
                     try? step(self, &state)
                 }

@@ -81,7 +81,9 @@ struct BindingTests {
         let audit = try await service.get("/audit").text
         #expect(audit.contains("job.reconcile"))
 
-        // Already right: further scans write nothing.
+        // Already right: further scans write nothing (once the reconcile job has put back what it
+        // changed and freed the GPU).
+        try await service.waitUntilFree(Self.onNvidia)
         service.simulated.kernel.clearWrites()
         try await service.refresh()
         try await service.refresh()
@@ -130,6 +132,7 @@ struct BindingTests {
         // Already on its driver: the bind writes nothing but records the desire.
         let bind = try await service.submit(Self.onVariant, "bind")
         #expect(try await service.waitForJob(bind.id).state == "succeeded")
+        try await service.waitUntilFree(Self.onVariant)
         try await waitUntil { try await !Self.bindings(service).items.isEmpty }
         let kernel = service.simulated.kernel
         try Self.rebindBehindTheBack(kernel, Self.onVariant, to: "vfio-pci")

@@ -83,9 +83,11 @@ struct JobTests {
         let job = try await service.submit(Self.gh200, "reset")
         _ = try await service.waitForJob(job.id) { $0.phase == "waiting_ready" }
         let application = service.application
+        // The cancel ends the poll: stop() does not wait out the engine's 10 s grace for it (nor the
+        // job's deadline), and the job is stored cancelled, not left running.
         let start = ContinuousClock.now
         await offPool { application.stop() }
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(ContinuousClock.now - start < .seconds(10))
         let stored = try #require(try GraceStore(path: service.databasePath).job(id: job.id))
         #expect(stored.state == "cancelled")
         #expect(stored.errorJSON?.contains("shutdown") == true)
@@ -332,6 +334,14 @@ extension RunningService {
             }
             try await Task.sleep(for: .milliseconds(10))
         }
+    }
+
+    /// Waits until no job holds the GPU: a job shows its outcome before it puts back what it changed
+    /// (power/control) and frees the GPU, so its last writes come after that.
+    func waitUntilFree(_ gpu: String) async throws {
+        let engine = application.engine
+        let bdf = try #require(BDF(gpu))
+        try await waitUntil { !engine.isHeld(bdf) }
     }
 
     func refresh() async throws {

@@ -197,11 +197,15 @@ import Testing
             // Idle on a VFIO driver, the GH200 sits in D3hot with BAR0 reading all-ones; a job holds
             // it in D0 before probing, and so does this test.
             try host.kernel.perform(.powerControl(Self.gh200, "on"))
+            // On virtual time: the answer comes from the first poll, without a sleep before it.
+            let clock = VirtualReadinessClock()
             let outcome = ReadinessWaiter.wait(
-                for: try probe(host, Self.gh200), deadline: deadline(inMs: 1000), token: CancellationToken())
+                for: try probe(host, Self.gh200), deadline: clock.deadline(inMs: 1000),
+                token: CancellationToken(),
+                clock: clock)
             #expect(outcome.result == .ready)
             #expect(outcome.polls == 1)
-            #expect(outcome.waitedMs < 50)
+            #expect(outcome.waitedMs == 0 && clock.sleeps.isEmpty)
         }
     }
 
@@ -212,12 +216,15 @@ import Testing
             #expect(throws: KernelError(.noDevice, path: SysfsWrite.reset(Self.h100).path)) {
                 try host.kernel.perform(.reset(Self.h100))
             }
+            let clock = VirtualReadinessClock()
             let outcome = await onOwnThread {
-                ReadinessWaiter.wait(for: probe, deadline: deadline(inMs: 2000), token: CancellationToken())
+                ReadinessWaiter.wait(
+                    for: probe, deadline: clock.deadline(inMs: 2000), token: CancellationToken(), clock: clock
+                )
             }
             #expect(outcome.result == .gone("device folder bus/pci/devices/0000:c3:00.0 is gone"))
             #expect(outcome.polls == 1)
-            #expect(outcome.waitedMs < 50)
+            #expect(outcome.waitedMs == 0 && clock.sleeps.isEmpty)
         }
     }
 

@@ -32,7 +32,7 @@ struct AccessControlTests {
         "every route with every role: no credential 401, too low a role 403, the right role the handler's answer"
     )
     func everyRouteEveryRole() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let routes = guarded.service.application.routes
         #expect(routes.count >= 14)
         for route in routes {
@@ -70,7 +70,7 @@ struct AccessControlTests {
 
     @Test("a wrong, malformed or doubled Authorization header is refused, and the token never echoed")
     func badCredentials() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let unknown = try await guarded.request(
             "GET", "/gpus", headers: [("Authorization", "Bearer grace_" + String(repeating: "0", count: 64))])
         #expect(unknown.status == 401)
@@ -90,7 +90,7 @@ struct AccessControlTests {
 
     @Test("on the socket root is admin, and the audit trail names the process")
     func socketRootIsAdmin() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         var mode = stat()
         #expect(stat(guarded.socketPath, &mode) == 0)
         #expect(mode.st_mode & 0o777 == 0o660)
@@ -113,7 +113,7 @@ struct AccessControlTests {
         "a member of the socket's group is an operator, anyone else cannot connect, and a token overrides",
         .enabled(if: GuardedService.canSwitchUsers))
     func socketGroupMembers() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let socket = guarded.socketPath
         let group = GuardedService.socketGroup
         let read = try await guarded.runAs(
@@ -155,7 +155,7 @@ struct AccessControlTests {
 
     @Test("a job records who asked for it, and refused changes are in the audit trail too")
     func requestedByAndRefusals() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let accepted = try await guarded.request(
             "POST", "/gpus/\(Self.gpu)/reset", headers: guarded.bearer(.operator), body: "{}")
         #expect(accepted.status == 202)
@@ -185,7 +185,7 @@ struct AccessControlTests {
         .enabled(if: access("/usr/bin/openssl", X_OK) == 0 && access("/usr/bin/curl", X_OK) == 0))
     func mutualTLS() async throws {
         let pki = try TestPKI()
-        let guarded = try GuardedService(
+        let guarded = try await GuardedService.start(
             tls: HTTPServer.TLSMaterial(
                 certificatePEM: pki.serverCertificate, keyPEM: pki.serverKey, clientCAPEM: pki.caCertificate))
         let port = try #require(guarded.service.application.port)
@@ -231,7 +231,7 @@ struct AccessControlTests {
         .enabled(if: access("/usr/bin/openssl", X_OK) == 0 && access("/usr/bin/curl", X_OK) == 0))
     func revokedClientCertificate() async throws {
         let pki = try TestPKI()
-        let guarded = try GuardedService(
+        let guarded = try await GuardedService.start(
             tls: HTTPServer.TLSMaterial(
                 certificatePEM: pki.serverCertificate, keyPEM: pki.serverKey, clientCAPEM: pki.caCertificate,
                 clientCRLPEM: pki.crl))

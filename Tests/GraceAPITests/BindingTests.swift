@@ -55,7 +55,7 @@ struct BindingTests {
 
     @Test("a bind records the desired driver; rebinding behind graced's back is put right on the next scan")
     func rebindBehindTheBack() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         #expect(try await Self.bindings(service).items.isEmpty)
         let bind = try await service.submit(Self.onNvidia, "bind")
         #expect(try await service.waitForJob(bind.id).state == "succeeded")
@@ -81,7 +81,9 @@ struct BindingTests {
         let audit = try await service.get("/audit").text
         #expect(audit.contains("job.reconcile"))
 
-        // Already right: further scans write nothing.
+        // Already right: further scans write nothing (once the reconcile job has put back what it
+        // changed and freed the GPU).
+        try await service.waitUntilFree(Self.onNvidia)
         service.simulated.kernel.clearWrites()
         try await service.refresh()
         try await service.refresh()
@@ -99,7 +101,7 @@ struct BindingTests {
 
     @Test("persist: false leaves the desired bindings alone; an unbind to none is a desired binding too")
     func persistFalse() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let bind = try await service.submit(Self.onNvidia, "bind", body: #"{"persist": false}"#)
         #expect(try await service.waitForJob(bind.id).state == "succeeded")
         let unbind = try await service.submit(Self.onVariant, "unbind", body: #"{"driver": "none"}"#)
@@ -126,10 +128,11 @@ struct BindingTests {
 
     @Test("a held function is reported, not touched")
     func heldFunction() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         // Already on its driver: the bind writes nothing but records the desire.
         let bind = try await service.submit(Self.onVariant, "bind")
         #expect(try await service.waitForJob(bind.id).state == "succeeded")
+        try await service.waitUntilFree(Self.onVariant)
         try await waitUntil { try await !Self.bindings(service).items.isEmpty }
         let kernel = service.simulated.kernel
         try Self.rebindBehindTheBack(kernel, Self.onVariant, to: "vfio-pci")
@@ -160,7 +163,7 @@ struct BindingTests {
 
     @Test("a function back from a hot-unplug before the inventory saw it: tried again at the next scan")
     func backBeforeTheInventory() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let bind = try await service.submit(Self.onNvidia, "bind")
         #expect(try await service.waitForJob(bind.id).state == "succeeded")
         let kernel = service.simulated.kernel
@@ -188,25 +191,32 @@ struct BindingTests {
     func reportMode() async throws {
         let host = try SimulatedHost.createTemporary(prefix: "graceapi-bindings")
         defer { try? host.removeFiles() }
-        let application = try Self.application(host, database: host.folder + "/graced.sqlite", mode: .report)
-        defer { application.stop() }
-        let client = RawHTTPClient(port: try #require(application.port))
-        let bind = try await offPool {
-            try client.request("POST", "/gpus/\(Self.onNvidia)/bind", body: Array("{}".utf8))
+        try await Self.withApplication(host, database: host.folder + "/graced.sqlite", mode: .report) {
+            application in
+            let client = RawHTTPClient(port: try #require(application.port))
+            let bind = try await offPool {
+                try client.request("POST", "/gpus/\(Self.onNvidia)/bind", body: Array("{}".utf8))
+            }
+            #expect(bind.status == 202)
+            let list: @Sendable () throws -> BindingsBody = {
+                try client.request("GET", "/bindings").decode(BindingsBody.self)
+            }
+            // The job shows succeeded before it puts back what it changed (power/control) and frees
+            // the GPU: only then is every write of its own done.
+            let engine = application.engine
+            let gpu = try #require(BDF(Self.onNvidia))
+            try await waitUntil { !engine.isHeld(gpu) }
+            #expect(try await offPool(list).items.first?.holds == true)
+            try Self.rebindBehindTheBack(host.kernel, Self.onNvidia, to: "nvidia")
+            host.kernel.clearWrites()
+            let inventory = application.inventory
+            _ = try await offPool { try inventory.refresh() }
+            let answer = try await offPool(list)
+            #expect(answer.reconcile == "report")
+            let item = answer.items.first
+            #expect(item?.status == "differs" && item?.note?.contains("report") == true)
+            #expect(host.kernel.writes.isEmpty)
         }
-        #expect(bind.status == 202)
-        let list: @Sendable () throws -> BindingsBody = {
-            try client.request("GET", "/bindings").decode(BindingsBody.self)
-        }
-        try await waitUntil { try await offPool(list).items.first?.holds == true }
-        try Self.rebindBehindTheBack(host.kernel, Self.onNvidia, to: "nvidia")
-        host.kernel.clearWrites()
-        try application.inventory.refresh()
-        let answer = try await offPool(list)
-        #expect(answer.reconcile == "report")
-        let item = answer.items.first
-        #expect(item?.status == "differs" && item?.note?.contains("report") == true)
-        #expect(host.kernel.writes.isEmpty)
     }
 
     @Test("a restart with a changed binding: the new daemon puts it back at startup")
@@ -214,27 +224,45 @@ struct BindingTests {
         let host = try SimulatedHost.createTemporary(prefix: "graceapi-bindings")
         defer { try? host.removeFiles() }
         let database = host.folder + "/graced.sqlite"
-        let first = try Self.application(host, database: database, mode: .apply)
         let store = try GraceStore(path: database)
-        let client = RawHTTPClient(port: try #require(first.port))
-        let bind = try await offPool {
-            try client.request("POST", "/gpus/\(Self.onNvidia)/bind", body: Array("{}".utf8))
+        try await Self.withApplication(host, database: database, mode: .apply) { first in
+            let client = RawHTTPClient(port: try #require(first.port))
+            let bind = try await offPool {
+                try client.request("POST", "/gpus/\(Self.onNvidia)/bind", body: Array("{}".utf8))
+            }
+            #expect(bind.status == 202)
+            let id = try bind.decode(JobView.self).id
+            // The desired driver is recorded while the job still holds the GPU, before it shows
+            // succeeded: wait for the job itself.
+            try await waitUntil { first.engine.job(id)?.state == .succeeded }
+            #expect(try store.desiredBindings().count == 1)
         }
-        #expect(bind.status == 202)
-        let id = try bind.decode(JobView.self).id
-        try await waitUntil { try store.desiredBindings().count == 1 }
-        #expect(first.engine.job(id)?.state == .succeeded)
-        first.stop()
 
         // While graced is down, someone moves the GPU back to nvidia.
         try Self.rebindBehindTheBack(host.kernel, Self.onNvidia, to: "nvidia")
-        let second = try Self.application(host, database: database, mode: .apply)
-        defer { second.stop() }
-        try await waitUntil {
-            host.root.linkName(host.root.device(BDF(Self.onNvidia)!) + "/driver") == Self.variant
+        try await Self.withApplication(host, database: database, mode: .apply) { _ in
+            try await waitUntil {
+                host.root.linkName(host.root.device(BDF(Self.onNvidia)!) + "/driver") == Self.variant
+            }
+            let jobs = try store.jobs(bdf: Self.onNvidia, kind: "reconcile", state: nil, limit: 10)
+            #expect(jobs.count == 1)
         }
-        let jobs = try store.jobs(bdf: Self.onNvidia, kind: "reconcile", state: nil, limit: 10)
-        #expect(jobs.count == 1)
+    }
+
+    /// Starts an application over `host` (off the cooperative pool: starting and stopping block),
+    /// runs `body`, and stops it however `body` ends.
+    static func withApplication(
+        _ host: SimulatedHost, database: String, mode: BindingReconciler.Mode,
+        _ body: (Application) async throws -> Void
+    ) async throws {
+        let application = try await offPool { try Self.application(host, database: database, mode: mode) }
+        do {
+            try await body(application)
+        } catch {
+            await offPool { application.stop() }
+            throw error
+        }
+        await offPool { application.stop() }
     }
 
     static func application(_ host: SimulatedHost, database: String, mode: BindingReconciler.Mode) throws

@@ -16,7 +16,7 @@ import Testing
         "over the socket the rate limit keys on the uid: new processes do not get new buckets",
         .enabled(if: GuardedService.canSwitchUsers))
     func rateLimitKeysOnUid() async throws {
-        let guarded = try GuardedService(mutationsPerMinute: 2)
+        let guarded = try await GuardedService.start(mutationsPerMinute: 2)
         var statuses: [Int] = []
         for _ in 0..<4 {
             let answer = try await guarded.runAs(
@@ -32,7 +32,7 @@ import Testing
         "a refused credential is audited under the channel's identity: the address, or the uid and pid",
         .enabled(if: GuardedService.canSwitchUsers))
     func refusedCredentialsKeepTheCaller() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         for headers in [
             [("Authorization", "Bearer grace_" + String(repeating: "0", count: 64))],
             [("Authorization", "Basic dXNlcjpwYXNz")],
@@ -60,7 +60,7 @@ import Testing
 
     @Test("a percent-encoded target is audited as the GPU it acted on, with the raw target beside it")
     func decodedTargets() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let encoded = "/gpus/%30%30%30%39%3A%30%31%3A%30%30%2E%30/reset"
         let answer = try await guarded.request(
             "POST", encoded, headers: guarded.bearer(.operator), body: #"{"dryRun": true}"#)
@@ -76,7 +76,7 @@ import Testing
 @Suite struct RevokedStreamTests {
     @Test("reloading the tokens ends the open event streams of a revoked token, and only those")
     func revokedTokenLosesItsStream() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let port = try #require(guarded.service.application.port)
         let viewer = guarded.tokens[.viewer]!
         let admin = guarded.tokens[.admin]!
@@ -112,7 +112,7 @@ import Testing
 @Suite struct StreamShareTests {
     @Test("an account holds at most 16 open streams; the 17th is 429 and another account is still served")
     func streamsPerAccount() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let port = try #require(guarded.service.application.port)
         let viewer = guarded.tokens[.viewer]!
         let streams = try await offPool { () throws -> [SSETestClient] in
@@ -136,7 +136,7 @@ import Testing
 extension StreamShareTests {
     @Test("a body trickled past its deadline closes the connection instead of holding it")
     func trickledBodyIsCutOff() async throws {
-        let guarded = try GuardedService(headerTimeoutSeconds: 1)
+        let guarded = try await GuardedService.start(headerTimeoutSeconds: 1)
         let client = guarded.tcp
         let token = guarded.tokens[.operator]!
         let closed = try await offPool { () throws -> Bool in
@@ -165,7 +165,7 @@ extension StreamShareTests {
 
     @Test("a preflight from an allowed origin is 204 without credentials; its answers carry the origin")
     func allowedOrigin() async throws {
-        let guarded = try GuardedService(allowedOrigins: [Self.origin])
+        let guarded = try await GuardedService.start(allowedOrigins: [Self.origin])
         let preflight = try await guarded.request(
             "OPTIONS", "/gpus",
             headers: [
@@ -188,7 +188,7 @@ extension StreamShareTests {
 
     @Test("a preflight or a request from another origin is refused")
     func otherOrigin() async throws {
-        let guarded = try GuardedService(allowedOrigins: [Self.origin])
+        let guarded = try await GuardedService.start(allowedOrigins: [Self.origin])
         let preflight = try await guarded.request(
             "OPTIONS", "/gpus",
             headers: [("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")])

@@ -20,7 +20,7 @@ struct CaptureServiceTests {
     @Test("the H200 guest: GET /gpus lists its GPU; a dry-run reset is refused while nvidia holds it")
     func h200() async throws {
         let host = try SimulatedHost.createTemporary(prefix: "graceapi-h200svc", from: try Self.h200())
-        let service = try RunningService(host: host)
+        let service = try await RunningService.start(host: host)
 
         let list = try await service.get("/gpus")
         #expect(list.status == 200)
@@ -50,14 +50,18 @@ struct CaptureServiceTests {
         let graced = ChildProcess.binary("graced")
         let file = demo.folder + "/capture.json"
 
-        let written = try ChildProcess.run(
-            [graced, "capture", "--sysfs", demo.root.path, "--out", file], in: demo.folder)
+        let (root, folder) = (demo.root.path, demo.folder)
+        let written = try await offPool {
+            try ChildProcess.run([graced, "capture", "--sysfs", root, "--out", file], in: folder)
+        }
         let count = SimulatedHost.demoFunctions.count
         #expect(
             written.status == 0 && written.output.contains("captured \(count) PCI functions"),
             "\(written.output)")
         // Without --out the JSON alone goes to stdout.
-        let printed = try ChildProcess.run([graced, "capture", "--sysfs", demo.root.path], in: demo.folder)
+        let printed = try await offPool {
+            try ChildProcess.run([graced, "capture", "--sysfs", root], in: folder)
+        }
         #expect(printed.status == 0)
         let capture = try HostCapture.decode(Array(printed.output.utf8))
         #expect(capture.devices.count == count && capture.version == HostCapture.currentVersion)
@@ -66,8 +70,9 @@ struct CaptureServiceTests {
             database: demo.folder + "/graced.sqlite", logPath: demo.folder + "/graced.log",
             access: ["--no-auth", "--from-capture", file])
         defer {
-            daemon.kill(SIGTERM)
-            daemon.simulatorFolder.map { try? TreeFilesCleanup.remove($0) }
+            daemon.killInTeardown(SIGTERM) {
+                daemon.simulatorFolder.map { try? TreeFilesCleanup.remove($0) }
+            }
         }
         try await daemon.waitUntilServing()
         #expect(daemon.log.contains("replaying the host captured in \(file)"))
@@ -77,15 +82,19 @@ struct CaptureServiceTests {
     }
 
     @Test("--from-capture without --simulate, and a capture of a folder that is no sysfs tree, are refused")
-    func usageErrors() throws {
+    func usageErrors() async throws {
         let folder = try SimulatedHost.createTemporary(prefix: "graceapi-capture")
         defer { try? folder.removeFiles() }
         let graced = ChildProcess.binary("graced")
-        let refused = try ChildProcess.run([graced, "--from-capture", "capture.json"], in: folder.folder)
+        let (path, proc) = (folder.folder, folder.folder + "/proc")
+        let refused = try await offPool {
+            try ChildProcess.run([graced, "--from-capture", "capture.json"], in: path)
+        }
         #expect(refused.status == 64 && refused.output.contains("--from-capture"))
         #expect(refused.output.contains("add --simulate"))
-        let empty = try ChildProcess.run(
-            [graced, "capture", "--sysfs", folder.folder + "/proc"], in: folder.folder)
+        let empty = try await offPool {
+            try ChildProcess.run([graced, "capture", "--sysfs", proc], in: path)
+        }
         #expect(empty.status != 0 && empty.output.contains("not a sysfs tree"))
     }
 }

@@ -66,7 +66,7 @@ struct ContractAnswerTests {
     @Test("every operation's answers are saved for scripts/check-contract.py")
     func saveAnswers() async throws {
         let recorder = try Recorder()
-        let service = try RunningService()
+        let service = try await RunningService.start()
 
         func get(_ template: String, _ target: String, headers: [(String, String)] = []) async throws
             -> RawHTTPClient.Response
@@ -143,17 +143,23 @@ struct ContractAnswerTests {
         try recorder.save("POST", reset, plain)
 
         // A job in each stage: queued (the 202), a conflict while it runs, cancelled, then finished.
+        // Its reset write is held in the kernel until the DELETE is in: a CXL device that never
+        // shows Memory_Info_Valid fails its wait after 1 s, which a loaded machine can use up.
         #expect(
             try await send(
                 "PUT", faults, "/simulator/devices/\(Self.cxl)/faults", body: #"{"neverReady": true}"#
             )
             .status == 200)
+        let kernel = service.simulated.kernel
+        let cxl = try #require(BDF(Self.cxl))
+        try kernel.holdResetWrites(cxl)
         let pending = try await send("POST", reset, "/gpus/\(Self.cxl)/reset")
         let pendingJob = try pending.decode(JobView.self)
         #expect(try await send("POST", reset, "/gpus/\(Self.cxl)/reset").status == 409)
-        _ = try await service.waitForJob(pendingJob.id) { $0.phase == "waiting_ready" }
+        try await waitUntil { kernel.heldResetWrites(cxl) == 1 }
         _ = try await get("/jobs/{id}", "/jobs/\(pendingJob.id)")
         #expect(try await send("DELETE", "/jobs/{id}", "/jobs/\(pendingJob.id)").status == 202)
+        kernel.releaseResetWrites(cxl)
         _ = try await service.waitForJob(pendingJob.id)
         #expect(try await send("DELETE", "/jobs/{id}", "/jobs/\(pendingJob.id)").status == 409)
         _ = try await get("/jobs/{id}", "/jobs/\(pendingJob.id)")
@@ -236,7 +242,7 @@ struct ContractAnswerTests {
     private func saveH200Answers(_ recorder: Recorder) async throws {
         let host = try SimulatedHost.createTemporary(
             prefix: "graceapi-h200contract", from: try CaptureServiceTests.h200())
-        let service = try RunningService(host: host)
+        let service = try await RunningService.start(host: host)
         try recorder.save("GET", "/gpus", try await service.get("/gpus"))
         try recorder.save("GET", "/gpus/{bdf}", try await service.get("/gpus/0000:00:06.0"))
         try recorder.save("GET", "/gpus/{bdf}/layout", try await service.get("/gpus/0000:00:06.0/layout"))
@@ -247,7 +253,7 @@ struct ContractAnswerTests {
 
     /// The refusals of access control: 401, 403, 421 and 429 on a service that checks them.
     private func saveGuardedAnswers(_ recorder: Recorder) async throws {
-        let guarded = try GuardedService(mutationsPerMinute: 1)
+        let guarded = try await GuardedService.start(mutationsPerMinute: 1)
         try recorder.save("GET", "/gpus", try await guarded.request("GET", "/gpus"))
         try recorder.save(
             "GET", "/gpus",

@@ -42,8 +42,8 @@ struct ContractTests {
     }
 
     @Test("the routes a simulated server registers are exactly the documented operations")
-    func routesMatchDocument() throws {
-        let service = try RunningService()
+    func routesMatchDocument() async throws {
+        let service = try await RunningService.start()
         let served = Set(service.application.routes.map { "\($0.method) \($0.pattern)" })
         let documented = Self.documentedOperations(try Self.openAPIFile())
         #expect(!documented.isEmpty)
@@ -77,8 +77,8 @@ struct ContractTests {
     }
 
     @Test("every operation's x-required-role in openapi.yaml is the role the server enforces")
-    func rolesMatchDocument() throws {
-        let service = try RunningService()
+    func rolesMatchDocument() async throws {
+        let service = try await RunningService.start()
         let documented = Self.documentedRoles(try Self.openAPIFile())
         for route in service.application.routes {
             let operation = "\(route.method) \(route.pattern)"

@@ -90,7 +90,7 @@ struct CrashLoopTests {
             if round == Self.rounds {
                 // Binds and unbinds succeeded along the way, so some bindings are kept.
                 #expect(desired > 0, "\(label)")
-                daemon.kill(SIGTERM)
+                await daemon.kill(SIGTERM)
                 break
             }
 
@@ -113,7 +113,7 @@ struct CrashLoopTests {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...150, using: &random)))
             }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...600, using: &random)))
-            daemon.kill(SIGKILL)
+            await daemon.kill(SIGKILL)
 
             // Before the restart: the database as the killed daemon left it.
             let left = try Database(path: database, readOnly: true)

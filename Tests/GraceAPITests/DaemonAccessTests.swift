@@ -65,7 +65,7 @@ struct DaemonAccessTests {
         let entries = SysfsRoot(path: folder).list("run")
         #expect(entries == ["graced.sock"], "\(entries)")
         kill(pid, SIGTERM)
-        #expect(ChildProcess.wait(pid) == 0)
+        #expect(await offPool { ChildProcess.wait(pid) } == 0)
         #expect(access(socket, F_OK) != 0, "the socket is removed at exit")
     }
 
@@ -80,7 +80,7 @@ struct DaemonAccessTests {
         let daemon = try GracedProcess(
             database: folder + "/graced.sqlite", logPath: folder + "/graced.log",
             access: ["--tokens", tokens])
-        defer { daemon.kill(SIGTERM) }
+        defer { daemon.killInTeardown(SIGTERM) }
         try await daemon.waitUntilServing()
         let client = daemon.client
         func status(_ token: Substring) async -> Int? {
@@ -119,7 +119,7 @@ struct DaemonAccessTests {
         let daemon = try GracedProcess(
             database: folder + "/graced.sqlite", logPath: folder + "/graced.log",
             access: ["--tokens", tokens])
-        defer { daemon.kill(SIGTERM) }
+        defer { daemon.killInTeardown(SIGTERM) }
         try await daemon.waitUntilServing()
         let client = daemon.client
         func status() async -> Int? {
@@ -149,7 +149,7 @@ struct DaemonAccessTests {
             database: folder + "/graced.sqlite", logPath: folder + "/graced.log",
             access: ["--no-auth", "--listen", "unix:\(socket)"],
             launcher: ["/bin/sh", "-c", "umask 077 && exec \"$@\"", "sh"])
-        defer { daemon.kill(SIGTERM) }
+        defer { daemon.killInTeardown(SIGTERM) }
         try await daemon.waitUntilServing()
         var status = stat()
         #expect(stat(folder + "/s", &status) == 0)
@@ -159,7 +159,7 @@ struct DaemonAccessTests {
 
     @Test("a body value echoed in a problem is bounded, whatever its size")
     func echoIsBounded() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let huge = String(repeating: "x", count: 60_000)
         let answer = try await service.send(
             "POST", "/gpus/0009:01:00.0/reset", body: #"{"method": "\#(huge)"}"#)
@@ -176,7 +176,7 @@ struct DaemonAccessTests {
             database: folder + "/graced.sqlite", logPath: folder + "/graced.log",
             access: ["--no-auth", "--header-timeout", "60", "--max-connections-per-client", "0"],
             launcher: ["/bin/sh", "-c", "ulimit -n 128 && exec \"$@\"", "sh"])
-        defer { daemon.kill(SIGTERM) }
+        defer { daemon.killInTeardown(SIGTERM) }
         try await daemon.waitUntilServing()
         let client = daemon.client
         // Each sends half a request head and then nothing.

@@ -23,8 +23,16 @@ import Testing
         let application: Application
         let inventory: InventoryService
 
+        /// Builds and starts the service on a thread of its own: starting blocks (a scan, synced
+        /// writes), and so does the stop that its last reference hands to `BlockingTeardowns`.
+        static func start(
+            events: Bool = true, prepare: @escaping @Sendable (SimulatedKernel) throws -> Void = { _ in }
+        ) async throws -> Service {
+            try await offPool { try Service(events: events, prepare: prepare) }
+        }
+
         /// `prepare` changes the host before the service's first scan.
-        init(events: Bool = true, prepare: (SimulatedKernel) throws -> Void = { _ in }) throws {
+        private init(events: Bool, prepare: (SimulatedKernel) throws -> Void) throws {
             simulated = try SimulatedHost.createTemporary(prefix: "graceapi-uevent")
             try prepare(simulated.kernel)
             var logger = Logger(label: "test")
@@ -46,8 +54,11 @@ import Testing
         func gpu(_ bdf: BDF) -> GPUDevice? { inventory.snapshot.gpu(bdf.description) }
 
         deinit {
-            application.stop()
-            try? simulated.removeFiles()
+            let (application, simulated) = (application, simulated)
+            BlockingTeardowns.shared.run {
+                application.stop()
+                try? simulated.removeFiles()
+            }
         }
     }
 
@@ -66,7 +77,7 @@ import Testing
     }
 
     @Test func aRemovedGPUShowsMissingAndARescanListsItAgain() async throws {
-        let service = try Service()
+        let service = try await Service.start()
         #expect(service.gpu(Self.h100)?.state == .ready)
         try service.simulated.kernel.perform(.remove(Self.h100))
         #expect(await Self.eventually(service) { $0.gpu(Self.h100)?.state == .missing })
@@ -78,7 +89,7 @@ import Testing
     }
 
     @Test func unbindAndBindOfAGPUAreReflected() async throws {
-        let service = try Service()
+        let service = try await Service.start()
         #expect(service.gpu(Self.h100)?.driver == "vfio-pci")
         try service.simulated.kernel.perform(.unbind(Self.h100, driver: "vfio-pci"))
         #expect(await Self.eventually(service) { $0.gpu(Self.h100)?.driver == nil })
@@ -88,7 +99,7 @@ import Testing
 
     /// The audio function is not managed, but the H100 lists it among its IOMMU group's members.
     @Test func aGroupMatesDriverChangeReachesTheGPUsGroupListing() async throws {
-        let service = try Service()
+        let service = try await Service.start()
         #expect(Self.audioDriver(service) == .some("snd_hda_intel"))
         try service.simulated.kernel.perform(.unbind(Self.h100Audio, driver: "snd_hda_intel"))
         #expect(await Self.eventually(service) { Self.audioDriver($0) == .some(nil) })
@@ -102,14 +113,14 @@ import Testing
     /// Without events (and without rescans) nothing changes: the tests above see the events' work,
     /// not something else refreshing the inventory.
     @Test func withoutEventsTheSnapshotStaysAsScanned() async throws {
-        let service = try Service(events: false)
+        let service = try await Service.start(events: false)
         try service.simulated.kernel.perform(.unbind(Self.h100, driver: "vfio-pci"))
         try await Task.sleep(for: .milliseconds(200))
         #expect(service.gpu(Self.h100)?.driver == "vfio-pci")
     }
 
-    @Test func rereadNamesWhatItReadAndNothingElse() throws {
-        let service = try Service(events: false)
+    @Test func rereadNamesWhatItReadAndNothingElse() async throws {
+        let service = try await Service.start(events: false)
         // The NVMe drive is not managed and not a GPU's group-mate: nothing to read.
         #expect(service.inventory.reread([Self.nvme]) == .reread([]))
         #expect(service.inventory.reread([Self.h100Audio]) == .reread([Self.h100.description]))
@@ -118,7 +129,7 @@ import Testing
 
     /// A GPU the first scan never saw: the re-read cannot name it, a full scan does.
     @Test func aGPUFirstSeenThroughAnEventIsListedByAFullScan() async throws {
-        let service = try Service { kernel in try kernel.perform(.remove(Self.h100)) }
+        let service = try await Service.start { kernel in try kernel.perform(.remove(Self.h100)) }
         #expect(service.gpu(Self.h100) == nil)
         #expect(service.inventory.reread([Self.h100]) == .reread([]))
         try service.simulated.kernel.perform(.rescan)

@@ -27,7 +27,7 @@ struct EdgeTests {
 
     @Test("a JSON key given twice is 400 and starts nothing, whichever value would have won")
     func duplicateKey() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         for body in [#"{"dryRun": false, "dryRun": true}"#, #"{"dryRun": true, "d\u0072yRun": false}"#] {
             let response = try await guarded.request(
                 "POST", "/gpus/\(Self.gpu)/reset", headers: guarded.bearer(.operator), body: body)
@@ -39,7 +39,7 @@ struct EdgeTests {
 
     @Test("a query parameter sent twice is 400 on every path, starts nothing, and names the parameter")
     func repeatedQueryParameter() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         for (method, target) in [
             ("GET", "/jobs?limit=1&limit=500"), ("GET", "/events?maxSeconds=1&maxSeconds=2"),
             ("GET", "/gpus?x=1&x=2"), ("POST", "/gpus/\(Self.gpu)/reset?dryRun&dry%52un=1"),
@@ -59,7 +59,7 @@ struct EdgeTests {
 
     @Test("a cross-origin text/plain POST (what a web page can send) is refused and starts nothing")
     func crossOrigin() async throws {
-        let guarded = try GuardedService(allowedOrigins: ["https://dash.example"])
+        let guarded = try await GuardedService.start(allowedOrigins: ["https://dash.example"])
         let page = try await guarded.request(
             "POST", "/gpus/\(Self.gpu)/reset",
             headers: guarded.bearer(.admin) + [
@@ -94,7 +94,7 @@ struct EdgeTests {
         "a Host that does not name the server is 421 (DNS rebinding); its address, localhost and configured names pass"
     )
     func hostCheck() async throws {
-        let guarded = try GuardedService(allowedHosts: ["gpu-host.example"])
+        let guarded = try await GuardedService.start(allowedHosts: ["gpu-host.example"])
         let port = guarded.service.application.port!
         let token = guarded.tokens[.viewer]!
         func status(_ hosts: [String]) async throws -> Int {
@@ -124,7 +124,7 @@ struct EdgeTests {
             "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked", "Content-Length: ",
         ])
     func ambiguousLength(_ framing: String) async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let head =
             "POST /gpus/\(Self.gpu)/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(guarded.tokens[.operator]!)\r\n"
             + "Content-Type: application/json\r\n\(framing)\r\n\r\n{}"
@@ -150,7 +150,7 @@ struct EdgeTests {
             ),
         ])
     func malformedHeads(_ head: String, _ status: Int) async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let answer = String(decoding: try await raw(guarded, head), as: UTF8.self)
         #expect(statusLines(answer) == 1, "one status line: \(answer.prefix(300))")
         let response = try RawHTTPClient.parse(Array(answer.utf8))
@@ -160,7 +160,7 @@ struct EdgeTests {
 
     @Test("a change answered before libmicrohttpd sees it is still in the audit trail, under its token")
     func gateRefusalsAreAudited() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let head =
             "POST /gpus/\(Self.gpu)/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(guarded.tokens[.operator]!)\r\n"
             + "Content-Type: application/json\r\nContent-Length: 1e3\r\n\r\n{}"
@@ -178,7 +178,7 @@ struct EdgeTests {
 
     @Test("a Content-Length past 64 bits is one 413 problem")
     func overflowingLength() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let head =
             "POST /gpus/\(Self.gpu)/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(guarded.tokens[.operator]!)\r\n"
             + "Content-Type: application/json\r\nContent-Length: 99999999999999999999999\r\n\r\n"
@@ -191,7 +191,7 @@ struct EdgeTests {
 
     @Test("a malformed Content-Length over the Unix socket is one 400 problem, and the socket still serves")
     func ambiguousLengthOverSocket() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let head =
             "POST /gpus/\(Self.gpu)/reset HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             + "Content-Length: abc\r\n\r\n{}"
@@ -217,7 +217,7 @@ struct EdgeTests {
             "POST / HTTP/1.1\r\nContent-Length: one\r\nContent-Length: 2\r\n\r\n",
         ])
     func ambiguousLengthAsMHDReadsIt(_ head: String) async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let answer = String(decoding: try await raw(guarded, head), as: UTF8.self)
         #expect(statusLines(answer) == 1, "one status line: \(answer)")
         #expect(try RawHTTPClient.parse(Array(answer.utf8)).status == 400, "\(answer)")
@@ -225,7 +225,7 @@ struct EdgeTests {
 
     @Test("a chunked body over the limit gets 413, not a closed connection")
     func chunkedOverLimit() async throws {
-        let guarded = try GuardedService(maxBodyBytes: 1024)
+        let guarded = try await GuardedService.start(maxBodyBytes: 1024)
         let head = Array(
             ("POST /gpus/\(Self.gpu)/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(guarded.tokens[.operator]!)\r\n"
                 + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
@@ -242,7 +242,7 @@ struct EdgeTests {
 
     @Test("a client that trickles its headers in is cut off at the header timeout")
     func slowHeaders() async throws {
-        let guarded = try GuardedService(headerTimeoutSeconds: 1)
+        let guarded = try await GuardedService.start(headerTimeoutSeconds: 1)
         let client = guarded.tcp
         let (closedAfter, answered) = try await offPool { () throws -> (Double, Bool) in
             let fd = try client.connectSocket()
@@ -274,7 +274,7 @@ struct EdgeTests {
 
     @Test("changes past the per-identity rate get 429 with Retry-After; reads are not counted")
     func rateLimit() async throws {
-        let guarded = try GuardedService(mutationsPerMinute: 3)
+        let guarded = try await GuardedService.start(mutationsPerMinute: 3)
         for _ in 0..<3 {
             let dryRun = try await guarded.request(
                 "POST", "/gpus/\(Self.gpu)/reset", headers: guarded.bearer(.operator),
@@ -298,7 +298,7 @@ struct EdgeTests {
 
     @Test("two Idempotency-Key headers are 400 and start nothing")
     func doubledIdempotencyKey() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let response = try await guarded.request(
             "POST", "/gpus/\(Self.gpu)/reset",
             headers: guarded.bearer(.operator) + [("Idempotency-Key", "a"), ("Idempotency-Key", "b")],
@@ -311,7 +311,7 @@ struct EdgeTests {
     @Test(
         "numbers out of range are 422; a body that is not an object is 400; an empty body means the defaults")
     func bodyValues() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         for deadline in ["0.05", "3601", "-1"] {
             let response = try await guarded.request(
                 "POST", "/gpus/\(Self.gpu)/reset", headers: guarded.bearer(.operator),
@@ -332,7 +332,7 @@ struct EdgeTests {
 
     @Test("credentials are checked before the body is read")
     func unauthenticatedBodyIsNotRead() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let head =
             "POST /gpus/\(Self.gpu)/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n"
         let response = try RawHTTPClient.parse(try await raw(guarded, head))

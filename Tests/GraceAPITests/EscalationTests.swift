@@ -29,7 +29,7 @@ struct EscalationTests {
 
     @Test("flr brings the GPU back: one rung, succeeded")
     func flrWorks() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let job = try await service.submit(Self.gh200, "reset", body: #"{"method": "escalate"}"#)
         #expect(job.method.requested == "escalate")
         let done = try await service.waitForJob(job.id)
@@ -42,7 +42,7 @@ struct EscalationTests {
 
     @Test("flr ineffective: the bus reset brings it back; the flr rung says why it did not")
     func flrIneffectiveThenBus() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.cxl, #"{"ineffectiveMethods": ["flr"], "readyAfterMs": 0}"#)
         let job = try await service.submit(
             Self.cxl, "reset", body: #"{"method": "escalate", "deadlineSeconds": 6}"#)
@@ -65,7 +65,7 @@ struct EscalationTests {
 
     @Test("a GH200 never gets a bus reset: remove and rescan brings it back, on its driver again")
     func gh200RemoveRescan() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let dry = try await service.send(
             "POST", "/gpus/\(Self.gh200)/reset", body: #"{"method": "escalate", "dryRun": true}"#)
         #expect(dry.status == 200)
@@ -95,7 +95,7 @@ struct EscalationTests {
 
     @Test("nothing works: needs_reboot, which a rescan keeps and a later successful reset lifts")
     func needsReboot() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.gh200, #"{"neverReady": true}"#)
         let job = try await service.submit(
             Self.gh200, "reset", body: #"{"method": "escalate", "deadlineSeconds": 3}"#)
@@ -123,31 +123,35 @@ struct EscalationTests {
         defer { try? host.removeFiles() }
         let database = host.folder + "/graced.sqlite"
         do {
-            let first = try RunningService(databasePath: database, host: host, removesHost: false)
+            let first = try await RunningService.start(databasePath: database, host: host, removesHost: false)
             try await first.setFaults(Self.gh200, #"{"neverReady": true}"#)
             let job = try await first.submit(
                 Self.gh200, "reset", body: #"{"method": "escalate", "deadlineSeconds": 3}"#)
             #expect(try await first.waitForJob(job.id, timeout: .seconds(20)).state == "failed")
             #expect(try await first.gpu(Self.gh200).state == "needs_reboot")
+            await first.stop()
         }
         // graced restarts (an upgrade, a crash): the GPU is still given up on, whatever it reads now.
         try host.kernel.setFaults(SimulatorFaults(neverReady: false), for: BDF(Self.gh200)!)
         do {
-            let second = try RunningService(databasePath: database, host: host, removesHost: false)
+            let second = try await RunningService.start(
+                databasePath: database, host: host, removesHost: false)
             #expect(try await second.gpu(Self.gh200).state == "needs_reboot")
             try await second.refresh()
             #expect(try await second.gpu(Self.gh200).state == "needs_reboot")
+            await second.stop()
         }
         // The host is power-cycled: the verdict is lifted, and forgotten.
         try host.kernel.simulateReboot()
-        let third = try RunningService(databasePath: database, host: host, removesHost: false)
+        let third = try await RunningService.start(databasePath: database, host: host, removesHost: false)
         #expect(try await third.gpu(Self.gh200).state != "needs_reboot")
         #expect(try GraceStore(path: database).rebootVerdicts().isEmpty)
+        await third.stop()
     }
 
     @Test("the dry run of a GPU with a held sibling: the bus rung is not allowed, and says why")
     func dryRunHeldSibling() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let dry = try await service.send(
             "POST", "/gpus/\(Self.h100)/reset", body: #"{"method": "escalate", "dryRun": true}"#)
         #expect(dry.status == 200)

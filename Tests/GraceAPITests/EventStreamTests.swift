@@ -24,7 +24,7 @@ private struct Note: Encodable {
     }
 
     @Test func streamsPublishedEventsAndResumesWithLastEventID() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let hub = service.application.events
         let port = try #require(service.application.port)
         let stream = try await offPool { () throws -> SSETestClient in
@@ -53,7 +53,7 @@ private struct Note: Encodable {
     }
 
     @Test func theInventoryObserverReportsARemovedGPU() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let port = try #require(service.application.port)
         let gpu = try #require(service.application.inventory.snapshot.gpus.first { $0.state != .missing })
         let stream = try await offPool { () throws -> SSETestClient in
@@ -86,7 +86,7 @@ private struct Note: Encodable {
     }
 
     @Test func refusesBadQueries() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let bothDiffer = try await service.get("/events?lastEventId=3", headers: [("Last-Event-ID", "4")])
         #expect(bothDiffer.status == 400)
         #expect(try bothDiffer.problem().detail.contains("disagree"))
@@ -106,7 +106,7 @@ private struct Note: Encodable {
     }
 
     @Test func heartbeatsFlowAndADisconnectedClientIsReleased() async throws {
-        let service = try RunningService(events: .init(heartbeat: .milliseconds(100)))
+        let service = try await RunningService.start(events: .init(heartbeat: .milliseconds(100)))
         let hub = service.application.events
         let port = try #require(service.application.port)
         let stream = try await offPool { () throws -> SSETestClient in
@@ -123,7 +123,7 @@ private struct Note: Encodable {
     }
 
     @Test func maxSecondsEndsTheStream() async throws {
-        let service = try RunningService(events: .init(heartbeat: .milliseconds(200)))
+        let service = try await RunningService.start(events: .init(heartbeat: .milliseconds(200)))
         let port = try #require(service.application.port)
         let stream = try await offPool { () throws -> SSETestClient in
             let client = try SSETestClient(port: port, target: "/events?maxSeconds=1")
@@ -137,7 +137,7 @@ private struct Note: Encodable {
     }
 
     @Test func stoppingTheServerEndsOpenStreams() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let hub = service.application.events
         let port = try #require(service.application.port)
         let streams = try await offPool { () throws -> [SSETestClient] in
@@ -163,7 +163,7 @@ private struct Note: Encodable {
 /// state changes, in order.
 @Suite struct JobEventTests {
     @Test func aResetIsFollowedEventByEvent() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let port = try #require(service.application.port)
         let gpu = "0009:01:00.0"
         try await service.setFaults(gpu, #"{"readyAfterMs": 200}"#)

@@ -18,7 +18,7 @@ struct GraceCtlTests {
 
     @Test("gpus lists the six GPUs as a table")
     func listsGPUs() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let (status, output) = try await gracectl(service, "gpus")
         #expect(status == 0)
         let lines = output.split(separator: "\n")
@@ -28,7 +28,7 @@ struct GraceCtlTests {
 
     @Test("reset follows the job's phases and exits 0 when it succeeds")
     func resetFollows() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults("0000:c3:00.0", #"{"readyAfterMs": 50}"#)
         let (status, output) = try await gracectl(service, "reset", "0000:c3:00.0")
         #expect(status == 0, "\(output)")
@@ -40,7 +40,7 @@ struct GraceCtlTests {
 
     @Test("a refusal exits 1 with the problem and what to do")
     func refusal() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let (status, output) = try await gracectl(service, "reset", "0000:c3:00.0", "--method", "bus")
         #expect(status == 1)
         #expect(output.contains("0000:c3:00.1") && output.contains("what to do:"))
@@ -49,7 +49,7 @@ struct GraceCtlTests {
     @Test("watch prints one line per event, resumes with --after and ends with --seconds")
     func watchPrintsEvents() async throws {
         struct Phase: Encodable { var phase: String }
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let hub = service.application.events
         let first = hub.publish(
             type: .jobPhase, gpu: "0000:c3:00.0", job: "j-1", payload: Phase(phase: "resetting"))

@@ -21,7 +21,20 @@ final class GuardedService: @unchecked Sendable {
     let tcp: RawHTTPClient
     let unix: RawHTTPClient
 
-    init(
+    /// Builds and starts the service on a thread of its own (starting blocks; see `RunningService`).
+    static func start(
+        mutationsPerMinute: Int = 0, headerTimeoutSeconds: Double = 10, maxBodyBytes: Int = 64 << 10,
+        tls: HTTPServer.TLSMaterial? = nil, allowedOrigins: Set<String> = [], allowedHosts: Set<String> = []
+    ) async throws -> GuardedService {
+        try await offPool {
+            try GuardedService(
+                mutationsPerMinute: mutationsPerMinute, headerTimeoutSeconds: headerTimeoutSeconds,
+                maxBodyBytes: maxBodyBytes, tls: tls, allowedOrigins: allowedOrigins,
+                allowedHosts: allowedHosts)
+        }
+    }
+
+    private init(
         mutationsPerMinute: Int = 0, headerTimeoutSeconds: Double = 10, maxBodyBytes: Int = 64 << 10,
         tls: HTTPServer.TLSMaterial? = nil, allowedOrigins: Set<String> = [], allowedHosts: Set<String> = []
     ) throws {
@@ -55,12 +68,12 @@ final class GuardedService: @unchecked Sendable {
         service = try RunningService(server: server)
         tcp = RawHTTPClient(port: try #require(service.application.port))
         unix = RawHTTPClient(unixPath: socketPath)
-    }
-
-    deinit {
-        service.application.stop()
-        unlink(tokenPath)
-        rmdir(folder)
+        // Once the service has stopped (and removed its socket), its folder goes too.
+        let (tokenPath, folder) = (tokenPath, folder)
+        service.addCleanup {
+            unlink(tokenPath)
+            rmdir(folder)
+        }
     }
 
     func bearer(_ role: Role) -> [(String, String)] {

@@ -71,18 +71,18 @@ import Testing
             configuration: HTTPServer.Configuration(
                 listeners: [HTTPServer.Listener(address: .tcp(host: "127.0.0.1", port: 0), noAuth: true)]),
             router: Self.router())
-        try server.start()
-        defer { server.stop() }
-        let client = RawHTTPClient(port: try #require(server.port))
-        let raw = try await offPool { () throws -> [UInt8] in
-            let fd = try client.connectSocket()
-            defer { close(fd) }
-            let heads =
-                "GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-                + "GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-                + "GET /plain HTTP/1.1\r\nHost: rebound.example\r\nConnection: close\r\n\r\n"
-            try client.sendAll(fd, Array(heads.utf8))
-            return try client.receiveAll(fd)
+        let raw = try await server.serving {
+            let client = RawHTTPClient(port: try #require(server.port))
+            return try await offPool { () throws -> [UInt8] in
+                let fd = try client.connectSocket()
+                defer { close(fd) }
+                let heads =
+                    "GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                    + "GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                    + "GET /plain HTTP/1.1\r\nHost: rebound.example\r\nConnection: close\r\n\r\n"
+                try client.sendAll(fd, Array(heads.utf8))
+                return try client.receiveAll(fd)
+            }
         }
         // After the 421 MHD may close the connection (the refusal is queued before the head is
         // fully processed); what matters is that the third request is refused.

@@ -15,8 +15,14 @@ import Testing
         let sum: Int
     }
 
+    /// How many `/hang` requests reached their handler: from then on such a request is answered,
+    /// by its task or by `stop()`, whatever the timing.
+    final class HandlerCount: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
     /// A small router exercising each handler style.
-    static func testRouter() -> Router {
+    static func testRouter(hangs: HandlerCount? = nil) -> Router {
         var router = Router()
         router.get("/hello") { request, _ in
             .respond(
@@ -44,7 +50,8 @@ import Testing
             }
         }
         router.get("/hang") { _, _ in
-            .deferred {
+            hangs?.value.add(1, ordering: .relaxed)
+            return .deferred {
                 // Ends early only through cancellation, which stop() delivers.
                 try? await Task.sleep(for: .seconds(30))
                 return .text("too late")
@@ -58,11 +65,11 @@ import Testing
         _ body: (HTTPServer, RawHTTPClient) async throws -> Void
     ) async throws {
         let server = HTTPServer(configuration: configuration, router: testRouter())
-        try server.start()
-        defer { server.stop() }
-        let port = try #require(server.port)
-        #expect(port != 0)
-        try await body(server, RawHTTPClient(port: port))
+        try await server.serving {
+            let port = try #require(server.port)
+            #expect(port != 0)
+            try await body(server, RawHTTPClient(port: port))
+        }
     }
 
     static func decodeProblem(_ response: RawHTTPClient.Response) throws -> [String: ProblemField] {
@@ -277,9 +284,12 @@ import Testing
                 hugeHeader,
                 hugeTarget,
             ]
+            // Any answer, or none, is fine; the server must simply survive. Some get no answer until
+            // the server's header timeout, which this client need not wait out.
+            var impatient = client
+            impatient.receiveTimeoutSeconds = 2
             for input in inputs {
-                // Any answer, or none, is fine; the server must simply survive.
-                _ = try? await offPool { try client.exchangeRaw([input]) }
+                _ = try? await offPool { [impatient] in try impatient.exchangeRaw([input]) }
             }
             let frob = try await offPool { try client.request("FROB", "/hello") }
             #expect(frob.status == 405)
@@ -307,37 +317,39 @@ import Testing
 
     @Test func stopWithASuspendedRequestAnswersItAndReturns() async throws {
         let server = HTTPServer(router: Self.testRouter())
-        try server.start()
+        try await server.startOffPool()
         let client = RawHTTPClient(port: try #require(server.port))
         let pending = Task { try await offPool { try client.request("GET", "/hang") } }
 
-        let deadline = ContinuousClock.now + .seconds(5)
-        while server.suspendedCount == 0 && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await waitUntil { server.suspendedCount == 1 }
         #expect(server.suspendedCount == 1)
 
-        let started = ContinuousClock.now
-        server.stop()
-        #expect(ContinuousClock.now - started < .seconds(3))
+        let stopped = await offPool { () -> Duration in
+            let started = ContinuousClock.now
+            server.stop()
+            return ContinuousClock.now - started
+        }
+        // The handler's task would run for 30 s; stop() answers the request instead of waiting.
+        #expect(stopped < .seconds(3))
         #expect(!server.isRunning)
 
         let response = try await pending.value
         #expect(response.status == 503)
         #expect(response.header("Content-Type") == "application/problem+json")
 
-        server.stop()
+        await server.stopOffPool()
         // The same server starts again after a stop.
-        try server.start()
-        let again = RawHTTPClient(port: try #require(server.port))
-        let hello = try await offPool { try again.request("GET", "/hello") }
-        #expect(hello.status == 200)
-        server.stop()
+        try await server.serving {
+            let again = RawHTTPClient(port: try #require(server.port))
+            let hello = try await offPool { try again.request("GET", "/hello") }
+            #expect(hello.status == 200)
+        }
     }
 
     @Test func stopDuringManyDeferredRequestsNeitherHangsNorCrashes() async throws {
-        let server = HTTPServer(router: Self.testRouter())
-        try server.start()
+        let hangs = HandlerCount()
+        let server = HTTPServer(router: Self.testRouter(hangs: hangs))
+        try await server.startOffPool()
         let client = RawHTTPClient(port: try #require(server.port))
         let clients = (0..<20).map { index in
             Task {
@@ -346,11 +358,10 @@ import Testing
                 }
             }
         }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while server.suspendedCount < 15 && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        server.stop()
+        // Stop once the fifteen /hang requests have reached their handler; the /slow ones may be
+        // anywhere by then.
+        try await waitUntil { hangs.value.load(ordering: .relaxed) == 15 }
+        await server.stopOffPool()
         var statuses: [Int] = []
         for task in clients {
             statuses.append(await task.value)
@@ -466,14 +477,17 @@ import Testing
 
     @Test func stopClosesClientsInTheGateAndFreesThePort() async throws {
         let server = HTTPServer(router: Self.testRouter())
-        try server.start()
+        try await server.startOffPool()
         let port = try #require(server.port)
         let client = RawHTTPClient(port: port)
         let slow = try await offPool { try Self.openSlowClients(client, count: 50) }
         try await Task.sleep(for: .milliseconds(100))
-        let started = ContinuousClock.now
-        server.stop()
-        #expect(ContinuousClock.now - started < .seconds(2))
+        let stopped = await offPool { () -> Duration in
+            let started = ContinuousClock.now
+            server.stop()
+            return ContinuousClock.now - started
+        }
+        #expect(stopped < .seconds(2))
         #expect(!server.isRunning)
         // Every held client is closed (EOF, or a reset for one still in the backlog), not left waiting.
         let ends = await offPool {
@@ -486,25 +500,25 @@ import Testing
         }
         #expect(ends.allSatisfy { $0 == 0 })
         let successor = HTTPServer(configuration: .loopback(port: port), router: Self.testRouter())
-        try successor.start()
-        defer { successor.stop() }
-        let hello = try await offPool { try RawHTTPClient(port: port).request("GET", "/hello") }
-        #expect(hello.status == 200)
+        try await successor.serving {
+            let hello = try await offPool { try RawHTTPClient(port: port).request("GET", "/hello") }
+            #expect(hello.status == 200)
+        }
     }
 
     @Test func mhdMessagesReachTheLogClosure() async throws {
         let lines = Mutex<[String]>([])
         let server = HTTPServer(
             router: Self.testRouter(), log: { line in lines.withLock { $0.append(line) } })
-        try server.start()
-        defer { server.stop() }
-        let client = RawHTTPClient(port: try #require(server.port))
-        // The gate answers a malformed first request itself; on a kept-alive connection the second
-        // request goes straight to MHD, which refuses a head longer than its memory for a connection.
-        let first = Array("GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-        let huge = RawHTTPClient.requestBytes(
-            "GET", "/hello", headers: [("X-Big", String(repeating: "b", count: HeadGate.headLimit))])
-        _ = try? await offPool { try client.exchangeRaw([first, huge], pauseMicroseconds: 100_000) }
+        try await server.serving {
+            let client = RawHTTPClient(port: try #require(server.port))
+            // The gate answers a malformed first request itself; on a kept-alive connection the second
+            // request goes straight to MHD, which refuses a head longer than its memory for a connection.
+            let first = Array("GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+            let huge = RawHTTPClient.requestBytes(
+                "GET", "/hello", headers: [("X-Big", String(repeating: "b", count: HeadGate.headLimit))])
+            _ = try? await offPool { try client.exchangeRaw([first, huge], pauseMicroseconds: 100_000) }
+        }
         let logged = lines.withLock { $0 }
         #expect(logged.contains { $0.contains("431") }, "\(logged)")
         #expect(!logged.contains { $0.contains("not the first option") }, "\(logged)")
@@ -526,15 +540,15 @@ import Testing
         #expect(throws: HTTPServerError.invalidConfiguration("threadPoolSize")) { try badPool.start() }
     }
 
-    @Test func startTwiceAndPortInUseFail() throws {
+    @Test func startTwiceAndPortInUseFail() async throws {
         let first = HTTPServer(router: Router())
-        try first.start()
-        defer { first.stop() }
-        #expect(throws: HTTPServerError.alreadyRunning) { try first.start() }
-        let port = try #require(first.port)
-        let second = HTTPServer(configuration: .loopback(port: port), router: Router())
-        #expect(throws: HTTPServerError.listenFailed("127.0.0.1:\(port)", errno: EADDRINUSE)) {
-            try second.start()
+        try await first.serving {
+            #expect(throws: HTTPServerError.alreadyRunning) { try first.start() }
+            let port = try #require(first.port)
+            let second = HTTPServer(configuration: .loopback(port: port), router: Router())
+            #expect(throws: HTTPServerError.listenFailed("127.0.0.1:\(port)", errno: EADDRINUSE)) {
+                try second.start()
+            }
         }
     }
 }

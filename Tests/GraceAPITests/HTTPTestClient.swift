@@ -1,3 +1,8 @@
+import Dispatch
+import Synchronization
+
+@testable import GraceAPI
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -27,7 +32,9 @@ struct RawHTTPClient {
     let port: UInt16
     /// Connect to this Unix socket instead of 127.0.0.1:port.
     var unixPath: String?
-    var receiveTimeoutSeconds = 5
+    /// Only a guard against a server that never answers: a deferred answer comes from a task on
+    /// the cooperative pool, which CPU-bound tests running beside it can keep busy for seconds.
+    var receiveTimeoutSeconds = 60
 
     init(port: UInt16) {
         self.port = port
@@ -217,4 +224,73 @@ private final class ThreadJob: Sendable {
 /// The throwing form of `offPool`.
 func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await offPool { Result { try work() } }.get()
+}
+
+/// Blocking teardowns handed over by `deinit`s that run on Swift's cooperative pool (a test's last
+/// reference to a service goes away there): each runs on a thread of its own, and the test process
+/// waits for all of them at exit, so nothing is left half stopped.
+final class BlockingTeardowns: Sendable {
+    static let shared = BlockingTeardowns()
+
+    private let pending = Mutex(0)
+    private let finished = DispatchSemaphore(value: 0)
+
+    private init() {
+        atexit { BlockingTeardowns.shared.waitForAll() }
+    }
+
+    func run(_ work: @escaping @Sendable () -> Void) {
+        pending.withLock { $0 += 1 }
+        let job = Unmanaged.passRetained(
+            ThreadJob { [self] in
+                work()
+                pending.withLock { $0 -= 1 }
+                finished.signal()
+            })
+        var thread = pthread_t()
+        let created = pthread_create(
+            &thread, nil,
+            { raw in
+                Unmanaged<ThreadJob>.fromOpaque(raw!).takeRetainedValue().run()
+                return nil
+            }, job.toOpaque())
+        precondition(created == 0, "pthread_create failed: \(created)")
+        pthread_detach(thread)
+    }
+
+    /// Blocks until every teardown handed over so far has ended (a minute at most: a hung one is
+    /// reported, not waited for forever).
+    private func waitForAll() {
+        while pending.withLock({ $0 }) > 0 {
+            if finished.wait(timeout: .now() + .seconds(60)) == .timedOut {
+                print("BlockingTeardowns: \(pending.withLock { $0 }) teardown(s) still running after 60 s")
+                return
+            }
+        }
+    }
+}
+
+extension HTTPServer {
+    /// `start()` binds sockets and starts MHD's threads; `stop()` waits for requests in flight and
+    /// joins those threads: both block, so tests call them here, off the cooperative pool.
+    func startOffPool() async throws {
+        try await offPool { try self.start() }
+    }
+
+    func stopOffPool() async {
+        await offPool { self.stop() }
+    }
+
+    /// Starts the server, runs `body`, and stops the server however `body` ends.
+    func serving<T>(_ body: () async throws -> T) async throws -> T {
+        try await startOffPool()
+        do {
+            let result = try await body()
+            await stopOffPool()
+            return result
+        } catch {
+            await stopOffPool()
+            throw error
+        }
+    }
 }

@@ -19,7 +19,7 @@ struct HealthWatchTests {
             (#"{"degradedLink": true}"#, #"{"degradedLink": false}"#, "link_degraded", "degraded"),
         ])
     func faultSeen(_ fault: String, _ clear: String, _ reason: String, _ status: String) async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let healthy = try await service.health(Self.h100)
         #expect(healthy.status == "ok")
         #expect(healthy.checkedAt != nil)
@@ -50,7 +50,7 @@ struct HealthWatchTests {
 
     @Test("the watch reads no config space of a GPU in D3cold, and says why")
     func d3coldNotWoken() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.h100, #"{"d3cold": true}"#)
         try await service.checkHealth()
         let detail = try #require(try await service.health(Self.h100).reasons.first?.detail)
@@ -59,7 +59,7 @@ struct HealthWatchTests {
 
     @Test("a GPU that a job holds is not looked at")
     func heldNotLooked() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let inventory = service.application.inventory
         let watch = HealthWatch(inventory: inventory, intervalSeconds: 0, logger: Logger(label: "test")) {
             _ in true
@@ -78,7 +78,7 @@ struct HealthWatchTests {
         #expect(HealthWatch.looksPerCheck(of: 4096, intervalSeconds: 5) == 342)
         #expect(HealthWatch.looksPerCheck(of: 4096, intervalSeconds: 120) == 4096)
 
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let inventory = service.application.inventory
         let gpus = inventory.snapshot.gpus.map(\.bdf)
         try #require(gpus.count >= 3)
@@ -103,7 +103,7 @@ struct HealthWatchTests {
     func unchangedLooksWait() async throws {
         #expect(InventoryService.unchangedLookDelayMs(gpus: 8) == 600)
         #expect(InventoryService.unchangedLookDelayMs(gpus: 4096) == 300_000)
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let inventory = service.application.inventory
         let bdf = try #require(inventory.snapshot.gpus.first?.bdf)
         let shown = try #require(inventory.snapshot.gpu(bdf)?.health)
@@ -125,7 +125,7 @@ struct HealthWatchTests {
 
     @Test("the GPU list carries every GPU's health")
     func listed() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let list = try await service.get("/gpus")
         let body = try JSONDecoder().decode(GPUList.self, from: Data(list.body))
         #expect(!body.items.isEmpty)

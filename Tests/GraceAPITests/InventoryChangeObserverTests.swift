@@ -4,15 +4,15 @@ import Testing
 @testable import GraceAPI
 
 @Suite struct InventoryChangeObserverTests {
-    private static func gpus() throws -> [GPUDevice] {
-        let service = try RunningService()
+    private static func gpus() async throws -> [GPUDevice] {
+        let service = try await RunningService.start()
         let gpus = service.application.inventory.snapshot.gpus
         try #require(gpus.count >= 3)
         return gpus
     }
 
-    @Test func reportsAddedRemovedDriverAndLayoutChanges() throws {
-        let old = try Self.gpus()
+    @Test func reportsAddedRemovedDriverAndLayoutChanges() async throws {
+        let old = try await Self.gpus()
         var new = old
         let removed = new.removeFirst()  // gone from the list
         new[0].state = .missing  // listed, but missing: also removed

@@ -7,11 +7,10 @@ import Testing
 @Suite("Waiting for jobs", .serialized)
 struct JobWaitTests {
     static let gh200 = "0009:01:00.0"
-    static let cxl = "0008:01:00.0"
 
     @Test("one GET with ?wait= answers when the job has ended")
     func waitsForTheEnd() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.gh200, #"{"readyAfterMs": 400}"#)
         let job = try await service.submit(Self.gh200, "reset")
         let started = ContinuousClock.now
@@ -25,7 +24,7 @@ struct JobWaitTests {
 
     @Test("at the end of the wait the job is answered as it is; bad values are 400")
     func waitEnds() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.gh200, #"{"neverReady": true}"#)
         let job = try await service.submit(Self.gh200, "reset")
         let answer = try await service.get("/jobs/\(job.id)?wait=1")
@@ -42,9 +41,11 @@ struct JobWaitTests {
 
     @Test("DELETE with ?wait= answers with the job cancelled")
     func cancelAndWait() async throws {
-        let service = try RunningService()
-        try await service.setFaults(Self.cxl, #"{"neverReady": true}"#)
-        let job = try await service.submit(Self.cxl, "reset")
+        let service = try await RunningService.start()
+        // A GPU whose wait lasts until the job's deadline (a CXL device that never shows
+        // Memory_Info_Valid fails after 1 s, which can pass before the DELETE on a loaded machine).
+        try await service.setFaults(Self.gh200, #"{"neverReady": true}"#)
+        let job = try await service.submit(Self.gh200, "reset", body: #"{"deadlineSeconds": 600}"#)
         _ = try await service.waitForJob(job.id) { $0.phase == "waiting_ready" }
         let answer = try await service.send("DELETE", "/jobs/\(job.id)?wait=10")
         #expect(answer.status == 202)
@@ -53,9 +54,10 @@ struct JobWaitTests {
 
     @Test("many clients waiting hold no server thread: reads still answer")
     func waitersHoldNoThread() async throws {
-        let service = try RunningService()
-        try await service.setFaults(Self.cxl, #"{"neverReady": true}"#)
-        let job = try await service.submit(Self.cxl, "reset")
+        let service = try await RunningService.start()
+        // The job waits until its deadline, so it is still running when the DELETE comes.
+        try await service.setFaults(Self.gh200, #"{"neverReady": true}"#)
+        let job = try await service.submit(Self.gh200, "reset", body: #"{"deadlineSeconds": 600}"#)
         let waiting = (0..<24).map { _ in
             Task { try await service.get("/jobs/\(job.id)?wait=30") }
         }

@@ -10,7 +10,7 @@ import Testing
 struct LayoutRecordingTests {
     @Test("a start records every GPU's layout, each GPU with its own first snapshot")
     func everyLayout() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let gpus = try await service.get("/gpus").decode(GPUListBody.self).items
         #expect(gpus.count >= 5)
         var ids: Set<Int64> = []
@@ -36,7 +36,7 @@ struct LayoutRecordingTests {
             CREATE TRIGGER refuse BEFORE INSERT ON layout_snapshots WHEN NEW.layout_json LIKE '%"bars"%'
             AND (SELECT count(*) FROM layout_snapshots) >= 2 BEGIN SELECT RAISE(ABORT, 'refused'); END;
             """)
-        let service = try RunningService(databasePath: path, host: host)
+        let service = try await RunningService.start(databasePath: path, host: host)
         let gpus = try await service.get("/gpus").decode(GPUListBody.self).items
         #expect(gpus.count > 3)
         // The third insert failed: the first two were rolled back with it.

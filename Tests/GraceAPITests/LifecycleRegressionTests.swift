@@ -37,11 +37,14 @@ struct LifecycleRegressionTests {
         "during shutdown a new job gets 503 with Retry-After (never 202 and a queue with no worker); reads still answer"
     )
     func shutdownRefusesNewJobs() async throws {
-        let service = try RunningService()
-        // A reset write that blocks keeps the shutdown waiting for its worker.
-        try await service.setFaults(Self.gh200, #"{"hangWriteMs": 1500}"#)
-        let stuck = try await service.submit(Self.gh200, "reset")
-        _ = try await service.waitForJob(stuck.id) { $0.phase == "resetting" }
+        let service = try await RunningService.start()
+        // A reset write held in the kernel keeps the shutdown waiting for its worker until the test
+        // lets it go: the server answers meanwhile, however long the requests below take.
+        let kernel = service.simulated.kernel
+        let gpu = try #require(BDF(Self.gh200))
+        try kernel.holdResetWrites(gpu)
+        _ = try await service.submit(Self.gh200, "reset")
+        try await waitUntil { kernel.heldResetWrites(gpu) == 1 }
         let application = service.application
         // Stopping blocks (it waits for the worker): on a thread of its own, not the test's pool.
         let stopping = Task { await offPool { application.stop() } }
@@ -52,6 +55,7 @@ struct LifecycleRegressionTests {
         #expect(try refused.problem().type.hasSuffix("/shutting-down"))
         #expect(refused.header("Retry-After") == "5")
         #expect(try await service.get("/gpus").status == 200)
+        kernel.releaseResetWrites(gpu)
         await stopping.value
 
         // Nothing was left queued for a restart to call interrupted.
@@ -122,7 +126,7 @@ struct LifecycleRegressionTests {
         "one Idempotency-Key sent at the same moment to two GPUs creates exactly one job; the other request is told whose key it is"
     )
     func idempotencyKeyRace() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.gh200, #"{"readyAfterMs": 0}"#)
         try await service.setFaults(Self.h100, #"{"readyAfterMs": 0}"#)
         for round in 0..<60 {
@@ -170,7 +174,7 @@ struct LifecycleRegressionTests {
             store: try GraceStore(path: ":memory:"), logger: Logger(label: "audit"))
         var jobs = JobEngine.Configuration()
         jobs.recordRetryInterval = .milliseconds(100)
-        let service = try RunningService(
+        let service = try await RunningService.start(
             databasePath: mountPoint + "/graced.sqlite", server: server, jobs: jobs)
         try await service.setFaults(Self.gh200, #"{"readyAfterMs": 700}"#)
         let job = try await service.submit(Self.gh200, "reset")

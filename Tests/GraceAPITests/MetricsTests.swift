@@ -11,7 +11,7 @@ struct MetricsTests {
 
     @Test("a reset moves the reset counter and the duration and readiness histograms by one, with its labels")
     func resetCounted() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let before = try await service.scrape()
         let job = try await service.submit(Self.h100, "reset")
         let done = try await service.waitForJob(job.id)
@@ -45,7 +45,7 @@ struct MetricsTests {
 
     @Test("the exposition restates the inventory, the engine and HTTP answers by route template")
     func exposition() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let gpus = service.application.inventory.snapshot.gpus
         _ = try await service.get("/gpus/\(Self.h100)")
         _ = try await service.get("/gpus/0000:01:00.0")
@@ -89,15 +89,15 @@ struct MetricsTests {
 
     @Test("a viewer may scrape; a caller without credentials may not")
     func needsViewer() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         #expect(try await guarded.request("GET", "/metrics").status == 401)
         #expect(try await guarded.request("GET", "/metrics", headers: guarded.bearer(.viewer)).status == 200)
     }
 
     @Test("two services in one process count into their own registries")
     func registriesApart() async throws {
-        let first = try RunningService()
-        let second = try RunningService()
+        let first = try await RunningService.start()
+        let second = try await RunningService.start()
         _ = try await first.get("/healthz")
         _ = try await first.get("/healthz")
         let mine = try await first.scrape()

@@ -73,9 +73,7 @@ import Testing
         }
         let server = HTTPServer(
             configuration: HTTPServer.Configuration(listeners: [listener]), router: router)
-        try server.start()
-        defer { server.stop() }
-        try await body(server)
+        try await server.serving { try await body(server) }
     }
 
     @Test("GET sends the prepared bytes exactly; HEAD sends their headers and no body")

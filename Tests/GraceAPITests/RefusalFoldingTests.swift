@@ -61,7 +61,7 @@ import Testing
 
     @Test("an anonymous client looping on a refused POST leaves one audit line that counts them all")
     func serviceFoldsRefusals() async throws {
-        let guarded = try GuardedService()
+        let guarded = try await GuardedService.start()
         let wrong = [("Authorization", "Bearer grace_" + String(repeating: "0", count: 64))]
         for index in 0..<300 {
             let answer = try await guarded.request(
@@ -76,7 +76,7 @@ import Testing
         #expect(lines.first?.actor == "anonymous@127.0.0.1")
         #expect(lines.first?.repeated == 0 && lines.first?.lastAt == nil)
 
-        guarded.service.application.stop()
+        await guarded.service.stop()
         let store = try GraceStore(path: guarded.service.databasePath)
         let refused = try store.auditEntries(limit: 50).filter { $0.detailJSON.contains(#""status":401"#) }
         #expect(refused.count == 1)

@@ -59,10 +59,22 @@ final class GracedProcess: @unchecked Sendable {
         return String(path.dropLast(4))
     }
 
-    /// Sends `signal` and waits for the daemon to exit.
-    func kill(_ signal: Int32) {
+    /// Sends `signal` and waits (off the cooperative pool) for the daemon to exit.
+    func kill(_ signal: Int32) async {
         Glibc.kill(pid, signal)
-        _ = ChildProcess.wait(pid)
+        let pid = pid
+        _ = await offPool { ChildProcess.wait(pid) }
+    }
+
+    /// For a `defer`, which cannot wait: sends `signal` and hands the wait for the daemon's exit,
+    /// then `cleanup`, to `BlockingTeardowns`.
+    func killInTeardown(_ signal: Int32, then cleanup: @escaping @Sendable () -> Void = {}) {
+        Glibc.kill(pid, signal)
+        let pid = pid
+        BlockingTeardowns.shared.run {
+            _ = ChildProcess.wait(pid)
+            cleanup()
+        }
     }
 
     /// Sends `signal` without waiting (SIGHUP: the daemon goes on).
@@ -122,12 +134,13 @@ struct RestartTests {
             if now.phase == "waiting_ready" { break }
             try await Task.sleep(for: .milliseconds(10))
         }
-        first.kill(SIGKILL)
+        await first.kill(SIGKILL)
 
         let second = try GracedProcess(database: database, logPath: folder.folder + "/second.log")
         defer {
-            second.kill(SIGTERM)
-            second.simulatorFolder.map { try? TreeFilesCleanup.remove($0) }
+            second.killInTeardown(SIGTERM) {
+                second.simulatorFolder.map { try? TreeFilesCleanup.remove($0) }
+            }
         }
         try await second.waitUntilServing()
         let interrupted = try await second.request("GET", "/jobs/\(running.id)").decode(JobView.self)

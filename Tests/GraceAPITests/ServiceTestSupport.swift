@@ -2,11 +2,17 @@ import FoundationEssentials
 import Logging
 import Passthrough
 import Store
+import Synchronization
 import Testing
 
 @testable import GraceAPI
 
 /// A running service on an ephemeral port over a fresh simulated host and a fresh database.
+///
+/// Starting and stopping an `Application` block (scans, synced writes, waiting for workers and for
+/// the HTTP server's threads), so neither runs on Swift's cooperative pool: tests make one with
+/// `RunningService.start(...)`, stop one with `await stop()`, and the last reference going away
+/// hands the stop to `BlockingTeardowns`.
 final class RunningService: @unchecked Sendable {
     let simulated: SimulatedHost
     let application: Application
@@ -15,9 +21,26 @@ final class RunningService: @unchecked Sendable {
     /// Whether the simulated host's files go with the service (false: a later service restarts on it).
     let removesHost: Bool
 
+    /// Extra cleanups, run on the teardown's thread after the service has stopped.
+    private let cleanups = Mutex<[@Sendable () -> Void]>([])
+
+    /// Builds and starts the service on a thread of its own (see `init`).
+    static func start(
+        simulate: Bool = true, firmware: FirmwareMemoryTable? = nil, databasePath: String? = nil,
+        server: HTTPServer.Configuration? = nil, host simulatedHost: SimulatedHost? = nil,
+        jobs: JobEngine.Configuration = .init(), events: EventHub.Configuration = .init(),
+        removesHost: Bool = true
+    ) async throws -> RunningService {
+        try await offPool {
+            try RunningService(
+                simulate: simulate, firmware: firmware, databasePath: databasePath, server: server,
+                host: simulatedHost, jobs: jobs, events: events, removesHost: removesHost)
+        }
+    }
+
     /// Without `server`: one loopback listener where every caller is an admin and changes are not
     /// rate-limited, for tests of what lies behind the edge. Without `host`: a fresh demo host (a
-    /// host given is deleted with the service).
+    /// host given is deleted with the service). Blocks: call it through `start` from async code.
     init(
         simulate: Bool = true, firmware: FirmwareMemoryTable? = nil, databasePath: String? = nil,
         server: HTTPServer.Configuration? = nil, host simulatedHost: SimulatedHost? = nil,
@@ -68,9 +91,28 @@ final class RunningService: @unchecked Sendable {
         try await send(method, target, body: Array(body.utf8), headers: headers)
     }
 
+    /// Stops the application (it blocks) on a thread of its own; the files stay until the last
+    /// reference goes.
+    func stop() async {
+        let application = application
+        await offPool { application.stop() }
+    }
+
+    /// Runs `cleanup` after the service has stopped, when it is torn down.
+    func addCleanup(_ cleanup: @escaping @Sendable () -> Void) {
+        cleanups.withLock { $0.append(cleanup) }
+    }
+
     deinit {
-        application.stop()
-        if removesHost { try? simulated.removeFiles() }
+        let application = application
+        let simulated = simulated
+        let removesHost = removesHost
+        let cleanups = cleanups.withLock { $0 }
+        BlockingTeardowns.shared.run {
+            application.stop()
+            for cleanup in cleanups { cleanup() }
+            if removesHost { try? simulated.removeFiles() }
+        }
     }
 }
 

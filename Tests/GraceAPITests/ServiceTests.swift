@@ -8,7 +8,7 @@ import Testing
 struct ServiceTests {
     @Test("GET /gpus lists the six simulated GPUs and no other function")
     func listsGPUs() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let response = try await service.get("/gpus")
         #expect(response.status == 200)
         #expect(response.header("Content-Type") == "application/json")
@@ -24,7 +24,7 @@ struct ServiceTests {
 
     @Test("an unchanged resource answers 304 to its ETag, 200 to another")
     func conditionalGet() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         for path in ["/gpus", "/gpus/0009:01:00.0", "/gpus/0009:01:00.0/layout"] {
             let first = try await service.get(path)
             let etag = try #require(first.header("ETag"))
@@ -37,7 +37,7 @@ struct ServiceTests {
 
     @Test("uppercase addresses are normalised, and percent-encoded colons name the same GPU")
     func uppercase() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         for path in ["/gpus/0000:C3:00.0", "/gpus/0000%3Ac3%3A00.0", "/gpus/0000%3AC3:00.0"] {
             let response = try await service.get(path)
             #expect(response.status == 200, "\(path)")
@@ -54,7 +54,7 @@ struct ServiceTests {
             "/gpus/%2E%2E/layout", "/gpus/0009:01:00.0.0",
         ])
     func badAddress(_ path: String) async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let response = try await service.get(path)
         #expect(response.status == 400)
         #expect(try response.problem().type.hasSuffix("/invalid-bdf"))
@@ -62,7 +62,7 @@ struct ServiceTests {
 
     @Test("a well-formed address that is not a GPU is 404; an unknown path is 404")
     func notFound() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         for path in [
             "/gpus/0000:01:00.0", "/gpus/0000:c4:00.0/layout", "/gpus/1234:56:07.1", "/nothing", "/gpus/",
         ] {
@@ -74,7 +74,7 @@ struct ServiceTests {
 
     @Test("a wrong method is 405 with Allow")
     func wrongMethod() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let response = try await service.send("DELETE", "/gpus")
         #expect(response.status == 405)
         #expect(response.header("Allow")?.contains("GET") == true)
@@ -83,7 +83,7 @@ struct ServiceTests {
 
     @Test("a body over the limit is 413")
     func tooLarge() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let body = Array(repeating: UInt8(ascii: " "), count: 200 << 10)
         let response = try await service.send("PUT", "/simulator/devices/0009:01:00.0/faults", body: body)
         #expect(response.status == 413)
@@ -92,7 +92,7 @@ struct ServiceTests {
 
     @Test("GET /gpus/{bdf}/layout has the current layout and the first snapshot, not drift")
     func layout() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let response = try await service.get("/gpus/0029:01:00.0/layout")
         #expect(response.status == 200)
         let view = try response.decode(LayoutBody.self)
@@ -105,14 +105,14 @@ struct ServiceTests {
     @Test("a layout that changes between runs is recorded as a drift snapshot with what changed")
     func drift() async throws {
         // The first run's folder (and the database in it) lives until the end of the test.
-        let first = try RunningService()
+        let first = try await RunningService.start()
         let database = first.databasePath
         #expect(try await first.get("/gpus/0009:01:00.0/layout").decode(LayoutBody.self).snapshots.count == 1)
-        first.application.stop()
+        await first.stop()
         // Firmware now reports 144 GiB for that GPU: same device, different layout.
         var entries = SimulatedHost.demoFirmwareMemory
         entries[BDF("0009:01:00.0")!]?.length = 144 << 30
-        let second = try RunningService(
+        let second = try await RunningService.start(
             firmware: FirmwareMemoryTable(source: "simulator", entries: entries), databasePath: database)
         let view = try await second.get("/gpus/0009:01:00.0/layout").decode(LayoutBody.self)
         #expect(view.snapshots.map(\.drift) == [true, false])
@@ -124,7 +124,7 @@ struct ServiceTests {
 
     @Test("simulator faults: GET, PUT merges, bad bodies are 400, unknown devices 404")
     func simulatorFaults() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let path = "/simulator/devices/0009:01:00.0/faults"
         // Every field is listed, null where no fault is injected.
         #expect(
@@ -155,7 +155,7 @@ struct ServiceTests {
 
     @Test("without --simulate the simulator routes do not exist")
     func simulatorRoutesOnlyWhenSimulating() async throws {
-        let service = try RunningService(simulate: false)
+        let service = try await RunningService.start(simulate: false)
         let response = try await service.get("/simulator/devices/0009:01:00.0/faults")
         #expect(response.status == 404)
         #expect(try await service.get("/healthz").decode(HealthBody.self).simulated == false)
@@ -163,7 +163,7 @@ struct ServiceTests {
 
     @Test("GET /healthz and GET /openapi.yaml")
     func healthAndContract() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         let health = try await service.get("/healthz").decode(HealthBody.self)
         #expect(health.status == "ok" && health.gpus == 6 && health.simulated)
         let contract = try await service.get("/openapi.yaml")

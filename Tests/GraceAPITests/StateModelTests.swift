@@ -101,7 +101,7 @@ import Testing
     func run(seed: UInt64) async throws {
         var random = Random(state: seed)
         var model = Dictionary(uniqueKeysWithValues: Self.gpus.map { ($0, ModelGPU()) })
-        var service = try RunningService(removesHost: false)
+        var service = try await RunningService.start(removesHost: false)
         let host = service.simulated
         let database = service.databasePath
         defer { try? host.removeFiles() }
@@ -149,13 +149,14 @@ import Testing
                 }
                 model[gpu]!.noteReset(done, neverReady: model[gpu]!.neverReady)
             case .restart:
-                service.application.stop()
-                service = try RunningService(databasePath: database, host: host, removesHost: false)
+                await service.stop()
+                service = try await RunningService.start(
+                    databasePath: database, host: host, removesHost: false)
             }
             try await service.waitUntilSettled()
             try await check(service, model: model, label: label)
         }
-        service.application.stop()
+        await service.stop()
     }
 
     /// Every view against the model and against each other.

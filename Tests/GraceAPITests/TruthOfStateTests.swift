@@ -21,7 +21,7 @@ import Testing
         "a GPU that never came back stays not_ready after its reset timed out, whatever its probe kind",
         arguments: [Self.gh200, Self.h100, Self.cxl])
     func neverReadyStaysNotReady(gpu: String) async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(gpu, #"{"neverReady": true}"#)
         let job = try await service.submit(gpu, "reset", body: #"{"deadlineSeconds": 0.6}"#)
         let done = try await service.waitForJob(job.id)
@@ -45,7 +45,7 @@ import Testing
 
     @Test("a reset that timed out before the GPU was ready is followed up: ready once its probe says so")
     func slowGPUIsFollowedUp() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         // In reset until the test lets it go: the deadline always passes first.
         try await service.setFaults(Self.gh200, #"{"heldInReset": true}"#)
         let job = try await service.submit(Self.gh200, "reset", body: #"{"deadlineSeconds": 0.3}"#)
@@ -62,7 +62,7 @@ import Testing
         "a reset cancelled while the GPU is in reset leaves no stale state: followed up to ready, with an event"
     )
     func cancelledResetIsFollowedUp() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         // The device stays in reset until the test lets it go: the cancel always lands in the window.
         try await service.setFaults(Self.h100, #"{"heldInReset": true}"#)
         let job = try await service.submit(Self.h100, "reset")
@@ -82,7 +82,7 @@ import Testing
 
     @Test("a GPU that vanishes on reset ends in a device.state event to missing")
     func vanishedIsMissing() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.h100, #"{"vanishOnReset": true}"#)
         let job = try await service.submit(Self.h100, "reset")
         #expect(try await service.waitForJob(job.id).state == "failed")
@@ -96,7 +96,7 @@ import Testing
         "a write that hung and returned late completes its attempt, and the GPU is re-probed, not assumed ready"
     )
     func lateReturnIsRecorded() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.gh200, #"{"holdResetWrite": true}"#)
         let job = try await service.submit(Self.gh200, "reset", body: #"{"deadlineSeconds": 0.5}"#)
         let done = try await service.waitForJob(job.id)
@@ -121,7 +121,7 @@ import Testing
         "an Idempotency-Key reused with another body is 422 naming its job; the same body, spaced otherwise, is the same job"
     )
     func idempotencyKeyWithAnotherBody() async throws {
-        let service = try RunningService()
+        let service = try await RunningService.start()
         try await service.setFaults(Self.h100, #"{"heldInReset": true}"#)
         let key = [("Idempotency-Key", "vm-42-reset")]
         let first = try await service.send(
@@ -142,12 +142,12 @@ import Testing
 
     @Test("a job interrupted by a crash finishes in the stream and the audit trail, its phases closed")
     func interruptedJobFinishes() async throws {
-        let first = try RunningService(removesHost: false)
+        let first = try await RunningService.start(removesHost: false)
         let job = try await first.submit(Self.h100, "reset")
         _ = try await first.waitForJob(job.id)
         let path = first.databasePath
         let host = first.simulated
-        first.application.stop()
+        await first.stop()
         // As a daemon killed mid-job leaves it: the record says running, in its waiting_ready phase.
         let store = try GraceStore(path: path)
         let running = try #require(try store.job(id: job.id))
@@ -160,7 +160,7 @@ import Testing
         record.phases = [JobPhase(seq: 1, name: "waiting_ready", startedAtMs: running.createdAtMs)]
         try store.insertJob(record)
 
-        let second = try RunningService(databasePath: path, host: host)
+        let second = try await RunningService.start(databasePath: path, host: host)
         let interrupted = try await second.waitForJob(record.id)
         #expect(interrupted.state == "interrupted")
         #expect(interrupted.phase == "interrupted")

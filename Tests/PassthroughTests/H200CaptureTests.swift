@@ -143,7 +143,7 @@ struct H200CaptureTests {
         // A plain PCI device reads all-ones while in reset, then comes back.
         let config = host.root.device(gpu) + "/config"
         #expect(ConfigSpace(try host.root.readBytes(config)).isAllOnes)
-        let back = try await waitUntil(timeoutMs: 5000) { host.kernel.isReady(gpu) == true }
+        let back = try await waitUntil { host.kernel.isReady(gpu) == true }
         #expect(back != nil)
         #expect(ConfigSpace(try host.root.readBytes(config)).deviceID == 0x2335)
     }

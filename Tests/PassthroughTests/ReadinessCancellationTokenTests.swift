@@ -3,9 +3,11 @@ import Testing
 
 @testable import Passthrough
 
-/// Serialized: the latencies measured here are in milliseconds, and a parallel test would only add noise.
+/// Each sleep that a cancel must end is a minute long: a sleep the cancel did not wake runs that
+/// long, which no scheduling delay on a loaded machine comes near, while how soon a woken thread
+/// runs again is the scheduler's business (a figure for bench/, not a bound for a test).
 @Suite(.serialized) struct ReadinessCancellationTokenTests {
-    @Test func sleepWakesWithinMillisecondsOfACancelFromAnotherThread() async throws {
+    @Test func sleepWakesAtACancelFromAnotherThread() async throws {
         let token = CancellationToken()
         let cancelledAt = Mutex<Double>(0)
         // The canceller is a thread too, so its timing does not depend on the cooperative pool.
@@ -14,10 +16,10 @@ import Testing
             cancelledAt.withLock { $0 = nowMs() }
             token.cancel(reason: "operator asked")
         }
-        let (woken, wokeAt) = await onOwnThread { (token.sleep(for: .seconds(5)), nowMs()) }
+        let (woken, wokeAt) = await onOwnThread { (token.sleep(for: .seconds(60)), nowMs()) }
         let latency = wokeAt - cancelledAt.withLock { $0 }
         #expect(woken)
-        #expect(latency >= 0 && latency < 10, "woke \(latency) ms after the cancel")
+        #expect(latency >= 0 && latency < 60_000, "woke \(latency) ms after the cancel")
         #expect(token.reason == "operator asked")
     }
 
@@ -25,8 +27,8 @@ import Testing
         let token = CancellationToken()
         token.cancel(reason: "early")
         let start = nowMs()
-        #expect(token.sleep(for: .seconds(10)))
-        #expect(nowMs() - start < 2)
+        #expect(token.sleep(for: .seconds(60)))
+        #expect(nowMs() - start < 60_000)
         #expect(token.isCancelled)
     }
 
@@ -35,7 +37,7 @@ import Testing
         let start = nowMs()
         #expect(!token.sleep(for: .milliseconds(30)))
         let slept = nowMs() - start
-        #expect(slept >= 30 && slept < 80, "slept \(slept) ms")
+        #expect(slept >= 30, "slept \(slept) ms")
         #expect(!token.sleep(for: .zero))
         #expect(!token.sleep(for: .milliseconds(-5)))
         #expect(!token.isCancelled)
@@ -68,11 +70,11 @@ import Testing
             token.cancel(reason: "all of you")
         }
         let start = nowMs()
-        async let first = onOwnThread { token.sleep(for: .seconds(5)) }
-        async let second = onOwnThread { token.sleep(for: .seconds(5)) }
-        async let third = onOwnThread { token.sleep(for: .seconds(5)) }
+        async let first = onOwnThread { token.sleep(for: .seconds(60)) }
+        async let second = onOwnThread { token.sleep(for: .seconds(60)) }
+        async let third = onOwnThread { token.sleep(for: .seconds(60)) }
         let woken = await [first, second, third]
         #expect(woken == [true, true, true])
-        #expect(nowMs() - start < 1000)
+        #expect(nowMs() - start < 60_000)
     }
 }

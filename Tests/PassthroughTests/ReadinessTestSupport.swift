@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import Passthrough
@@ -142,4 +143,48 @@ func withReadinessTree<T>(_ body: (ReadinessTree) throws -> T) throws -> T {
     let tree = try ReadinessTree()
     defer { tree.remove() }
     return try body(tree)
+}
+
+/// Time for a readiness wait that the test controls: a sleep advances the clock by exactly what was
+/// asked, at once, so the polls happen at known times whatever the machine's load. Every sleep is
+/// recorded.
+final class VirtualReadinessClock: ReadinessClock {
+    let start: ContinuousClock.Instant
+    private let state = Mutex<(advanced: Duration, sleeps: [Duration])>((.zero, []))
+
+    init(start: ContinuousClock.Instant = .now) {
+        self.start = start
+    }
+
+    var now: ContinuousClock.Instant { start + state.withLock { $0.advanced } }
+
+    /// The sleeps asked for, in order.
+    var sleeps: [Duration] { state.withLock { $0.sleeps } }
+
+    /// `milliseconds` after the clock's start.
+    func deadline(inMs milliseconds: Int) -> ContinuousClock.Instant { start + .milliseconds(milliseconds) }
+
+    func sleep(for duration: Duration, token: CancellationToken) -> Bool {
+        if token.isCancelled { return true }
+        state.withLock { state in
+            state.sleeps.append(duration)
+            state.advanced += max(duration, .zero)
+        }
+        return token.isCancelled
+    }
+}
+
+/// The monotonic clock, counting the sleeps between polls, so a test can tell that a wait has
+/// polled a number of times.
+final class CountingReadinessClock: ReadinessClock {
+    private let count = Mutex(0)
+
+    var now: ContinuousClock.Instant { .now }
+
+    var sleepCount: Int { count.withLock { $0 } }
+
+    func sleep(for duration: Duration, token: CancellationToken) -> Bool {
+        count.withLock { $0 += 1 }
+        return token.sleep(for: duration)
+    }
 }

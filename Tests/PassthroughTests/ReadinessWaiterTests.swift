@@ -18,31 +18,80 @@ import Testing
         return ReadinessProbe.make(kind: gpu.readinessProbe, bdf: device, root: host.root, expected: expected)
     }
 
-    /// Resets the device with the given window and waits for it on a thread of its own.
+    /// Resets the device with the given window and waits for it on a thread of its own; also
+    /// returns how long after the reset began the wait returned (the window starts at the reset,
+    /// the wait when its thread gets to run).
     func resetAndWait(
         _ host: SimulatedHost, _ device: BDF, readyAfterMs: Int, deadlineMs: Int = 3000,
         faults: SimulatorFaults = SimulatorFaults()
-    ) async throws -> (ReadinessOutcome, ReadinessProbe) {
+    ) async throws -> (ReadinessOutcome, ReadinessProbe, sinceResetMs: Double) {
         let probe = try probe(host, device)
         // What the engine does first: keep runtime PM from putting an idle vfio device in D3hot,
         // where its BARs would read all-ones.
         try host.kernel.perform(.powerControl(device, "on"))
         try host.kernel.setFaults(faults.merging(SimulatorFaults(readyAfterMs: readyAfterMs)), for: device)
+        let resetAt = nowMs()
         try host.kernel.perform(.reset(device))
+        let (outcome, returnedAt) = await onOwnThread {
+            let outcome = ReadinessWaiter.wait(
+                for: probe, deadline: deadline(inMs: deadlineMs), token: CancellationToken())
+            return (outcome, nowMs())
+        }
+        return (outcome, probe, returnedAt - resetAt)
+    }
+
+    /// Resets the device (it never comes back while `faults` say so) and waits for it on a thread of
+    /// its own, on a clock whose time only the wait's sleeps advance: each poll's time is exact.
+    func resetAndWaitVirtually(
+        _ host: SimulatedHost, _ device: BDF, deadlineMs: Int, faults: SimulatorFaults,
+        policy: PollPolicy = .adaptive
+    ) async throws -> (ReadinessOutcome, VirtualReadinessClock) {
+        let probe = try probe(host, device)
+        try host.kernel.perform(.powerControl(device, "on"))
+        try host.kernel.setFaults(faults, for: device)
+        try host.kernel.perform(.reset(device))
+        let clock = VirtualReadinessClock()
         let outcome = await onOwnThread {
             ReadinessWaiter.wait(
-                for: probe, deadline: deadline(inMs: deadlineMs), token: CancellationToken())
+                for: probe, deadline: clock.deadline(inMs: deadlineMs), token: CancellationToken(),
+                policy: policy, clock: clock)
         }
-        return (outcome, probe)
+        return (outcome, clock)
     }
 
     @Test(arguments: [cxlGPU, gh200, h100])
     func readyAfterTheSimulatedWindow(device: BDF) async throws {
         try await withDemoHostAsync { host in
-            let (outcome, probe) = try await resetAndWait(host, device, readyAfterMs: 150)
-            #expect(outcome.result == .ready, "\(device): \(outcome)")
+            let probe = try probe(host, device)
+            try host.kernel.perform(.powerControl(device, "on"))
+            try host.kernel.setFaults(SimulatorFaults(readyAfterMs: 150), for: device)
+            // The device's return waits for the test, which lets it go once the window has passed
+            // and the wait has polled it not ready a few times: however slowly the threads run.
+            try host.kernel.holdReadiness(device)
+            let resetAt = nowMs()
+            try host.kernel.perform(.reset(device))
+            let clock = CountingReadinessClock()
+            let returned = Mutex<Double?>(nil)
+            let waiting = Task {
+                await onOwnThread {
+                    // The deadline only guards against a hang.
+                    let outcome = ReadinessWaiter.wait(
+                        for: probe, deadline: deadline(inMs: 60_000), token: CancellationToken(), clock: clock
+                    )
+                    returned.withLock { $0 = nowMs() }
+                    return outcome
+                }
+            }
             #expect(
-                outcome.waitedMs >= 130 && outcome.waitedMs < 1000, "\(device) waited \(outcome.waitedMs) ms")
+                try await waitUntil { host.kernel.heldReadinessSteps(device) > 0 && clock.sleepCount >= 2 }
+                    != nil)
+            #expect(
+                returned.withLock { $0 } == nil, "\(device): the wait ended while the device was in reset")
+            host.kernel.releaseReadiness(device)
+            let outcome = await waiting.value
+            #expect(outcome.result == .ready, "\(device): \(outcome)")
+            let sinceReset = try #require(returned.withLock { $0 }) - resetAt
+            #expect(sinceReset >= 149, "\(device) ready \(sinceReset) ms after the reset")
             #expect(outcome.polls > 2 && outcome.polls < 1000, "\(outcome.polls) polls")
             #expect(outcome.lastObservation == "ready")
             #expect(probe.verifyLayout().isEmpty)
@@ -59,7 +108,7 @@ import Testing
 
     @Test func cxlNotesWhenValidCameBack() async throws {
         try await withDemoHostAsync { host in
-            let (outcome, _) = try await resetAndWait(host, Self.cxlGPU, readyAfterMs: 200)
+            let (outcome, _, _) = try await resetAndWait(host, Self.cxlGPU, readyAfterMs: 200)
             #expect(outcome.result == .ready)
             #expect(outcome.notes.count == 1)
             #expect(outcome.notes.first?.hasPrefix("Memory_Info_Valid seen after") == true)
@@ -69,33 +118,33 @@ import Testing
 
     @Test func neverReadyTimesOutAtTheDeadline() async throws {
         try await withDemoHostAsync { host in
-            let (outcome, _) = try await resetAndWait(
-                host, Self.h100, readyAfterMs: 100, deadlineMs: 300, faults: SimulatorFaults(neverReady: true)
+            let (outcome, _) = try await resetAndWaitVirtually(
+                host, Self.h100, deadlineMs: 300, faults: SimulatorFaults(readyAfterMs: 100, neverReady: true)
             )
             #expect(outcome.result == .timedOut(lastReason: "config space reads all-ones (power_state D0)"))
-            #expect(
-                outcome.waitedMs >= 299 && outcome.waitedMs <= 350, "timed out after \(outcome.waitedMs) ms")
+            // The last sleep is cut to the deadline: the last poll is at it, not after it.
+            #expect(outcome.waitedMs == 300, "timed out after \(outcome.waitedMs) ms")
             #expect(outcome.lastObservation == "not ready: config space reads all-ones (power_state D0)")
         }
     }
 
     @Test func nvgraceNeverReadyNamesTheRegisters() async throws {
         try await withDemoHostAsync { host in
-            let (outcome, _) = try await resetAndWait(
-                host, Self.gh200, readyAfterMs: 100, deadlineMs: 300,
-                faults: SimulatorFaults(neverReady: true))
+            let (outcome, _) = try await resetAndWaitVirtually(
+                host, Self.gh200, deadlineMs: 300,
+                faults: SimulatorFaults(readyAfterMs: 100, neverReady: true))
             #expect(
                 outcome.result
                     == .timedOut(lastReason: "BAR0 C2C link status 0x00, HBM training 0x00 (ready is 0xff)"))
-            #expect(outcome.waitedMs >= 299 && outcome.waitedMs <= 350)
+            #expect(outcome.waitedMs == 300)
         }
     }
 
     @Test func cxlValidNeverSetFailsAfterOneSecond() async throws {
         try await withDemoHostAsync { host in
-            let (outcome, _) = try await resetAndWait(
-                host, Self.cxlGPU, readyAfterMs: 100, deadlineMs: 5000,
-                faults: SimulatorFaults(neverReady: true))
+            let (outcome, _) = try await resetAndWaitVirtually(
+                host, Self.cxlGPU, deadlineMs: 5000,
+                faults: SimulatorFaults(readyAfterMs: 100, neverReady: true))
             guard case .failed(let why) = outcome.result else {
                 Issue.record("expected a failure, got \(outcome)")
                 return
@@ -148,11 +197,15 @@ import Testing
             // Idle on a VFIO driver, the GH200 sits in D3hot with BAR0 reading all-ones; a job holds
             // it in D0 before probing, and so does this test.
             try host.kernel.perform(.powerControl(Self.gh200, "on"))
+            // On virtual time: the answer comes from the first poll, without a sleep before it.
+            let clock = VirtualReadinessClock()
             let outcome = ReadinessWaiter.wait(
-                for: try probe(host, Self.gh200), deadline: deadline(inMs: 1000), token: CancellationToken())
+                for: try probe(host, Self.gh200), deadline: clock.deadline(inMs: 1000),
+                token: CancellationToken(),
+                clock: clock)
             #expect(outcome.result == .ready)
             #expect(outcome.polls == 1)
-            #expect(outcome.waitedMs < 50)
+            #expect(outcome.waitedMs == 0 && clock.sleeps.isEmpty)
         }
     }
 
@@ -163,12 +216,15 @@ import Testing
             #expect(throws: KernelError(.noDevice, path: SysfsWrite.reset(Self.h100).path)) {
                 try host.kernel.perform(.reset(Self.h100))
             }
+            let clock = VirtualReadinessClock()
             let outcome = await onOwnThread {
-                ReadinessWaiter.wait(for: probe, deadline: deadline(inMs: 2000), token: CancellationToken())
+                ReadinessWaiter.wait(
+                    for: probe, deadline: clock.deadline(inMs: 2000), token: CancellationToken(), clock: clock
+                )
             }
             #expect(outcome.result == .gone("device folder bus/pci/devices/0000:c3:00.0 is gone"))
             #expect(outcome.polls == 1)
-            #expect(outcome.waitedMs < 50)
+            #expect(outcome.waitedMs == 0 && clock.sleeps.isEmpty)
         }
     }
 
@@ -211,17 +267,17 @@ import Testing
 
     @Test func pollIntervalsGrowToTheCapAndTheLastPollIsAtTheDeadline() async throws {
         try await withDemoHostAsync { host in
-            let probe = try probe(host, Self.h100)
-            try host.kernel.setFaults(SimulatorFaults(neverReady: true), for: Self.h100)
-            try host.kernel.perform(.reset(Self.h100))
             let policy = PollPolicy(initial: .milliseconds(1), cap: .milliseconds(20), multiplier: 2)
-            let outcome = await onOwnThread {
-                ReadinessWaiter.wait(
-                    for: probe, deadline: deadline(inMs: 200), token: CancellationToken(), policy: policy)
-            }
-            // 1+2+4+8+16 = 31 ms, then 20 ms steps to 200 ms: about 14 polls, never more than 20.
-            #expect(outcome.polls >= 10 && outcome.polls <= 20, "\(outcome.polls) polls")
-            #expect(outcome.waitedMs >= 199 && outcome.waitedMs <= 250)
+            let (outcome, clock) = try await resetAndWaitVirtually(
+                host, Self.h100, deadlineMs: 200, faults: SimulatorFaults(neverReady: true), policy: policy)
+            // 1+2+4+8+16 = 31 ms, then 20 ms steps to 191 ms, and the last one cut to the deadline.
+            let expected: [Duration] =
+                [1, 2, 4, 8, 16].map { .milliseconds($0) } + Array(repeating: .milliseconds(20), count: 8)
+                + [.milliseconds(9)]
+            #expect(clock.sleeps == expected, "\(clock.sleeps)")
+            #expect(outcome.polls == expected.count + 1, "\(outcome.polls) polls")
+            #expect(outcome.waitedMs == 200)
+            #expect(outcome.result == .timedOut(lastReason: "config space reads all-ones (power_state D0)"))
         }
     }
 

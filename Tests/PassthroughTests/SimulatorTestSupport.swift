@@ -30,14 +30,22 @@ func nowMs() -> Double {
     return Double(time.tv_sec) * 1000 + Double(time.tv_nsec) / 1_000_000
 }
 
-/// Polls every few milliseconds until the condition holds; returns the elapsed time, or nil on timeout.
+/// Polls every few milliseconds until the condition holds; returns the elapsed time, or nil when it
+/// still does not hold at the deadline. The condition is looked at once more after the deadline has
+/// passed: a poll starved of the cooperative pool past it must not miss a state that came in time.
 func waitUntil(timeoutMs: Double, _ condition: () throws -> Bool) async throws -> Double? {
     let start = nowMs()
     while nowMs() - start < timeoutMs {
         if try condition() { return nowMs() - start }
         try await Task.sleep(for: .milliseconds(5))
     }
-    return nil
+    return try condition() ? nowMs() - start : nil
+}
+
+/// Polls until the condition holds, with a minute's deadline that only guards against a hang;
+/// returns the elapsed time, or nil after the minute.
+func waitUntil(_ condition: () throws -> Bool) async throws -> Double? {
+    try await waitUntil(timeoutMs: 60_000, condition)
 }
 
 /// A minimal test-local config space reader: walks the chains by the spec, independent of the builder.

@@ -173,6 +173,29 @@ extension JobEngine {
             return answer(
                 forKey: idempotencyKey, owner: earlier, kind: kind, bdf: bdf, requestJSON: requestJSON)
         }
+        let submission = submitNew(
+            bdf, gpu, kind: kind, methodRequested: methodRequested, deadlineSeconds: deadlineSeconds,
+            requestJSON: requestJSON, idempotencyKey: idempotencyKey, requestedBy: requestedBy,
+            dryRun: dryRun,
+            plan: plan)
+        // The key was looked up before the checks that can refuse (the GPU busy, the plan refused);
+        // the claim that reserves it comes after them. A request with the same key that claimed the
+        // GPU in between makes this one look busy: the key's job answers it, as it would a moment later.
+        if case .refused = submission, let idempotencyKey,
+            let owner = existingJob(idempotencyKey: idempotencyKey)
+        {
+            return answer(
+                forKey: idempotencyKey, owner: owner, kind: kind, bdf: bdf, requestJSON: requestJSON)
+        }
+        return submission
+    }
+
+    /// The rest of the submit stage, for a request whose key (if any) no job had when it was looked up.
+    private func submitNew(
+        _ bdf: BDF, _ gpu: GPUDevice, kind: JobKind, methodRequested: String, deadlineSeconds: Double?,
+        requestJSON: String, idempotencyKey: String?, requestedBy: String, dryRun: Bool,
+        plan: (GPUDevice) -> Planning
+    ) -> Submission {
         if gpu.state == .missing { return .refused(.gpuMissing(bdf)) }
         if isWedged(bdf) { return .refused(.gpuWedged(bdf)) }
         guard executor.hasCapacity else {

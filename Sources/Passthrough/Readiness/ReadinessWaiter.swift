@@ -5,11 +5,12 @@
 /// cooperative pool, because a sysfs read can block while the device is in reset. A cancel wakes a
 /// sleeping poll at once; one stuck inside a read is noticed when the read returns.
 public enum ReadinessWaiter {
+    /// `clock` tells the time and sleeps between polls: the monotonic clock in graced; a test gives
+    /// one whose time it controls.
     public static func wait(
         for probe: ReadinessProbe, deadline: ContinuousClock.Instant, token: CancellationToken,
-        policy: PollPolicy = .adaptive
+        policy: PollPolicy = .adaptive, clock: any ReadinessClock = MonotonicReadinessClock()
     ) -> ReadinessOutcome {
-        let clock = ContinuousClock()
         let start = clock.now
         var polls = 0
         var last: ProbeObservation?
@@ -38,7 +39,7 @@ public enum ReadinessWaiter {
             let remaining = clock.now.duration(to: deadline)
             if remaining <= .zero { return finish(.timedOut(lastReason: lastReason)) }
             // Clipped so the last poll happens at the deadline, not up to a whole interval after it.
-            if token.sleep(for: min(interval, remaining)) {
+            if clock.sleep(for: min(interval, remaining), token: token) {
                 return finish(.cancelled(token.reason ?? "cancelled"))
             }
             interval = policy.next(after: interval, waited: start.duration(to: clock.now))
@@ -50,5 +51,24 @@ public enum ReadinessWaiter {
         let (seconds, attoseconds) = duration.components
         guard seconds >= 0, attoseconds >= 0 else { return 0 }
         return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+/// Where a readiness wait reads the time and how it sleeps between polls.
+public protocol ReadinessClock: Sendable {
+    var now: ContinuousClock.Instant { get }
+    /// Sleeps for `duration` unless `token` is cancelled first (a cancel wakes it at once); true
+    /// when the token is cancelled.
+    func sleep(for duration: Duration, token: CancellationToken) -> Bool
+}
+
+/// The monotonic clock, and the token's own sleep.
+public struct MonotonicReadinessClock: ReadinessClock {
+    public init() {}
+
+    public var now: ContinuousClock.Instant { ContinuousClock.now }
+
+    public func sleep(for duration: Duration, token: CancellationToken) -> Bool {
+        token.sleep(for: duration)
     }
 }

@@ -69,6 +69,21 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         var processes: [Int32: SimulatedProcess] = [:]
         /// Groups whose `/dev/vfio/<group>` node exists.
         var vfioNodes: Set<Int> = []
+        /// Devices whose reset writes are held (`holdResetWrites`), with the writes blocked now.
+        var holds: [BDF: ResetWriteHold] = [:]
+        /// Devices whose return from a reset is held (`holdReadiness`), with the returns that came
+        /// due meanwhile.
+        var readinessHolds: [BDF: [Step]] = [:]
+    }
+
+    /// A change the kernel makes later under its lock (a device's readiness coming back).
+    typealias Step = @Sendable (SimulatedKernel, inout State) throws(KernelError) -> Void
+
+    /// Reset writes a test holds in the kernel until it lets them go.
+    struct ResetWriteHold {
+        /// Signalled once per held write when the hold is released.
+        let release = DispatchSemaphore(value: 0)
+        var blocked = 0
     }
 
     /// A reset write the kernel has started and that returns to its writer later.
@@ -76,6 +91,8 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         var bdf: BDF
         var incarnation: Int
         var milliseconds: Int
+        /// Held until the test releases it (instead of `milliseconds`).
+        var hold: DispatchSemaphore?
     }
 
     public let root: SysfsRoot
@@ -205,6 +222,53 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         }
     }
 
+    /// From now on every reset write of the device blocks its writer in the kernel, the device awake
+    /// and in reset (as during `resetWriteMs`), until `releaseResetWrites`: a test that needs a job
+    /// to be in the middle of a write gets a window it controls, however slowly its threads run.
+    public func holdResetWrites(_ bdf: BDF) throws(KernelError) {
+        try knownDevice(bdf)
+        state.withLock { state in
+            if state.holds[bdf] == nil { state.holds[bdf] = ResetWriteHold() }
+        }
+    }
+
+    /// Reset writes of the device blocked by `holdResetWrites` now.
+    public func heldResetWrites(_ bdf: BDF) -> Int {
+        state.withLock { $0.holds[bdf]?.blocked ?? 0 }
+    }
+
+    /// Lets every held reset write of the device return (each then finishes as usual) and holds no
+    /// more.
+    public func releaseResetWrites(_ bdf: BDF) {
+        guard let hold = state.withLock({ $0.holds.removeValue(forKey: bdf) }) else { return }
+        for _ in 0..<hold.blocked { hold.release.signal() }
+    }
+
+    /// From now on the device's return from a reset (ready: Memory_Active on CXL, BAR0's words on
+    /// nvgrace, config space) still comes due after its delay but waits for the test, until
+    /// `releaseReadiness`; the steps before it (CXL's Memory_Info_Valid) come on time. A test that
+    /// must see the device still in reset, or a wait that has not ended yet, gets that for as long
+    /// as it needs, however slowly it runs.
+    public func holdReadiness(_ bdf: BDF) throws(KernelError) {
+        try knownDevice(bdf)
+        state.withLock { state in
+            if state.readinessHolds[bdf] == nil { state.readinessHolds[bdf] = [] }
+        }
+    }
+
+    /// Returns of the device that came due while held and wait for `releaseReadiness`.
+    public func heldReadinessSteps(_ bdf: BDF) -> Int {
+        state.withLock { $0.readinessHolds[bdf]?.count ?? 0 }
+    }
+
+    /// Applies the held returns of the device, in the order they came due, and ends the hold.
+    public func releaseReadiness(_ bdf: BDF) {
+        state.withLock { state in
+            guard let held = state.readinessHolds.removeValue(forKey: bdf) else { return }
+            for step in held { try? step(self, &state) }
+        }
+    }
+
     /// The delay after a reset that applies now: the fault's, else the device's own.
     public func readyAfterMs(for bdf: BDF) throws(KernelError) -> Int {
         try knownDevice(bdf)
@@ -308,9 +372,11 @@ public final class SimulatedKernel: KernelWriter, Sendable {
                 throw fail(.noDevice)
             }
             try beginReset(bdf, faults: faults, &state)
+            state.holds[bdf]?.blocked += 1
             return PendingResetWrite(
                 bdf: bdf, incarnation: device.incarnation,
-                milliseconds: faults.resetWriteMs ?? device.function.resetWriteMs)
+                milliseconds: faults.resetWriteMs ?? device.function.resetWriteMs,
+                hold: state.holds[bdf]?.release)
 
         case .resetMethod(let bdf, _):
             var device = try present(bdf)
@@ -391,14 +457,16 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         let generation = device.generation
         if Self.kind(device) == .cxlDVSEC {
             // Memory_Info_Valid returns first; Memory_Active only when the memory is usable.
-            schedule(after: delay / 4) { (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
+            schedule(bdf, after: delay / 4, holdable: false) {
+                (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
                 guard var device = state.devices[bdf], device.generation == generation else { return }
                 device.memoryInfoValid = true
                 state.devices[bdf] = device
                 try kernel.render(bdf, &state)
             }
         }
-        schedule(after: delay) { (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
+        schedule(bdf, after: delay, holdable: true) {
+            (kernel: SimulatedKernel, state: inout State) throws(KernelError) in
             try kernel.finishReset(bdf, generation: generation, &state)
         }
     }
@@ -414,7 +482,11 @@ public final class SimulatedKernel: KernelWriter, Sendable {
     /// The rest of a reset write: the kernel resets the device while the writer waits, then drops its
     /// runtime PM reference (`pm_runtime_put()`), so an idle VFIO device suspends again.
     private func finishResetWrite(_ pending: PendingResetWrite) throws(KernelError) {
-        if pending.milliseconds > 0 { Self.sleep(milliseconds: pending.milliseconds) }
+        if let hold = pending.hold {
+            hold.wait()
+        } else if pending.milliseconds > 0 {
+            Self.sleep(milliseconds: pending.milliseconds)
+        }
         try state.withLock { (state: inout State) throws(KernelError) -> Void in
             guard var device = state.devices[pending.bdf], device.incarnation == pending.incarnation else {
                 return
@@ -425,14 +497,18 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         }
     }
 
-    /// Runs a step later under the lock; a failure there (the tree deleted under us) has nobody to
-    /// report to, so it is dropped.
-    private func schedule(
-        after milliseconds: Int,
-        _ step: @escaping @Sendable (SimulatedKernel, inout State) throws(KernelError) -> Void
-    ) {
+    /// Runs a step of the device's readiness later under the lock, or keeps a `holdable` one (the
+    /// return itself) for the test when the device's readiness is held then; a failure there (the
+    /// tree deleted under us) has nobody to report to, so it is dropped.
+    private func schedule(_ bdf: BDF, after milliseconds: Int, holdable: Bool, _ step: @escaping Step) {
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(max(milliseconds, 0))) {
-            self.state.withLock { state in try? step(self, &state) }
+            self.state.withLock { state in
+                if holdable && state.readinessHolds[bdf] != nil {
+                    state.readinessHolds[bdf]?.append(step)
+                } else {
+                    try? step(self, &state)
+                }
+            }
         }
     }
 

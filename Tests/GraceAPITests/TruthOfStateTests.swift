@@ -200,3 +200,19 @@ extension RunningService {
         }
     }
 }
+
+/// `maxSeconds` ends a stream at its deadline (issue 18: it ended up to a tick, a second, later).
+@Suite struct EventDeadlineTests {
+    @Test("the ticker wakes at the soonest stream deadline, never later than its interval")
+    func tickerWakesAtDeadlines() {
+        let now = ContinuousClock.now
+        let second = Duration.seconds(1)
+        #expect(EventHub.tickerWait(interval: second, now: now, deadlines: []) == second)
+        #expect(
+            EventHub.tickerWait(
+                interval: second, now: now, deadlines: [now + .milliseconds(250), now + .seconds(5)])
+                == .milliseconds(250))
+        #expect(EventHub.tickerWait(interval: second, now: now, deadlines: [now + .seconds(3)]) == second)
+        #expect(EventHub.tickerWait(interval: second, now: now, deadlines: [now - .seconds(1)]) == .zero)
+    }
+}

@@ -336,12 +336,9 @@ public final class EventHub: Sendable {
             Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000))
         ticker.start { [self] in
             while !ticker.isStopping {
-                // A stream with `maxSeconds` ends at its deadline, not at the next round second.
-                var wait = Duration.milliseconds(ms)
                 let subscribers = state.withLock { Array($0.subscribers.values) }
-                if let soonest = subscribers.compactMap(\.deadline).min() {
-                    wait = max(.zero, min(wait, ContinuousClock.now.duration(to: soonest)))
-                }
+                let wait = Self.tickerWait(
+                    interval: .milliseconds(ms), now: .now, deadlines: subscribers.compactMap(\.deadline))
                 let (seconds, attoseconds) = wait.components
                 let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
                 _ = tickerWake.wait(timeout: .now() + .nanoseconds(nanoseconds))
@@ -349,6 +346,15 @@ public final class EventHub: Sendable {
                 tick()
             }
         }
+    }
+
+    /// How long the ticker sleeps: its interval, or less when a stream's `maxSeconds` deadline comes
+    /// sooner, so that the stream ends at its deadline and not up to an interval later.
+    static func tickerWait(
+        interval: Duration, now: ContinuousClock.Instant, deadlines: [ContinuousClock.Instant]
+    ) -> Duration {
+        guard let soonest = deadlines.min() else { return interval }
+        return max(.zero, min(interval, now.duration(to: soonest)))
     }
 
     /// Stops the heartbeat thread and ends every subscriber's stream (after what it has buffered).

@@ -289,7 +289,8 @@ else:
         # operator token over TCP, and root over the socket (admin by its peer credentials): two
         # identities, each with its own --mutations-per-minute budget
         threading.Thread(
-            target=operator, args=("tcp-operator", False, o, [("reset", first), ("dryrun", first)]), daemon=True),
+            target=operator, args=("tcp-operator", False, o, [("reset", first)] + [("dryrun", first)] * 3),
+            daemon=True),
         threading.Thread(
             target=operator, args=("tcp-operator", False, o, [("bind", second), ("reset", second)]), daemon=True),
         threading.Thread(

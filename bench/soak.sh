@@ -46,6 +46,7 @@ cleanup() {
     touch "$WORK/stop" 2>/dev/null || true
     # wrk and http-load run in run_window's subshell: their pids are in $WORK/pids.
     [ ! -f "$WORK/pids" ] || kill $(cat "$WORK/pids") 2>/dev/null || true
+    [ ! -f "$WORK/perf.pid" ] || kill -INT "$(cat "$WORK/perf.pid")" 2>/dev/null || true
     [ -z "$GPID" ] || kill "$GPID" 2>/dev/null || true
     kill $(jobs -p) 2>/dev/null || true
     wait 2>/dev/null || true
@@ -128,11 +129,16 @@ print(total)
 PY
 }
 alive() { kill -0 "$GPID" 2>/dev/null; }
+# Instructions graced executes (user and kernel, `perf stat`), when perf can count them here: unlike
+# CPU time, they hardly move with what else the machine runs.
+PERF=""
+if command -v perf >/dev/null && perf stat -x, -e instructions -- true 2>&1 | grep -q '^[0-9]*,,instructions'; then PERF=1; fi
 
 # One window: wrk (TCP) and http-load (Unix socket) at once, each with its share of BUDGET; prints
 # "TCP_REQUESTS TCP_P99 TCP_ERRORS TCP_STATUSES UNIX_REQUESTS UNIX_P99 UNIX_ERRORS UNIX_STATUSES".
+# Against the soaked graced, or the one at URL, SOCK, PID.
 run_window() {
-    local budget=$1 tcp unix
+    local budget=$1 URL=${2:-$URL} SOCK=${3:-$SOCK} GPID=${4:-$GPID} tcp unix
     tcp=$((budget * 3 / 4)); unix=$((budget - tcp))
     rm -f "$WORK"/done.*
     wrk -t2 -c12 -d3600s --latency -s "$BENCH_DIR/soak.lua" "$URL" -- $((tcp / 2)) "$WORK/done" \
@@ -201,8 +207,9 @@ QUIET_FDS=$(fds); QUIET_THREADS=$(threads); QUIET_RSS=$(rss_kb)
 echo "graced quiet after the warm-up: RSS $((QUIET_RSS / 1024)) MB, $QUIET_FDS fds, $QUIET_THREADS threads"
 rm -f "$WORK/pause"
 
-printf '%-4s %8s %6s %7s %8s %8s %7s %6s %4s %4s %6s %6s %6s %6s %5s %6s %6s\n' \
-    win requests s req/s tcp_p99 unix_p99 us/req RSS_MB fds thr db_MB wal_MB audit events jobs phases errors
+# us/req: graced's CPU time per request; kins/req: thousands of instructions per request (perf).
+printf '%-4s %8s %6s %7s %8s %8s %7s %7s %6s %4s %4s %6s %6s %6s %6s %5s %6s %6s\n' \
+    win requests s req/s tcp_p99 unix_p99 us/req kins/req RSS_MB fds thr db_MB wal_MB audit events jobs phases errors
 WINDOWS=$(( (REQUESTS + WINDOW - 1) / WINDOW ))
 SIDE_BEFORE=$(side_requests)
 TOTAL=0; FAILED=""; ERRORS_TOTAL=0
@@ -211,8 +218,16 @@ PEAK_AUDIT=0; PEAK_EVENTS=0; PEAK_JOBS=0
 for win in $(seq "$WINDOWS"); do
     budget=$(( REQUESTS - TOTAL < WINDOW ? REQUESTS - TOTAL : WINDOW ))
     T0=$(date +%s%N); C0=$(cpu_ticks)
+    [ -z "$PERF" ] || { perf stat -x, -e instructions -p "$GPID" -o "$WORK/perf.out" & echo $! >"$WORK/perf.pid"; }
     read -r T_N T_P99 T_ERR T_ST U_N U_P99 U_ERR U_ST < <(run_window "$budget")
     T1=$(date +%s%N)
+    INSTR=0
+    if [ -n "$PERF" ]; then
+        kill -INT "$(cat "$WORK/perf.pid")" 2>/dev/null || true
+        wait "$(cat "$WORK/perf.pid")" 2>/dev/null || true
+        INSTR=$(awk -F, '$3 ~ /instructions/ {print $1; exit}' "$WORK/perf.out" 2>/dev/null)
+        [[ "$INSTR" =~ ^[0-9]+$ ]] || INSTR=0
+    fi
     if ! alive; then FAILED="graced died in window $win"; break; fi
     C1=$(cpu_ticks)
     SIDE=$(side_requests); SIDE_N=$((SIDE - SIDE_BEFORE)); SIDE_BEFORE=$SIDE
@@ -225,10 +240,11 @@ for win in $(seq "$WINDOWS"); do
     PEAK_JOBS=$(( JOBS > PEAK_JOBS ? JOBS : PEAK_JOBS ))
     LINE=$(awk -v w="$win" -v n="$N" -v ns=$((T1 - T0)) -v tp="$T_P99" -v up="$U_P99" -v ticks=$((C1 - C0)) -v hz="$TICKS" \
         -v rss="$(rss_kb)" -v fds="$(fds)" -v thr="$(threads)" -v db="$(size_of "$DB")" -v wal="$(size_of "$DB-wal")" \
-        -v a="$AUDIT" -v e="$EVENTS" -v j="$JOBS" -v p="$PHASES" -v bad="$BAD" 'BEGIN{
+        -v a="$AUDIT" -v e="$EVENTS" -v j="$JOBS" -v p="$PHASES" -v bad="$BAD" -v ins="$INSTR" 'BEGIN{
         s = ns / 1e9
-        printf "%-4s %8d %6.1f %7.0f %8.2f %8.2f %7.1f %6.1f %4d %4d %6.2f %6.2f %6s %6s %5s %6s %6d\n",
-            w, n, s, n / s, tp, up, ticks / hz / n * 1e6, rss / 1024, fds, thr, db / 1048576, wal / 1048576, a, e, j, p, bad }')
+        printf "%-4s %8d %6.1f %7.0f %8.2f %8.2f %7.1f %7s %6.1f %4d %4d %6.2f %6.2f %6s %6s %5s %6s %6d\n",
+            w, n, s, n / s, tp, up, ticks / hz / n * 1e6, (ins > 0 ? sprintf("%.0f", ins / n / 1000) : "-"),
+            rss / 1024, fds, thr, db / 1048576, wal / 1048576, a, e, j, p, bad }')
     echo "$LINE"; echo "$LINE" >>"$WORK/windows"
 done
 echo "statuses of the last window: wrk $T_ST; socket $U_ST"
@@ -263,6 +279,45 @@ for p in sys.argv[1:]:
     except (OSError, ValueError): pass
 print(n)' "$WORK/events.json" "$WORK/mutations.json")
 
+# Paired: the soaked graced against a fresh one started now on a copy of its database, the two
+# driven in turn by the same mix (3 rounds): a slowdown or growth that the soak built up shows
+# here whatever the machine's load did meanwhile, since both sides see the same moments.
+PAIRED=""
+if alive; then
+    sqlite3 "$DB" ".backup '$WORK/fresh.sqlite'"
+    FPORT=$(free_port); FSOCK="$WORK/fresh.sock"
+    "$BIN/graced" serve --simulate --tokens "$TOKENS" --listen "127.0.0.1:$FPORT" --listen "unix:$FSOCK" \
+        --db "$WORK/fresh.sqlite" --log-level warning "${FLAGS[@]}" >"$WORK/fresh.log" 2>&1 &
+    FPID=$!
+    FURL="http://127.0.0.1:$FPORT"
+    deadline=$(( $(now_ms) + 60000 ))
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $VIEWER" "$FURL/gpus")" = 200 ]; do
+        kill -0 "$FPID" 2>/dev/null && [ "$(now_ms)" -lt "$deadline" ] || break
+        sleep 0.01
+    done
+    PAIR=${SOAK_PAIR:-40000}
+    run_window "$PAIR" "$FURL" "$FSOCK" "$FPID" >/dev/null   # its warm-up
+    : >"$WORK/paired"
+    for round in 1 2 3; do
+        for side in soaked fresh; do
+            if [ $side = soaked ]; then args=("$URL" "$SOCK" "$GPID"); else args=("$FURL" "$FSOCK" "$FPID"); fi
+            T0=$(date +%s%N)
+            read -r T_N _ T_ERR _ U_N _ U_ERR _ < <(run_window "$PAIR" "${args[@]}")
+            T1=$(date +%s%N)
+            echo "$round $side $(awk -v n=$((T_N + U_N)) -v ns=$((T1 - T0)) 'BEGIN{printf "%.0f", n / (ns / 1e9)}') $((T_ERR + U_ERR))" >>"$WORK/paired"
+        done
+    done
+    F_RSS=$(awk '/^VmRSS/{print $2}' "/proc/$FPID/status"); F_FDS=$(ls "/proc/$FPID/fd" | wc -l)
+    kill "$FPID"; wait "$FPID" 2>/dev/null || true
+    PAIRED=$(awk '{r[$1, $2] = $3} END{for (i = 1; i <= 3; i++) printf "%s%d/%d", (i > 1 ? " " : ""), r[i, "soaked"], r[i, "fresh"]}' "$WORK/paired")
+    RATIO=$(python3 -c '
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+median = lambda side: statistics.median(float(r[2]) for r in rows if r[1] == side)
+print("%.2f" % (median("soaked") / median("fresh")))' "$WORK/paired")
+    echo "paired rounds, req/s soaked/fresh: $PAIRED; RSS soaked $(( $(rss_kb) / 1024 )) MB, fresh $((F_RSS / 1024)) MB; fds soaked $(fds), fresh $F_FDS"
+fi
+
 # Verdicts.
 verdict() { # NAME OK DETAIL
     if [ "$2" = 1 ]; then echo "PASS  $1: $3"; else echo "FAIL  $1: $3"; FAILED="${FAILED:+$FAILED; }$1"; fi
@@ -275,15 +330,23 @@ FIRST=$(head -1 "$WORK/windows"); LAST=$(tail -1 "$WORK/windows")
 field() { echo "$1" | awk -v f="$2" '{print $f}'; }
 R1=$(field "$FIRST" 4); RN=$(field "$LAST" 4)
 verdict "throughput" "$(awk -v a="$R1" -v b="$RN" 'BEGIN{print (b >= 0.9 * a) ? 1 : 0}')" \
-    "last window $RN req/s vs first $R1 ($(awk -v a="$R1" -v b="$RN" 'BEGIN{printf "%.2f", b / a}')x, goal >= 0.9x); CPU per request $(field "$FIRST" 7) -> $(field "$LAST" 7) us"
+    "last window $RN req/s vs first $R1 ($(awk -v a="$R1" -v b="$RN" 'BEGIN{printf "%.2f", b / a}')x, goal >= 0.9x); per request, CPU $(field "$FIRST" 7) -> $(field "$LAST" 7) us, instructions $(field "$FIRST" 8)k -> $(field "$LAST" 8)k; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+[ -z "$PAIRED" ] || verdict "paired throughput" "$(awk -v r="$RATIO" 'BEGIN{print (r >= 0.9) ? 1 : 0}')" \
+    "median soaked/fresh ${RATIO}x over 3 alternating rounds of ${PAIR} requests ($PAIRED req/s; goal >= 0.9x)"
+I1=$(field "$FIRST" 8); IN=$(field "$LAST" 8)
+if [ "$I1" != - ] && [ "$IN" != - ]; then
+    # The same goal in instructions, which the machine's load hardly moves.
+    verdict "instructions" "$(awk -v a="$I1" -v b="$IN" 'BEGIN{print (b <= 1.1 * a) ? 1 : 0}')" \
+        "last window ${IN}k per request vs first ${I1}k ($(awk -v a="$I1" -v b="$IN" 'BEGIN{printf "%.2f", b / a}')x, goal <= 1.1x)"
+fi
 M1=$(field "$FIRST" 7); MN=$(field "$LAST" 7); MMAX=$(awk '{print $7}' "$WORK/windows" | sort -n | tail -1)
-S1=$(field "$FIRST" 8); SN=$(field "$LAST" 8); SMAX=$(awk '{print $8}' "$WORK/windows" | sort -n | tail -1)
+S1=$(field "$FIRST" 9); SN=$(field "$LAST" 9); SMAX=$(awk '{print $9}' "$WORK/windows" | sort -n | tail -1)
 verdict "RSS" "$(awk -v a="$S1" -v b="$SN" 'BEGIN{print (b - a <= 5) ? 1 : 0}')" \
     "last window $SN MB vs first $S1 MB (+$(awk -v a="$S1" -v b="$SN" 'BEGIN{printf "%.1f", b - a}') MB, goal <= +5), largest $SMAX MB; quiet after the load $((END_RSS / 1024)) MB"
-F1=$(field "$FIRST" 9); FN=$(field "$LAST" 9); FMAX=$(awk '{print $9}' "$WORK/windows" | sort -n | tail -1)
+F1=$(field "$FIRST" 10); FN=$(field "$LAST" 10); FMAX=$(awk '{print $10}' "$WORK/windows" | sort -n | tail -1)
 verdict "fds" "$([ "$END_FDS" -le $((QUIET_FDS + 1)) ] && [ "$FN" -le $((F1 + 8)) ] && echo 1 || echo 0)" \
     "quiet $QUIET_FDS after the warm-up, $END_FDS after the load (goal: +1 at most); windows $F1 first, $FN last (goal: +8 at most: connections open at the sample), $FMAX largest"
-H1=$(field "$FIRST" 10); HN=$(field "$LAST" 10); HMAX=$(awk '{print $10}' "$WORK/windows" | sort -n | tail -1)
+H1=$(field "$FIRST" 11); HN=$(field "$LAST" 11); HMAX=$(awk '{print $11}' "$WORK/windows" | sort -n | tail -1)
 # Threads: 13 at start (4 MHD-worker, 9 of graced's own), then the Swift runtime's dispatch threads
 # (2-3), started by the first async handler (?wait=, /events) and reclaimed when idle for a while:
 # the quiet count moves between 13 and 17 with that pool, so the goal is on the windows' count.

@@ -117,8 +117,9 @@ for GPUS in 6 72; do
     done
     mkdir -p "$WORK/www-$GPUS"
     curl -s "http://127.0.0.1:$GPORT/gpus" -o "$WORK/www-$GPUS/gpus"
-    cmp -s "$WORK/www-$GPUS/gpus" <(curl -s -H "Authorization: Bearer $VIEWER" "http://127.0.0.1:$TPORT/gpus") ||
-        echo "note: the two graced answered different bodies (health or timestamps)" >&2
+    # The authenticated graced's body differs only in its health looks' timestamps: same size.
+    [ "$(stat -c %s "$WORK/www-$GPUS/gpus")" = "$(curl -s -H "Authorization: Bearer $VIEWER" "http://127.0.0.1:$TPORT/gpus" | wc -c)" ] ||
+        echo "note: the two graced answered bodies of different sizes" >&2
     # nginx's workers run as www-data: the body and the folders above it must be readable to them.
     chmod 755 "$WORK" "$WORK/www-$GPUS"
     chmod 644 "$WORK/www-$GPUS/gpus"

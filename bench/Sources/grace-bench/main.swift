@@ -5,6 +5,7 @@
 //   swift run -c release grace-bench [--trials N]
 //   swift run -c release grace-bench --events [--clients N] [--trials N]   (EventsBench.swift)
 //   swift run -c release grace-bench make-tree N DIR   (a sysfs tree of N GPUs for bench/*.sh)
+//   swift run -c release grace-bench http-load TARGET ...   (HTTP load over TCP or a Unix socket)
 
 import GraceAPI
 import GraceClient
@@ -42,6 +43,12 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "make-tree",
 {
     try GeneratedTree.make(functions: count, at: CommandLine.arguments[3])
     exit(0)
+}
+
+// `grace-bench http-load TARGET ...`: an HTTP load generator that also speaks over a Unix socket
+// (HTTPLoad.swift); prints its figures and exits.
+if CommandLine.arguments.count >= 2, CommandLine.arguments[1] == "http-load" {
+    exit(HTTPLoad.run(Array(CommandLine.arguments.dropFirst(2))))
 }
 
 var trials = 200

@@ -2,6 +2,7 @@
 public enum GraceSchema {
     public static let migrations: [String] = [
         version1, version2, version3, eventsVersion, desiredBindings, rebootVerdicts, eventsByGPUAndType,
+        jobsByCreation,
     ]
 
     /// Version 1: devices, their layout history, and the tables the jobs engine writes to.
@@ -131,6 +132,12 @@ public enum GraceSchema {
     static let eventsByGPUAndType = """
         CREATE INDEX events_by_gpu ON events (gpu, id);
         CREATE INDEX events_by_type ON events (type, id);
+        """
+
+    /// `GET /jobs` without a filter pages newest first by (created_at_ms, id): read from an index, not
+    /// by sorting the whole table (38 ms a request at the default 100,000 jobs, measured by the soak).
+    static let jobsByCreation = """
+        CREATE INDEX jobs_by_creation ON jobs (created_at_ms, id);
         """
 
     /// GPUs an escalating reset gave up on (`needs_reboot`), with the boot they were given up in.

@@ -76,6 +76,12 @@ final class StoreAuditor: RequestAuditor {
             do {
                 try store.foldAuditRepeats(
                     id: window.rowId, repeated: window.repeated, lastAtMs: window.lastAtMs)
+            } catch GraceStoreError.auditEntryNotFound {
+                // The retention took the line within its minute (a tiny --audit-max-rows): its count
+                // goes with it, as the line itself would have a moment later.
+                logger.notice(
+                    "audit line \(window.rowId) was pruned before its \(window.repeated) folded refusals were counted"
+                )
             } catch {
                 logger.error(
                     "could not count \(window.repeated) folded refusals into audit line \(window.rowId): \(error)"

@@ -85,7 +85,9 @@ enum HTTPLoad {
             }
             index += 1
         }
-        guard options.connections > 0, options.threads > 0 else { usage("connections and threads must be > 0") }
+        guard options.connections > 0, options.threads > 0 else {
+            usage("connections and threads must be > 0")
+        }
         options.threads = min(options.threads, options.connections)
         guard (options.duration != nil) != (options.requests != nil) else {
             usage("give exactly one of --duration and --requests")
@@ -465,7 +467,9 @@ enum HTTPLoad {
                     line = next + 2
                 }
                 let request = options.requestsBytes[table[index].request]
-                if status == 204 || status == 304 || (100..<200).contains(status) || request.starts(with: "HEAD ".utf8) {
+                if status == 204 || status == 304 || (100..<200).contains(status)
+                    || request.starts(with: "HEAD ".utf8)
+                {
                     table[index].bodyLeft = 0
                 } else if table[index].chunked {
                     table[index].bodyLeft = 0
@@ -490,7 +494,8 @@ enum HTTPLoad {
                     for (index, connection) in table.enumerated() where connection.inFlight {
                         HTTPLoad.debug(
                             "connection \(index) waiting: written \(connection.written), head \(connection.head.count) bytes, "
-                                + "parsed \(connection.headParsed), body left \(connection.bodyLeft), events \(polls[index].events)")
+                                + "parsed \(connection.headParsed), body left \(connection.bodyLeft), events \(polls[index].events)"
+                        )
                     }
                 }
                 if ready == 0, let deadlineNs, HTTPLoad.nowNs() > deadlineNs + 10_000_000_000 {
@@ -532,7 +537,9 @@ enum HTTPLoad {
         guard bytes.count >= 4 else { return nil }
         var index = 0
         while index + 3 < bytes.count {
-            if bytes[index + 3] == 10 && bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 {
+            if bytes[index + 3] == 10 && bytes[index] == 13 && bytes[index + 1] == 10
+                && bytes[index + 2] == 13
+            {
                 return index
             }
             index += 1
@@ -543,7 +550,9 @@ enum HTTPLoad {
     static func digit(_ byte: UInt8) -> Int? { (0x30...0x39).contains(byte) ? Int(byte - 0x30) : nil }
 
     /// The value of a header line `Name: value` when its name is `lowercaseName`, without leading spaces.
-    static func headerValue(_ line: UnsafeBufferPointer<UInt8>, _ lowercaseName: StaticString) -> UnsafeBufferPointer<UInt8>? {
+    static func headerValue(_ line: UnsafeBufferPointer<UInt8>, _ lowercaseName: StaticString)
+        -> UnsafeBufferPointer<UInt8>?
+    {
         let count = lowercaseName.utf8CodeUnitCount
         guard line.count > count, line[count] == 0x3A else { return nil }
         let name = lowercaseName.utf8Start
@@ -573,7 +582,8 @@ enum HTTPLoad {
         guard haystack.count >= needle.count else { return nil }
         var index = haystack.startIndex
         while index + needle.count <= haystack.endIndex {
-            if haystack[index] == needle[0] && haystack[index..<(index + needle.count)].elementsEqual(needle) {
+            if haystack[index] == needle[0] && haystack[index..<(index + needle.count)].elementsEqual(needle)
+            {
                 return index - haystack.startIndex
             }
             index += 1
@@ -597,7 +607,9 @@ enum HTTPLoad {
         let deadline = options.duration.map { start + UInt64($0 * 1e9) }
         var workers: [Worker] = []
         for index in 0..<options.threads {
-            let share = options.connections / options.threads + (index < options.connections % options.threads ? 1 : 0)
+            let share =
+                options.connections / options.threads
+                + (index < options.connections % options.threads ? 1 : 0)
             let budget = options.requests.map {
                 $0 / options.threads + (index < $0 % options.threads ? 1 : 0)
             }

@@ -108,8 +108,13 @@ struct JobTests {
     @Test("a reset write that hangs past the deadline: timed_out, GPU wedged, reads answered meanwhile")
     func hungWrite() async throws {
         let service = try await RunningService.start()
-        try await service.setFaults(Self.cxl, #"{"hangWriteMs": 2500, "readyAfterMs": 10}"#)
-        let job = try await service.submit(Self.cxl, "reset", body: #"{"deadlineSeconds": 0.5}"#)
+        try await service.setFaults(Self.cxl, #"{"readyAfterMs": 10}"#)
+        // The reset write stays blocked in the kernel, past the job's deadline, until the test has
+        // seen the GPU wedged and lets the write return.
+        let kernel = service.simulated.kernel
+        let cxl = try #require(BDF(Self.cxl))
+        try kernel.holdResetWrites(cxl)
+        let job = try await service.submit(Self.cxl, "reset", body: #"{"deadlineSeconds": 2}"#)
         // While the reset write is blocked in the kernel, reads are answered: the list, and the job
         // itself, whose attempt has not returned when the list's answer is in.
         _ = try await service.waitForJob(job.id) { $0.attempts.contains { $0.returnedAt == nil } }
@@ -126,6 +131,7 @@ struct JobTests {
         #expect(
             health.contains(#""stuckKernelWrites":1"#) && health.contains(#""wedgedGPUs":["\#(Self.cxl)"]"#))
         // When the kernel finally returns, the GPU is no longer wedged.
+        kernel.releaseResetWrites(cxl)
         try await waitUntil { try await service.gpu(Self.cxl).state != "wedged" }
     }
 

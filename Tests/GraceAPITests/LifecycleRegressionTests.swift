@@ -176,7 +176,11 @@ struct LifecycleRegressionTests {
         jobs.recordRetryInterval = .milliseconds(100)
         let service = try await RunningService.start(
             databasePath: mountPoint + "/graced.sqlite", server: server, jobs: jobs)
-        try await service.setFaults(Self.gh200, #"{"readyAfterMs": 700}"#)
+        // The GPU's return from the reset waits until the disk is full, so the job ends after that.
+        try await service.setFaults(Self.gh200, #"{"readyAfterMs": 50}"#)
+        let kernel = service.simulated.kernel
+        let gpu = try #require(BDF(Self.gh200))
+        try kernel.holdReadiness(gpu)
         let job = try await service.submit(Self.gh200, "reset")
         _ = try await service.waitForJob(job.id) { $0.phase == "waiting_ready" }
 
@@ -187,6 +191,7 @@ struct LifecycleRegressionTests {
         let chunk = [UInt8](repeating: 0xAB, count: 4096)
         while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
         close(fd)
+        kernel.releaseReadiness(gpu)
 
         let done = try await service.waitForJob(job.id)
         #expect(done.state == "succeeded" && done.phase == "succeeded")

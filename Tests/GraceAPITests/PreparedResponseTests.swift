@@ -57,11 +57,23 @@ import Testing
         }
     }
 
+    /// Nil when `got` is `expected`, else where they first differ. (A failed `#expect(a == b)` on
+    /// megabytes has the testing library diff them, which runs for hours: a failure became a hang.)
+    static func mismatch(_ got: [UInt8], _ expected: [UInt8]) -> String? {
+        guard got != expected else { return nil }
+        let first =
+            zip(got, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+            ?? min(got.count, expected.count)
+        return "\(got.count) bytes where \(expected.count) were due, first difference at offset \(first)"
+    }
+
     /// A server whose `/body` answers with whatever `current` holds, as a snapshot's route does.
+    /// `connectionTimeoutSeconds` is MHD's idle timeout (0: none).
     static func withServer(
         current: Current,
         listener: HTTPServer.Listener = HTTPServer.Listener(
             address: .tcp(host: "127.0.0.1", port: 0), noAuth: true),
+        connectionTimeoutSeconds: Int = 30,
         _ body: (HTTPServer) async throws -> Void
     ) async throws {
         var router = Router()
@@ -72,7 +84,9 @@ import Testing
             return .respond(response)
         }
         let server = HTTPServer(
-            configuration: HTTPServer.Configuration(listeners: [listener]), router: router)
+            configuration: HTTPServer.Configuration(
+                listeners: [listener], connectionTimeoutSeconds: connectionTimeoutSeconds),
+            router: router)
         try await server.serving { try await body(server) }
     }
 
@@ -84,7 +98,7 @@ import Testing
             let client = RawHTTPClient(port: try #require(server.port))
             let got = try await offPool { try client.request("GET", "/body") }
             #expect(got.status == 200)
-            #expect(got.body == bytes)
+            #expect(Self.mismatch(got.body, bytes) == nil)
             #expect(got.header("ETag") == "\"one\"")
             #expect(got.header("Content-Length") == "\(bytes.count)")
             let head = try await offPool { try client.request("HEAD", "/body") }
@@ -114,7 +128,7 @@ import Testing
             #expect(answers.count == 3)
             for answer in answers {
                 #expect(answer.status == 200)
-                #expect(answer.body == bytes)
+                #expect(Self.mismatch(answer.body, bytes) == nil)
             }
         }
     }
@@ -124,7 +138,9 @@ import Testing
         let old = Self.body(Self.largeSize, seed: 0x11)
         let new = Self.body(Self.largeSize, seed: 0x22)
         let current = Current(old, try Self.prepared(old, etag: "\"old\""))
-        try await Self.withServer(current: current) { server in
+        // No idle timeout: the slow client reads nothing while the test does the rest, which on a
+        // busy machine can take longer than MHD's 30 s (it then closed the connection mid-body).
+        try await Self.withServer(current: current, connectionTimeoutSeconds: 0) { server in
             let client = RawHTTPClient(port: try #require(server.port))
             let slow = try await offPool { () throws -> Int32 in
                 let fd = try client.connectSocket()
@@ -145,12 +161,11 @@ import Testing
             let fresh = try await offPool { try client.request("GET", "/body") }
             #expect(fresh.status == 200)
             #expect(fresh.header("ETag") == "\"new\"")
-            #expect(fresh.body == new)
+            #expect(Self.mismatch(fresh.body, new) == nil)
             let rest = try await offPool { try client.receiveAll(slow) }
             let answer = try RawHTTPClient.parse(first + rest)
             #expect(answer.header("ETag") == "\"old\"")
-            #expect(answer.body.count == old.count)
-            #expect(answer.body == old)
+            #expect(Self.mismatch(answer.body, old) == nil)
         }
     }
 
@@ -169,7 +184,7 @@ import Testing
             for _ in 0..<3 {
                 let got = try await offPool { try client.request("GET", "/body") }
                 #expect(got.status == 200)
-                #expect(got.body == bytes)
+                #expect(Self.mismatch(got.body, bytes) == nil)
             }
         }
     }
@@ -197,7 +212,7 @@ import Testing
                 let result = try await offPool { try ChildProcess.run(command, in: folder) }
                 #expect(result.output == "200")
                 let got = try #require(FileManager.default.contents(atPath: pki.path(name)))
-                #expect(Array(got) == bytes)
+                #expect(Self.mismatch(Array(got), bytes) == nil)
             }
         }
     }

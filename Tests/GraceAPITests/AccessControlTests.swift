@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Store
 import Testing
 
 @testable import GraceAPI
@@ -161,6 +162,14 @@ struct AccessControlTests {
         #expect(accepted.status == 202)
         let job = try accepted.decode(JobView.self)
         #expect(job.requestedBy == "token:test-operator")
+        // The job's own entry (graced, job.reset) is written when it ends: before the refusals, so
+        // that they are the newest two entries.
+        let store = try GraceStore(path: guarded.service.databasePath)
+        try await waitUntil {
+            try store.auditEntries(limit: 20).contains {
+                $0.actor == "graced" && $0.detailJSON.contains(job.id)
+            }
+        }
         let refused = try await guarded.request(
             "POST", "/gpus/\(Self.gpu)/reset", headers: guarded.bearer(.viewer), body: "{}")
         #expect(refused.status == 403)

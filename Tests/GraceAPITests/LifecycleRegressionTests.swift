@@ -90,10 +90,12 @@ struct LifecycleRegressionTests {
             observers: observers)
         engine.start()
 
-        try simulated.kernel.setFaults(SimulatorFaults(neverReady: true), for: BDF(Self.cxl)!)
+        // The only worker stays busy with a GPU that waits until its job's deadline (a CXL device
+        // that never shows Memory_Info_Valid fails after 1 s, which a loaded machine can use up).
+        try simulated.kernel.setFaults(SimulatorFaults(neverReady: true), for: BDF(Self.gh200)!)
         guard
             case .accepted(let busy) = engine.submitReset(
-                BDF(Self.cxl)!, ResetRequest(method: nil, deadlineSeconds: nil, dryRun: nil),
+                BDF(Self.gh200)!, ResetRequest(method: nil, deadlineSeconds: 600, dryRun: nil),
                 idempotencyKey: nil, requestedBy: "test")
         else { Issue.record("the first reset was not accepted"); return }
         try await waitUntil { engine.job(busy.id)?.phase == "waiting_ready" }

@@ -101,7 +101,10 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Connections at once, per listener.", valueName: "n"))
     var maxConnections = 256
 
-    @Option(help: ArgumentHelp("Connections at once from one client address (TCP).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Connections at once of one client on TCP: by address group (loopback is one, IPv6 by /64) until authenticated, then by identity.",
+            valueName: "n"))
     var maxConnectionsPerClient = 32
 
     @Option(help: ArgumentHelp("Largest request body.", valueName: "bytes"))

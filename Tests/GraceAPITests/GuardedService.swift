@@ -24,19 +24,22 @@ final class GuardedService: @unchecked Sendable {
     /// Builds and starts the service on a thread of its own (starting blocks; see `RunningService`).
     static func start(
         mutationsPerMinute: Int = 0, headerTimeoutSeconds: Double = 10, maxBodyBytes: Int = 64 << 10,
-        tls: HTTPServer.TLSMaterial? = nil, allowedOrigins: Set<String> = [], allowedHosts: Set<String> = []
+        tls: HTTPServer.TLSMaterial? = nil, allowedOrigins: Set<String> = [], allowedHosts: Set<String> = [],
+        connectionLimit: Int = 256, perClientConnectionLimit: Int = 32
     ) async throws -> GuardedService {
         try await offPool {
             try GuardedService(
                 mutationsPerMinute: mutationsPerMinute, headerTimeoutSeconds: headerTimeoutSeconds,
                 maxBodyBytes: maxBodyBytes, tls: tls, allowedOrigins: allowedOrigins,
-                allowedHosts: allowedHosts)
+                allowedHosts: allowedHosts, connectionLimit: connectionLimit,
+                perClientConnectionLimit: perClientConnectionLimit)
         }
     }
 
     private init(
-        mutationsPerMinute: Int = 0, headerTimeoutSeconds: Double = 10, maxBodyBytes: Int = 64 << 10,
-        tls: HTTPServer.TLSMaterial? = nil, allowedOrigins: Set<String> = [], allowedHosts: Set<String> = []
+        mutationsPerMinute: Int, headerTimeoutSeconds: Double, maxBodyBytes: Int,
+        tls: HTTPServer.TLSMaterial?, allowedOrigins: Set<String>, allowedHosts: Set<String>,
+        connectionLimit: Int, perClientConnectionLimit: Int
     ) throws {
         // A folder anyone may traverse, so that a process of another user reaches the socket and
         // only the socket's own mode decides.
@@ -61,6 +64,7 @@ final class GuardedService: @unchecked Sendable {
                 .init(address: .tcp(host: "127.0.0.1", port: 0), tls: tls),
             ],
             maxBodyBytes: maxBodyBytes, headerTimeoutSeconds: headerTimeoutSeconds,
+            connectionLimit: connectionLimit, perClientConnectionLimit: perClientConnectionLimit,
             edge: EdgePolicy(
                 allowedOrigins: allowedOrigins, allowedHosts: allowedHosts,
                 mutationsPerMinute: mutationsPerMinute,

@@ -35,6 +35,8 @@ struct RawHTTPClient {
     /// Only a guard against a server that never answers: a deferred answer comes from a task on
     /// the cooperative pool, which CPU-bound tests running beside it can keep busy for seconds.
     var receiveTimeoutSeconds = 60
+    /// The IPv4 address (host order) to connect from, e.g. 0x7F00_0002 for 127.0.0.2; nil: the kernel's choice.
+    var sourceAddress: UInt32?
 
     init(port: UInt16) {
         self.port = port
@@ -116,6 +118,22 @@ struct RawHTTPClient {
                 throw Failure(description: "connect: errno \(code)")
             }
             return fd
+        }
+        if let sourceAddress {
+            // Any address in 127/8 is this host's: a local user can pick one per connection.
+            var source = sockaddr_in()
+            source.sin_family = sa_family_t(AF_INET)
+            source.sin_addr.s_addr = sourceAddress.bigEndian
+            let bound = withUnsafePointer(to: &source) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard bound == 0 else {
+                let code = errno
+                close(fd)
+                throw Failure(description: "bind: errno \(code)")
+            }
         }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

@@ -40,4 +40,13 @@ enum AccessProblems {
                 "Retry after \(retryAfterSeconds) s; follow running jobs with GET /jobs/{id} rather than resubmitting.",
             extensions: ["limit": limit], headers: [("Retry-After", "\(retryAfterSeconds)")])
     }
+
+    static func tooManyConnections(limit: Int) -> HTTPResponse {
+        .problem(
+            status: 429, slug: "too-many-connections", title: "Too many connections",
+            detail: "This identity already holds \(limit) connections to this listener.",
+            resolution:
+                "Reuse open connections (HTTP keep-alive) instead of opening more, or close idle ones; retry in a second.",
+            extensions: ["limit": limit], headers: [("Retry-After", "1"), ("Connection", "close")])
+    }
 }

@@ -118,8 +118,14 @@ enum OpenAPIDocument {
               open-file limit. At the limit a new client is answered at once, before its request is read:
               503 `too-many-connections` with `Retry-After: 1` on plain TCP and on the Unix socket; on TLS the
               connection is closed without an answer.
-            - `--max-connections-per-client` (default 32; 0: no limit) connections at once from one client
-              address, on TCP: a connection past it is closed without an answer.
+            - `--max-connections-per-client` (default 32; 0: no limit) connections at once of one client,
+              on TCP. Until its first head is in, a client counts by its address group (every loopback
+              address is one client; IPv6 counts by /64), and heads still arriving take at most three
+              quarters of `--max-connections`: past either, the oldest unfinished head is closed to make
+              room, so a client that sends its head at once is always let in. Once authenticated, a client
+              counts by its identity: a request past the limit is 429 `too-many-connections` and its
+              connection is closed. A request refused for its credentials closes its connection. (On TLS,
+              whose heads graced cannot read before libmicrohttpd, the limit counts exact addresses.)
             - `--header-timeout` (default 10 s): a connection must deliver a request's head within this time
               of connecting or of its previous answer, however slowly it trickles in; otherwise it is closed
               without an answer. An idle connection is closed after 30 s.
@@ -205,6 +211,8 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyConnections'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
@@ -248,6 +256,8 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyConnections'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
@@ -295,6 +305,8 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyConnections'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
@@ -491,6 +503,8 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyConnections'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
@@ -533,6 +547,8 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyConnections'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
@@ -583,6 +599,8 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyConnections'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
@@ -679,6 +697,8 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyConnections'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
@@ -728,6 +748,8 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyConnections'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
@@ -849,6 +871,8 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyConnections'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
@@ -890,6 +914,8 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyConnections'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
@@ -945,6 +971,8 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyConnections'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
@@ -1076,7 +1104,8 @@ enum OpenAPIDocument {
                   description: |
                     `too-many-streams`: this account (a token, a uid on the socket, a certificate, an address)
                     already holds 16 open streams; close one first. One caller cannot take every connection
-                    from the others.
+                    from the others. Or `too-many-connections`: on TCP this account already holds
+                    `--max-connections-per-client` connections (the connection is closed).
                   headers:
                     Retry-After:
                       description: Seconds to wait before trying again.
@@ -1123,6 +1152,8 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/ContentTooLarge'
                 '421':
                   $ref: '#/components/responses/MisdirectedRequest'
+                '429':
+                  $ref: '#/components/responses/TooManyConnections'
                 '431':
                   $ref: '#/components/responses/RequestHeadTooLarge'
                 '503':
@@ -1520,10 +1551,29 @@ enum OpenAPIDocument {
               description: |
                 This identity sent more than `--mutations-per-minute` (default 60) changing requests in the
                 last minute (`too-many-mutations`, with that `limit`). Follow running jobs with
-                `GET /jobs/{id}` rather than resubmitting.
+                `GET /jobs/{id}` rather than resubmitting. Or, as for any request on TCP, this identity
+                already holds `--max-connections-per-client` connections to the listener
+                (`too-many-connections`, with that `limit`; the connection is closed).
               headers:
                 Retry-After:
                   description: Seconds until this identity may send a changing request again.
+                  required: true
+                  schema:
+                    type: integer
+                    minimum: 0
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: '#/components/schemas/Problem'
+            TooManyConnections:
+              description: |
+                `too-many-connections`: this identity (a token, a certificate, an address without
+                `--no-auth`'s exemption) already holds `--max-connections-per-client` (default 32)
+                connections to this TCP listener (with that `limit`). The connection is closed. Reuse kept-alive
+                connections instead of opening more.
+              headers:
+                Retry-After:
+                  description: Seconds to wait before trying again.
                   required: true
                   schema:
                     type: integer

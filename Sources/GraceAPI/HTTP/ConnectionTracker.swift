@@ -5,8 +5,10 @@ import Synchronization
 #endif
 
 /// The open connections of one listener: how many there are (so a client past the limit is
-/// refused at once) and which are overdue with their request head (so a client that trickles its
-/// headers in cannot hold a connection forever; MHD's own timeout only measures silence).
+/// refused at once), how many each authenticated account holds (so one caller cannot take the
+/// listener from the others by opening connections), and which are overdue with their request
+/// head (so a client that trickles its headers in cannot hold a connection forever; MHD's own
+/// timeout only measures silence).
 final class ConnectionTracker: Sendable {
     /// One connection, behind MHD's socket context from its start to its close.
     final class Connection: @unchecked Sendable {
@@ -17,6 +19,9 @@ final class ConnectionTracker: Sendable {
         var clientAddress = ""
         /// The last `Host` value the edge accepted on this connection.
         var acceptedHost: String?
+        /// The account this connection is counted under, once a request on it was authenticated.
+        /// Written under the tracker's `accounts` lock only.
+        fileprivate var account: String?
         /// Since when a request head is awaited, in nanoseconds since the tracker's `origin`;
         /// `notAwaiting` while a request is being handled. An atomic rather than an entry under
         /// the tracker's lock: it changes twice per request, from MHD's threads.
@@ -31,6 +36,14 @@ final class ConnectionTracker: Sendable {
     private static let notAwaiting = Int64.min
 
     private let entries = Mutex<[ObjectIdentifier: Connection]>([:])
+    /// Connections per account; only accounts holding one are present.
+    private let accounts = Mutex<[String: Int]>([:])
+    /// The most connections one account may hold; 0: no limit.
+    let perAccountLimit: Int
+
+    init(perAccountLimit: Int = 0) {
+        self.perAccountLimit = perAccountLimit
+    }
     private let clock = ContinuousClock()
     private let origin = ContinuousClock.now
 
@@ -48,6 +61,34 @@ final class ConnectionTracker: Sendable {
     /// shuts down a descriptor number that was already reused.
     func closed(_ connection: Connection) {
         _ = entries.withLock { $0.removeValue(forKey: ObjectIdentifier(connection)) }
+        accounts.withLock { counts in
+            guard let account = connection.account else { return }
+            connection.account = nil
+            counts[account, default: 1] -= 1
+            if counts[account] == 0 { counts[account] = nil }
+        }
+    }
+
+    /// Counts the connection under `account`, the identity of the request it now carries; false,
+    /// and the connection left as it was, when that account already holds its limit of others.
+    /// A connection carries one account at a time: a request under another moves it.
+    func claim(_ connection: Connection, for account: String) -> Bool {
+        accounts.withLock { counts in
+            if connection.account == account { return true }
+            if perAccountLimit > 0, counts[account, default: 0] >= perAccountLimit { return false }
+            if let previous = connection.account {
+                counts[previous, default: 1] -= 1
+                if counts[previous] == 0 { counts[previous] = nil }
+            }
+            connection.account = account
+            counts[account, default: 0] += 1
+            return true
+        }
+    }
+
+    /// How many connections `account` holds.
+    func connections(of account: String) -> Int {
+        accounts.withLock { $0[account, default: 0] }
     }
 
     func headArrived(_ connection: Connection) {

@@ -30,7 +30,7 @@ struct GateClient {
     let fd: Int32
     let address: sockaddr_storage
     let addressLength: socklen_t
-    /// The client's IP address, for the per-client limit; nil on a Unix socket.
+    /// The client's group (`ClientGroup`), for the per-client limit; nil on a Unix socket.
     let key: [UInt8]?
     /// When the head is due; once answered, when the gate stops waiting for the client to hang up.
     var deadline: ContinuousClock.Instant

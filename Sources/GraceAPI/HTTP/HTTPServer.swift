@@ -138,7 +138,8 @@ public final class HTTPServer: Sendable {
             clientTrust = trust
         }
         let context = ListenerContext(
-            core: core, listener: listener, port: socket.port, clientTrust: clientTrust)
+            core: core, listener: listener, port: socket.port, clientTrust: clientTrust,
+            perAccountLimit: listener.address.isUnix ? 0 : configuration.perClientConnectionLimit)
         let contextPointer = Unmanaged.passUnretained(context).toOpaque()
         let tls =
             listener.tls.map {
@@ -153,7 +154,9 @@ public final class HTTPServer: Sendable {
             thread_pool_size: UInt32(configuration.threadPoolSize),
             connection_timeout_seconds: UInt32(configuration.connectionTimeoutSeconds),
             connection_limit: UInt32(limit),
-            per_ip_connection_limit: listener.address.isUnix
+            // On a gated listener the gate counts clients by group until their head is in, and the
+            // tracker counts accounts after: MHD's count by exact address would count twice.
+            per_ip_connection_limit: listener.address.isUnix || gated
                 ? 0 : UInt32(configuration.perClientConnectionLimit),
             connection_memory_limit: HeadGate.headLimit,
             tls_key: tls.count >= 2 ? UnsafePointer(tls[0]) : nil,

@@ -71,9 +71,12 @@ extension HTTPServer {
         /// past it a new client is refused at once. Also capped below the process's open-file limit
         /// at start, so accept() never runs out.
         public var connectionLimit: Int
-        /// Concurrent connections from one client address (TCP only); 0: no limit. Counted apart
-        /// for clients still sending their first head (in the head gate) and for those libmicrohttpd
-        /// serves, so one address holds at most twice this many.
+        /// Concurrent connections of one client (TCP only); 0: no limit. Until its first head is in,
+        /// a client counts by its address group (all of loopback is one client, IPv6 counts by
+        /// /64), and past the limit its oldest unfinished head makes room (see HeadGate); once
+        /// authenticated, by its account (a token, a certificate), past which a request gets 429
+        /// and its connection is closed. On a TLS listener, whose heads the gate cannot read,
+        /// libmicrohttpd counts by exact address instead.
         public var perClientConnectionLimit: Int
         /// How long `stop()` lets in-flight requests (including the 503s it sends to suspended
         /// ones) finish before closing every connection.

@@ -7,8 +7,8 @@ import Synchronization
 ///
 /// Every request passes the edge before a handler sees it, in this order, each refusal answered
 /// before any of the body is read: framing (one way to read the body's length), credentials that
-/// are wrong (401) or doubled (400), `Host` (421), `Origin` (403), no credentials (401), route
-/// (404/405), role (403), media type (415), rate (429), size (413).
+/// are wrong (401) or doubled (400), `Host` (421), `Origin` (403), no credentials (401), the
+/// identity's connections (429), route (404/405), role (403), media type (415), rate (429), size (413).
 final class HTTPServerCore: Sendable {
     let router: Router
     let maxBodyBytes: Int
@@ -189,6 +189,9 @@ final class HTTPServerCore: Sendable {
         }
         guard let role = context.caller.role else {
             return .refuse(AccessProblems.unauthenticated(invalid: false))
+        }
+        if let tracked, !listener.tracker.claim(tracked, for: context.caller.account) {
+            return .refuse(AccessProblems.tooManyConnections(limit: listener.tracker.perAccountLimit))
         }
         let (path, query) = HTTPRequest.split(context.rawTarget)
         switch router.resolve(method: context.method, path: String(path)) {

@@ -20,12 +20,20 @@ import CHTTP
 /// read a head through TLS without terminating TLS itself, so MHD keeps accepting there, watched by
 /// `ListenerGuard`).
 ///
-/// On its way the gate also keeps the listener's limits: at the connection limit (connections MHD
-/// holds plus those the gate holds) a client is answered 503 at once; on TCP one address may hold
-/// at most the per-client limit of clients in the gate (MHD applies the same limit to its own
-/// connections when they are added); a client whose head is not complete within the header timeout
-/// is closed; and connections that MHD holds overdue with a later request's head are shut down.
-/// Many slow clients cost the gate nothing while they wait: it watches them all in one epoll set.
+/// On its way the gate also keeps the listener's limits, so that clients that have not said who
+/// they are cannot lock out those that have:
+/// - Heads still arriving may take at most three quarters of the connection limit (`headShare`),
+///   and on TCP one client (`ClientGroup`: all of loopback is one, IPv6 counts by /64) at most the
+///   per-client limit of them. Past either, a newcomer pushes out the oldest unfinished head (of its
+///   own client first) instead of being turned away: a client that sends its head at once always
+///   gets in, and one that trickles heads only competes with itself and the other tricklers.
+/// - Only when the connections MHD holds fill the limit is a client answered 503 at once.
+/// - A client whose head is not complete within the header timeout is closed, and connections
+///   that MHD holds overdue with a later request's head are shut down.
+/// Once a head is handed over, the caller's identity takes over the counting (the connections one
+/// account holds, in `ConnectionTracker`); libmicrohttpd's own per-address count is off on gated
+/// listeners, so nothing is counted twice. Many slow clients cost the gate nothing while they wait:
+/// it watches them all in one epoll set.
 final class HeadGate: Sendable {
     /// The most of a head the gate reads, which is also MHD's memory for a connection
     /// (`MHD_OPTION_CONNECTION_MEMORY_LIMIT`, its default): a head that does not end within it
@@ -40,6 +48,9 @@ final class HeadGate: Sendable {
     private let tracker: ConnectionTracker
     private let limit: Int
     private let perClientLimit: Int
+    /// The most clients the gate holds at once: the rest of the limit stays for connections whose
+    /// head is in.
+    private let headShare: Int
     private let headerTimeout: Duration
     /// Told of every request the gate answers itself, for the audit trail.
     private let answered: @Sendable (GateClient, GateClient.Refused, Int) -> Void
@@ -59,6 +70,7 @@ final class HeadGate: Sendable {
         self.tracker = tracker
         self.limit = limit
         self.perClientLimit = perClientLimit
+        headShare = max(1, limit - limit / 4)
         self.headerTimeout = headerTimeout
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakeFD = grace_wake_fd()
@@ -105,6 +117,15 @@ final class HeadGate: Sendable {
                 if perClient[key] == 0 { perClient[key] = nil }
             }
             return client
+        }
+
+        /// The client held longest (the earliest deadline), of one client group if `key` is given.
+        func oldest(of key: [UInt8]? = nil) -> Int32? {
+            var oldest: GateClient?
+            for client in clients.values where key == nil || client.key == key {
+                if oldest.map({ client.deadline < $0.deadline }) ?? true { oldest = client }
+            }
+            return oldest?.fd
         }
     }
 
@@ -162,20 +183,25 @@ final class HeadGate: Sendable {
             }
             admit(
                 GateClient(
-                    fd: fd, address: address, addressLength: length, key: Self.clientKey(address),
+                    fd: fd, address: address, addressLength: length, key: ClientGroup.key(address),
                     deadline: clock.now.advanced(by: headerTimeout)),
                 &held)
         }
     }
 
     private func admit(_ client: GateClient, _ held: inout Held) {
+        if perClientLimit > 0, let key = client.key, held.perClient[key, default: 0] >= perClientLimit,
+            let oldest = held.oldest(of: key)
+        {
+            drop(oldest, &held)
+        }
+        if held.clients.count >= headShare || tracker.count + held.clients.count >= limit,
+            let oldest = held.oldest()
+        {
+            drop(oldest, &held)
+        }
         guard tracker.count + held.clients.count < limit else {
             refuseOverloaded(client.fd)
-            return
-        }
-        if perClientLimit > 0, let key = client.key, held.perClient[key, default: 0] >= perClientLimit {
-            // As MHD does past its per-client limit: close without a word.
-            close(client.fd)
             return
         }
         // Edge-triggered: a client whose head is incomplete is looked at again only when it sends
@@ -223,23 +249,6 @@ final class HeadGate: Sendable {
         guard held.remove(fd) != nil else { return }
         grace_epoll_forget(epollFD, fd)
         close(fd)
-    }
-
-    /// The client's IP address as bytes; nil for a Unix socket's client.
-    private static func clientKey(_ address: sockaddr_storage) -> [UInt8]? {
-        var address = address
-        switch Int32(address.ss_family) {
-        case AF_INET:
-            return withUnsafeBytes(of: &address) { raw in
-                withUnsafeBytes(of: raw.load(as: sockaddr_in.self).sin_addr) { Array($0) }
-            }
-        case AF_INET6:
-            return withUnsafeBytes(of: &address) { raw in
-                withUnsafeBytes(of: raw.load(as: sockaddr_in6.self).sin6_addr) { Array($0) }
-            }
-        default:
-            return nil
-        }
     }
 
     /// The 503 at the connection limit: sent at once rather than leaving the client in the backlog

@@ -10,14 +10,18 @@ final class ListenerContext: Sendable {
     let address: ListenAddress
     let port: UInt16
     let noAuth: Bool
-    let tracker = ConnectionTracker()
+    let tracker: ConnectionTracker
     /// "unix", "tcp" or "tls", for the audit trail.
     let channel: String
     /// What client certificates are verified against (nil: none are asked for).
     let clientTrust: ClientTrust?
 
-    init(core: HTTPServerCore, listener: HTTPServer.Listener, port: UInt16, clientTrust: ClientTrust?) {
+    init(
+        core: HTTPServerCore, listener: HTTPServer.Listener, port: UInt16, clientTrust: ClientTrust?,
+        perAccountLimit: Int
+    ) {
         self.core = core
+        tracker = ConnectionTracker(perAccountLimit: perAccountLimit)
         self.clientTrust = clientTrust
         address = listener.address
         self.port = port

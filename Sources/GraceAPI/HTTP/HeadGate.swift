@@ -146,7 +146,7 @@ final class HeadGate: Sendable {
             for index in 0..<max(0, Int(count)) {
                 let fd = ready[index]
                 if fd == listenFD {
-                    acceptClients(&held)
+                    acceptClients(&held, &buffer)
                 } else if fd != wakeFD {
                     serve(fd, hungUp: hungUp[index], &held, &buffer)
                 }
@@ -165,7 +165,7 @@ final class HeadGate: Sendable {
         }
     }
 
-    private func acceptClients(_ held: inout Held) {
+    private func acceptClients(_ held: inout Held, _ buffer: inout [UInt8]) {
         // A bounded batch, so that a flood of connections does not starve the clients already held;
         // the listening socket is level-triggered and offers the rest on the next round.
         for _ in 0..<64 {
@@ -185,20 +185,16 @@ final class HeadGate: Sendable {
                 GateClient(
                     fd: fd, address: address, addressLength: length, key: ClientGroup.key(address),
                     deadline: clock.now.advanced(by: headerTimeout)),
-                &held)
+                &held, &buffer)
         }
     }
 
-    private func admit(_ client: GateClient, _ held: inout Held) {
-        if perClientLimit > 0, let key = client.key, held.perClient[key, default: 0] >= perClientLimit,
-            let oldest = held.oldest(of: key)
-        {
-            drop(oldest, &held)
+    private func admit(_ client: GateClient, _ held: inout Held, _ buffer: inout [UInt8]) {
+        if perClientLimit > 0, let key = client.key, held.perClient[key, default: 0] >= perClientLimit {
+            makeRoom(of: key, &held, &buffer)
         }
-        if held.clients.count >= headShare || tracker.count + held.clients.count >= limit,
-            let oldest = held.oldest()
-        {
-            drop(oldest, &held)
+        if held.clients.count >= headShare || tracker.count + held.clients.count >= limit {
+            makeRoom(of: nil, &held, &buffer)
         }
         guard tracker.count + held.clients.count < limit else {
             refuseOverloaded(client.fd)
@@ -211,6 +207,19 @@ final class HeadGate: Sendable {
             return
         }
         held.insert(client)
+        // A client usually sends its head right after connecting: it may be here already, and then
+        // the client never waits among the tricklers (where a flood of newcomers could push it out).
+        serve(client.fd, hungUp: false, &held, &buffer)
+    }
+
+    /// Frees one place among the held clients (of one client group if `key` is given): the oldest
+    /// is looked at once more, since its head may have arrived since the last look, and closed
+    /// only if it is still unfinished.
+    private func makeRoom(of key: [UInt8]?, _ held: inout Held, _ buffer: inout [UInt8]) {
+        guard let oldest = held.oldest(of: key) else { return }
+        let before = held.clients.count
+        serve(oldest, hungUp: false, &held, &buffer)
+        if held.clients.count == before { drop(oldest, &held) }
     }
 
     private func serve(_ fd: Int32, hungUp: Bool, _ held: inout Held, _ buffer: inout [UInt8]) {

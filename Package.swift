@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "graced", targets: ["graced"]),
         .executable(name: "gracectl", targets: ["gracectl"]),
         .library(name: "GraceAPI", targets: ["GraceAPI"]),
+        .library(name: "GraceHTTP", targets: ["GraceHTTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,11 +45,17 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: ["CSQLite"]),
-        // The service: HTTP, routes, JSON, snapshots.
+        // The edge: the HTTP server on libmicrohttpd, the head gate, the edge checks, callers and
+        // their credentials, problems, strict JSON bodies. It knows nothing of GPUs, jobs or the
+        // store: the compiler rejects any reach from the edge back into the domain.
+        .target(
+            name: "GraceHTTP",
+            dependencies: ["CHTTP", "CGnuTLS"]),
+        // The service: routes, jobs, inventory, events, metrics, snapshots.
         .target(
             name: "GraceAPI",
             dependencies: [
-                "CHTTP", "CGnuTLS", "Passthrough", "Store",
+                "GraceHTTP", "CHTTP", "Passthrough", "Store",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -56,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "graced",
             dependencies: [
-                "GraceAPI", "Passthrough", "Store",
+                "GraceAPI", "GraceHTTP", "Passthrough", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -73,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "grace-bench",
             dependencies: [
-                "GraceAPI", "GraceClient", "Passthrough", "Store",
+                "GraceAPI", "GraceHTTP", "GraceClient", "Passthrough", "Store",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "bench/Sources/grace-bench"),
@@ -81,6 +88,7 @@ let package = Package(
         .testTarget(name: "PassthroughTests", dependencies: ["Passthrough"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(
-            name: "GraceAPITests", dependencies: ["GraceAPI", "GraceClient", "Passthrough", "Store"]),
+            name: "GraceAPITests",
+            dependencies: ["GraceAPI", "GraceHTTP", "GraceClient", "Passthrough", "Store"]),
     ]
 )

@@ -7,7 +7,8 @@ import PackageDescription
 // included, and runs each target for a bounded time over its seed corpus in `corpus/<name>/`.
 //
 // The targets reach internal parsers with `@testable import`, which a debug build allows. Only the
-// GraceAPI library is a product of the root package; Passthrough, Store and Logging come with it.
+// GraceAPI and GraceHTTP libraries are products of the root package; Passthrough, Store and Logging
+// come with them.
 let targets = [
     "fuzz-bdf", "fuzz-config-space", "fuzz-resource-file", "fuzz-request-body", "fuzz-host-capture",
     "fuzz-request-head", "fuzz-router",
@@ -22,7 +23,10 @@ let package = Package(
     targets: targets.map { name in
         .executableTarget(
             name: name,
-            dependencies: [.product(name: "GraceAPI", package: "GraceAPI")],
+            dependencies: [
+                .product(name: "GraceAPI", package: "GraceAPI"),
+                .product(name: "GraceHTTP", package: "GraceAPI"),
+            ],
             // libFuzzer brings `main`; a target only defines `LLVMFuzzerTestOneInput`.
             swiftSettings: [.unsafeFlags(["-parse-as-library"])])
     }

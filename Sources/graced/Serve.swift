@@ -1,5 +1,6 @@
 import ArgumentParser
 import GraceAPI
+import GraceHTTP
 import Logging
 import Passthrough
 import Store

@@ -1,5 +1,6 @@
 import ArgumentParser
 import GraceAPI
+import GraceHTTP
 
 #if canImport(Glibc)
     import Glibc

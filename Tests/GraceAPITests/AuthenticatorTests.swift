@@ -2,6 +2,7 @@ import Synchronization
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// Identifying callers again and again: the same work each time, whatever came before (issue 17: a
 /// token lookup kept as a closure in a `Mutex` was wrapped once more at every request, until graced

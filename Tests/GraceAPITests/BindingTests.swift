@@ -5,6 +5,7 @@ import Store
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// Desired bindings and reconcile, on the simulator: `GET /bindings`, `DELETE /bindings/{bdf}`,
 /// rebinding behind graced's back, a restart with a changed binding, a held function.

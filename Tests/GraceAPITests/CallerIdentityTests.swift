@@ -2,6 +2,7 @@ import Store
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 #if canImport(Glibc)
     import Glibc

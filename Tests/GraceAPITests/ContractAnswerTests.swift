@@ -3,6 +3,7 @@ import Passthrough
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// Real answers for `scripts/check-contract.py`, which validates them against openapi.yaml's schemas
 /// (Swift has no JSON Schema validator here; Python's `jsonschema` is the reference one).

@@ -3,6 +3,7 @@ import Store
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 @testable import Passthrough
 
 #if canImport(Glibc)

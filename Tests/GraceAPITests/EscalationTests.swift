@@ -4,6 +4,7 @@ import Store
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// `POST /gpus/{bdf}/reset` with `method: escalate`, on the simulator through HTTP: each path of the
 /// ladder.

@@ -3,6 +3,7 @@ import Store
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// The hand-written GPU body against the generic encoder it replaces: the same bytes for every GPU.
 @Suite("GPU body encoder")

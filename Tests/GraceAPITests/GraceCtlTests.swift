@@ -1,6 +1,7 @@
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// gracectl, the binary, against a running service.
 @Suite("gracectl", .serialized)

@@ -2,6 +2,7 @@ import FoundationEssentials
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 @Suite struct HTTPMessageTests {
     @Test func targetSplitsIntoRawPathAndDecodedQuery() {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// Routing without a network: the router is a plain value.
 @Suite struct HTTPRouterTests {

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 #if canImport(Glibc)
     import Glibc

@@ -2,6 +2,7 @@ import Dispatch
 import Synchronization
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 #if canImport(Glibc)
     import Glibc

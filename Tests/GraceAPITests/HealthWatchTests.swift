@@ -4,6 +4,7 @@ import Passthrough
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// The health watch on the simulated host: each fault the simulator can inject shows in the GPU's
 /// `health` and in `graceapi_gpu_health`, and goes away when cleared.

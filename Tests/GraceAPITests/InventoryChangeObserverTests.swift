@@ -2,6 +2,7 @@ import Passthrough
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 @Suite struct InventoryChangeObserverTests {
     private static func gpus() async throws -> [GPUDevice] {

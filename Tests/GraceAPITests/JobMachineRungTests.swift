@@ -2,6 +2,7 @@ import Passthrough
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// An escalating reset's rungs on the job's machine, event by event.
 @Suite("Escalation rungs on the job machine")

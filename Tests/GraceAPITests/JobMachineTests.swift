@@ -2,6 +2,7 @@ import Passthrough
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// The job's and the device's state machines, driven event by event: no threads, no kernel, no SQLite.
 @Suite("Job and device state machines")

@@ -4,6 +4,7 @@ import Store
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 #if canImport(Glibc)
     import Glibc

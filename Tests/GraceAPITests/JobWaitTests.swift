@@ -2,6 +2,7 @@ import FoundationEssentials
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// `GET` and `DELETE /jobs/{id}?wait=SECONDS`: answered when the job ends, from the suspended path.
 @Suite("Waiting for jobs", .serialized)

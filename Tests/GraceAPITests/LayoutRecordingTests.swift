@@ -3,6 +3,7 @@ import Store
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// Layouts are recorded after the first answer, a scan's worth in one transaction: all of them, or
 /// none and again at the next scan.

@@ -3,6 +3,7 @@ import Passthrough
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// `GET /metrics` on the simulated host: the exposition, and counters that move with what happens.
 @Suite("Metrics", .serialized)

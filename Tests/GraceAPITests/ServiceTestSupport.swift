@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// A running service on an ephemeral port over a fresh simulated host and a fresh database.
 ///

@@ -3,6 +3,7 @@ import Passthrough
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 @Suite("graced over HTTP", .serialized)
 struct ServiceTests {

@@ -2,6 +2,7 @@ import FoundationEssentials
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// The strict JSON validator: exactly RFC 8259, and one reading of every document.
 @Suite struct StrictJSONTests {

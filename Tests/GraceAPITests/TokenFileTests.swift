@@ -1,6 +1,7 @@
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 #if canImport(Glibc)
     import Glibc

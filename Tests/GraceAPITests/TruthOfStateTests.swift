@@ -3,6 +3,7 @@ import Store
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// What `GET /gpus` shows agrees with what the GPU's own probe last said, after every outcome, and
 /// every change of it is one `device.state` event (issue 18).

@@ -1,3 +1,4 @@
+import GraceHTTP
 import Synchronization
 
 /// One consumer of the event stream: a bounded queue the hub fills and the consumer (an SSE

@@ -1,3 +1,4 @@
+import GraceHTTP
 import Store
 
 /// One event of `GET /events`, with its JSON and its server-sent-events frame built once, when it is

@@ -1,3 +1,4 @@
+import GraceHTTP
 import Passthrough
 
 /// Writes a GPU's JSON body by hand, byte for byte what `JSON.encode` writes (sorted keys, slashes

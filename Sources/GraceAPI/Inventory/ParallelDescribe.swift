@@ -1,4 +1,5 @@
 import Dispatch
+import GraceHTTP
 import Passthrough
 import Synchronization
 

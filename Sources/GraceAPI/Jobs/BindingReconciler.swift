@@ -1,3 +1,4 @@
+import GraceHTTP
 import Logging
 import Passthrough
 import Store

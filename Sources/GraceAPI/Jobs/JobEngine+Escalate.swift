@@ -1,3 +1,4 @@
+import GraceHTTP
 import Passthrough
 import Store
 

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import GraceHTTP
 import Passthrough
 import Store
 

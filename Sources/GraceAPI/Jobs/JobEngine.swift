@@ -1,4 +1,5 @@
 import FoundationEssentials
+import GraceHTTP
 import Logging
 import Passthrough
 import Store

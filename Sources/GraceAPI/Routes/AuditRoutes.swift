@@ -1,3 +1,4 @@
+import GraceHTTP
 import Store
 
 /// `GET /audit`: the audit trail, newest first (admin only).

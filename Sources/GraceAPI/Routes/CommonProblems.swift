@@ -1,3 +1,4 @@
+import GraceHTTP
 import Passthrough
 
 /// The problems more than one route answers with, worded once.
@@ -20,9 +21,7 @@ enum CommonProblems {
     }
 
     static func invalidBody(_ detail: String, resolution: String) -> HTTPResponse {
-        .problem(
-            status: 400, slug: "invalid-body", title: "Invalid request body", detail: detail,
-            resolution: resolution)
+        RequestBody.invalidBody(detail, resolution: resolution)
     }
 
     /// Parses a `{bdf}` path parameter, or answers 400. The segment arrives raw (routing never
@@ -36,9 +35,4 @@ enum CommonProblems {
         }
         return .success(bdf)
     }
-}
-
-/// A ready error response, so route code can `switch` on a parse result.
-struct ProblemResponse: Error {
-    let response: HTTPResponse
 }

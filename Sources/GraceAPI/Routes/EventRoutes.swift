@@ -1,3 +1,4 @@
+import GraceHTTP
 import Passthrough
 
 /// `GET /events`: the service's events as server-sent events, resumable with `Last-Event-ID`.

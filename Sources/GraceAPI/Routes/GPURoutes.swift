@@ -1,3 +1,5 @@
+import GraceHTTP
+
 /// `GET /gpus`, `GET /gpus/{bdf}`, `GET /gpus/{bdf}/layout`: answered on the HTTP thread from the
 /// published snapshot, whose bodies and ETags were computed when it was built.
 enum GPURoutes {

@@ -1,3 +1,4 @@
+import GraceHTTP
 import Passthrough
 
 /// The job engine's domain answers in the API's words: statuses and problem+json. The only place that

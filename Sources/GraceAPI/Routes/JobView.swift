@@ -1,3 +1,4 @@
+import GraceHTTP
 import Passthrough
 
 /// `GET /jobs/{id}`: the job in the API's words (decodable too, for clients and tests).

@@ -1,3 +1,5 @@
+import GraceHTTP
+
 /// `limit` and `before` of the paged lists (jobs, a GPU's resets, the audit trail), read one way.
 enum Paging {
     static let defaultLimit = 50

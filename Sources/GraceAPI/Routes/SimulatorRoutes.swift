@@ -1,3 +1,4 @@
+import GraceHTTP
 import Passthrough
 
 /// `GET` and `PUT /simulator/devices/{bdf}/faults`: fault injection, registered only on a simulated

@@ -1,3 +1,4 @@
+import GraceHTTP
 import Passthrough
 
 /// `GET /healthz`, `GET /metrics` and `GET /openapi.yaml`.

@@ -1,4 +1,5 @@
 import Dispatch
+import GraceHTTP
 
 /// Runs a blocking piece of work every `interval` on a thread of its own (neither Swift's cooperative
 /// pool nor Dispatch's, whose few workers a loop that blocks for the process's lifetime would take

@@ -1,3 +1,5 @@
+import GraceHTTP
+
 /// A strong entity tag for a response body: FNV-1a over the bytes, so a dashboard that polls an
 /// unchanged resource gets 304 without the server comparing bodies.
 enum ETag {

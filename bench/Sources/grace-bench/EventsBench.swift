@@ -1,4 +1,5 @@
 import GraceAPI
+import GraceHTTP
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import GraceAPI
 import GraceClient
+import GraceHTTP
 import Passthrough
 
 #if canImport(Glibc)

@@ -9,6 +9,7 @@
 
 import GraceAPI
 import GraceClient
+import GraceHTTP
 import Logging
 import Passthrough
 import Store

@@ -1,4 +1,5 @@
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// The first bytes of a connection as the head gate judges them (`GateClient.examine` without the
 /// socket): the request line, the fields, the request line's problem, the body framing and the

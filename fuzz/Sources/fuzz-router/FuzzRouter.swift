@@ -3,6 +3,7 @@ import Passthrough
 import Store
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 #if canImport(Glibc)
     import Glibc

@@ -8,7 +8,7 @@ import Synchronization
 ///
 /// MHD adds the per-connection headers (`Date`, `Content-Length`, `Connection`) itself when it
 /// sends, so one response serves keep-alive and closing connections alike.
-final class PreparedResponse: @unchecked Sendable {
+package final class PreparedResponse: @unchecked Sendable {
     /// Owned here (one reference); MHD releases the body once the last connection sending it is done.
     private let pointer: OpaquePointer
     let status: Int
@@ -23,7 +23,7 @@ final class PreparedResponse: @unchecked Sendable {
     }
 
     /// Nil when MHD cannot allocate the response.
-    init?(status: Int, headers: [(String, String)], body: [UInt8]) {
+    package init?(status: Int, headers: [(String, String)], body: [UInt8]) {
         let made: OpaquePointer?
         if body.isEmpty {
             made = grace_mhd_response_copying(0, nil)
@@ -56,10 +56,12 @@ final class PreparedResponse: @unchecked Sendable {
 }
 
 /// A `PreparedResponse` made by the first caller that needs it and shared by the rest.
-final class PreparedOnce: Sendable {
+package final class PreparedOnce: Sendable {
     private let made = Mutex<PreparedResponse?>(nil)
 
-    func get(_ make: () -> PreparedResponse?) -> PreparedResponse? {
+    package init() {}
+
+    package func get(_ make: () -> PreparedResponse?) -> PreparedResponse? {
         made.withLock { made in
             if let made { return made }
             made = make()

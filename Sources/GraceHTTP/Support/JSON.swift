@@ -1,8 +1,8 @@
 import FoundationEssentials
 
 /// One JSON encoding for the whole API: sorted keys, so equal values give equal bytes (and equal ETags).
-enum JSON {
-    static func encode(_ value: some Encodable) -> [UInt8] {
+package enum JSON {
+    package static func encode(_ value: some Encodable) -> [UInt8] {
         // Every value we encode is built from our own types; a failure here is a programming error.
         guard let bytes = try? HTTPResponse.encodeJSON(value) else {
             preconditionFailure("JSON encoding failed for \(type(of: value))")
@@ -10,11 +10,11 @@ enum JSON {
         return bytes
     }
 
-    static func encodeString(_ value: some Encodable) -> String {
+    package static func encodeString(_ value: some Encodable) -> String {
         String(decoding: encode(value), as: UTF8.self)
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         try JSONDecoder().decode(type, from: Data(bytes))
     }
 }

@@ -6,10 +6,10 @@
 /// wraps the stored closure in one more pair of reabstraction thunks. A closure read once per
 /// request or per scan grew by one call level each time until the stack overflowed (issue 17).
 /// A struct's stored field keeps one representation, so it crosses `inout` unchanged.
-struct Observer<Argument>: Sendable {
-    let notify: @Sendable (Argument) -> Void
+package struct Observer<Argument>: Sendable {
+    package let notify: @Sendable (Argument) -> Void
 
-    init(_ notify: @escaping @Sendable (Argument) -> Void) {
+    package init(_ notify: @escaping @Sendable (Argument) -> Void) {
         self.notify = notify
     }
 }

@@ -9,7 +9,7 @@
 /// until they time out; the guard accepts them itself and closes them at once (a plain-text answer
 /// would be noise to a TLS client). It also shuts down connections that have not sent a complete
 /// request head within the header timeout.
-final class ListenerGuard: Sendable {
+package final class ListenerGuard: Sendable {
     private let listenFD: Int32
     private let tracker: ConnectionTracker
     private let limit: Int

@@ -13,7 +13,7 @@
 /// - An IPv4-mapped IPv6 address counts as the IPv4 address it carries.
 ///
 /// The keys of the three kinds have different lengths (1, 4 and 8 bytes), so they never collide.
-enum ClientGroup {
+package enum ClientGroup {
     static let loopback: [UInt8] = [127]
 
     /// nil for an address that is not IP (a Unix socket's client).

@@ -12,7 +12,7 @@ import Synchronization
 /// whenever `suspended` holds; once MHD releases the response (`finished`), wakes do nothing.
 ///
 /// `@unchecked Sendable`: `connection` is written once, before MHD can call the reader.
-final class StreamConnection: @unchecked Sendable {
+package final class StreamConnection: @unchecked Sendable {
     let source: any StreamSource
     /// Who opened it: a reload that revokes its token ends it.
     let caller: Caller

@@ -4,7 +4,7 @@
 
 /// One socket `HeadGate` holds: accepted, its first request head not yet judged (or already
 /// answered by the gate and being drained before it is closed). Only the gate's thread touches it.
-struct GateClient {
+package struct GateClient {
     enum Phase {
         case awaitingHead
         /// The gate answered; what the client still sends is read and dropped until it hangs up.

@@ -9,7 +9,7 @@ import Synchronization
 /// before any of the body is read: framing (one way to read the body's length), credentials that
 /// are wrong (401) or doubled (400), `Host` (421), `Origin` (403), no credentials (401), the
 /// identity's connections (429), route (404/405), role (403), media type (415), rate (429), size (413).
-final class HTTPServerCore: Sendable {
+package final class HTTPServerCore: Sendable {
     let router: Router
     let maxBodyBytes: Int
     let policy: EdgePolicy

@@ -3,16 +3,18 @@ import Synchronization
 
 /// A loop on a dedicated thread that another thread can stop and wait for: the shape of the
 /// listeners' helper threads (`HeadGate`, `ListenerGuard`).
-final class StoppableLoop: Sendable {
+package final class StoppableLoop: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
+    package init() {}
+
     /// What the loop checks between rounds.
-    var isStopping: Bool { stopping.load(ordering: .acquiring) }
+    package var isStopping: Bool { stopping.load(ordering: .acquiring) }
 
     /// Runs `body` on a new thread; `body` returns once `isStopping` holds.
-    func start(_ body: @escaping @Sendable () -> Void) {
+    package func start(_ body: @escaping @Sendable () -> Void) {
         started.store(true, ordering: .releasing)
         startDedicatedThread { [self] in
             body()
@@ -22,7 +24,7 @@ final class StoppableLoop: Sendable {
 
     /// Asks the loop to stop, lets `wake` interrupt whatever it waits on, and returns once it has
     /// ended. Idempotent; does nothing if the loop never started.
-    func stop(wake: () -> Void = {}) {
+    package func stop(wake: () -> Void = {}) {
         stopping.store(true, ordering: .releasing)
         if started.exchange(false, ordering: .acquiringAndReleasing) {
             wake()

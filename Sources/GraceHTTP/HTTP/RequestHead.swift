@@ -7,7 +7,7 @@
 /// it ends at its first NUL; empty lines before the request line are skipped; a field line that
 /// starts with a space or tab continues the previous field's value (its leading blanks dropped,
 /// nothing inserted); a value loses its leading blanks but keeps its trailing ones.
-enum RequestHead {
+package enum RequestHead {
     enum Reading {
         /// The bytes end before the head does.
         case incomplete

@@ -9,7 +9,7 @@ import CHTTP
 /// the mutable fields are only touched there, until the request is dispatched. After that the
 /// only field read elsewhere is `connection`, written before the context is published under the
 /// core's lock and read by whichever thread wins the claim under that same lock.
-final class RequestContext: @unchecked Sendable {
+package final class RequestContext: @unchecked Sendable {
     enum Phase {
         /// Before the first access-handler call (headers just parsed).
         case new

@@ -2,7 +2,7 @@ import Synchronization
 
 /// The streaming responses in flight, so that `HTTPServer.stop` can end them before MHD stops:
 /// MHD_stop_daemon must never find a connection suspended.
-final class StreamRegistry: Sendable {
+package final class StreamRegistry: Sendable {
     private struct State {
         var stopping = false
         var streams: [ObjectIdentifier: StreamConnection] = [:]

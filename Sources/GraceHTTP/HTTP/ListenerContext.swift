@@ -5,7 +5,7 @@ import CHTTP
 #endif
 
 /// One listener while it runs: what MHD's callbacks for its daemon reach through `cls`.
-final class ListenerContext: Sendable {
+package final class ListenerContext: Sendable {
     let core: HTTPServerCore
     let address: ListenAddress
     let port: UInt16

@@ -4,7 +4,7 @@
 
 /// The process at the other end of a Unix socket, as the kernel recorded it at connect time
 /// (SO_PEERCRED), with what /proc says of it now: its name and supplementary groups.
-struct PeerCredentials: Sendable, Equatable {
+package struct PeerCredentials: Sendable, Equatable {
     var pid: Int32
     var uid: uid_t
     var gid: gid_t

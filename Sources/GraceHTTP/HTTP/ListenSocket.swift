@@ -8,7 +8,7 @@
 /// A Unix socket is bound inside a fresh private folder, given its owner and mode there, and only
 /// then renamed into place, so no client can ever connect to it with looser permissions than the
 /// final ones, whatever the process's umask.
-struct ListenSocket: Sendable {
+package struct ListenSocket: Sendable {
     let fd: Int32
     let address: ListenAddress
     /// The bound port of a TCP socket (the kernel's choice for port 0); 0 for a Unix socket.

@@ -7,7 +7,7 @@
 /// Blocking kernel writes, readiness polls and job workers run on threads of their own: Swift's
 /// cooperative pool has as many threads as cores (two here), and one sysfs write can block for a
 /// minute or forever.
-func startDedicatedThread(_ body: @escaping @Sendable () -> Void) {
+package func startDedicatedThread(_ body: @escaping @Sendable () -> Void) {
     final class Box: @unchecked Sendable {
         let body: @Sendable () -> Void
         init(body: @escaping @Sendable () -> Void) {

@@ -2,7 +2,7 @@ import CGnuTLS
 
 /// The primitives behind bearer tokens. They come from GnuTLS because libmicrohttpd already links it
 /// for TLS, so tokens add no second crypto library to a daemon that runs as root.
-enum TokenCrypto {
+package enum TokenCrypto {
     /// 256 bits: far beyond guessing, so a plain salted SHA-256 suffices (no slow KDF is needed,
     /// unlike for passwords people choose).
     static let secretLength = 32

@@ -8,7 +8,7 @@ public struct HTTPResponse: Sendable {
     public var body: [UInt8]
     /// The same status, headers and body already built in MHD (a snapshot's GET bodies): sent
     /// instead of copying them again. Whoever changes the response above must drop it.
-    var prepared: PreparedResponse?
+    package var prepared: PreparedResponse?
 
     public init(status: Int = 200, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status
@@ -93,7 +93,7 @@ public struct HTTPResponse: Sendable {
     }
 
     /// A fresh encoder per call: cheap next to the encoding itself, and nothing shared between threads.
-    static func encodeJSON(_ value: some Encodable) throws -> [UInt8] {
+    package static func encodeJSON(_ value: some Encodable) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(value))

@@ -1,5 +1,5 @@
 /// The answers of access control, worded once: each says how to get access.
-enum AccessProblems {
+package enum AccessProblems {
     static let realm = #"Bearer realm="graced""#
 
     static func unauthenticated(invalid: Bool) -> HTTPResponse {

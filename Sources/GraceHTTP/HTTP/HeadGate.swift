@@ -34,7 +34,7 @@ import CHTTP
 /// account holds, in `ConnectionTracker`); libmicrohttpd's own per-address count is off on gated
 /// listeners, so nothing is counted twice. Many slow clients cost the gate nothing while they wait:
 /// it watches them all in one epoll set.
-final class HeadGate: Sendable {
+package final class HeadGate: Sendable {
     /// The most of a head the gate reads, which is also MHD's memory for a connection
     /// (`MHD_OPTION_CONNECTION_MEMORY_LIMIT`, its default): a head that does not end within it
     /// cannot fit in MHD's pool either, so MHD refuses it (431 or 414) before parsing its fields.

@@ -2,7 +2,7 @@
 /// otherwise answer itself with a bare HTML page: a request line or header line it cannot parse, an
 /// HTTP version other than 1.x, a head too large for a connection's memory. Later requests on a
 /// kept-alive connection, and TLS connections, still get libmicrohttpd's own answers.
-enum MalformedHead {
+package enum MalformedHead {
     /// The request line's problem, if any: `METHOD SP TARGET SP HTTP/1.x`, as MHD accepts it.
     static func requestLineProblem(_ line: ArraySlice<UInt8>) -> HTTPResponse? {
         let parts = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)

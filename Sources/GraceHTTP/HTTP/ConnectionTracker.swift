@@ -9,7 +9,7 @@ import Synchronization
 /// listener from the others by opening connections), and which are overdue with their request
 /// head (so a client that trickles its headers in cannot hold a connection forever; MHD's own
 /// timeout only measures silence).
-final class ConnectionTracker: Sendable {
+package final class ConnectionTracker: Sendable {
     /// One connection, behind MHD's socket context from its start to its close.
     final class Connection: @unchecked Sendable {
         let fd: Int32

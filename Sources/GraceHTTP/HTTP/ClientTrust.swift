@@ -2,7 +2,7 @@ import CHTTP
 
 /// The client CAs (and the CRLs that revoke their certificates) a TLS listener verifies client
 /// certificates against, as one GnuTLS trust list made at start and freed with the listener.
-final class ClientTrust: @unchecked Sendable {
+package final class ClientTrust: @unchecked Sendable {
     /// `gnutls_x509_trust_list_t`; only read after init (GnuTLS's verification does not change it).
     let list: UnsafeMutableRawPointer
 

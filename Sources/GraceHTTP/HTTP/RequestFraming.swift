@@ -1,7 +1,7 @@
 /// How long the request's body is, read one way only (RFC 9112 §6): at most one `Content-Length`
 /// of plain digits, or `Transfer-Encoding: chunked` alone. Anything else could be read differently
 /// by a proxy in front of graced (request smuggling), so it is refused.
-enum RequestFraming: Equatable {
+package enum RequestFraming: Equatable {
     case none
     case length(UInt64)
     case chunked

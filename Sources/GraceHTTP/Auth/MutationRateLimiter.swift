@@ -2,7 +2,7 @@ import Synchronization
 
 /// At most `perMinute` changing requests per identity per minute, as a token bucket: a burst of
 /// `perMinute` at once, then one more every 60/perMinute seconds.
-final class MutationRateLimiter: Sendable {
+package final class MutationRateLimiter: Sendable {
     let perMinute: Int
     private let clock = ContinuousClock()
 

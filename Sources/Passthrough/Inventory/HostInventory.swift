@@ -93,7 +93,9 @@ public struct HostInventory: Sendable {
         }
     }
 
-    /// Everything the API reports about one function.
+    /// Everything the API reports about one function. A function in D3cold is described without
+    /// reading its config space (`describedFrom` is `sysfs`); the service lays what it last read of
+    /// it over that.
     public func describe(_ function: PCIFunction) -> GPUDevice {
         var reads = SharedReads()
         return describe(function, sharing: &reads)
@@ -112,7 +114,9 @@ public struct HostInventory: Sendable {
         sharing reads: inout SharedReads
     ) -> GPUDevice {
         let bdf = function.bdf
-        let config = ConfigSpace.readForInventory(folder)
+        // A full rescan every few minutes must not power up a GPU that runtime PM put in D3cold.
+        let suspended = PowerState.read(in: folder).configReadWakes
+        let config = suspended ? ConfigSpace([]) : ConfigSpace.readForInventory(folder)
         let cxl = config.cxlRange1SizeLow()
         let isNvgrace =
             function.vendorID == NvgraceDevices.nvidiaVendorID
@@ -120,7 +124,7 @@ public struct HostInventory: Sendable {
         let probe: ReadinessProbeKind = cxl != nil ? .cxlDVSEC : isNvgrace ? .nvgraceBAR0 : .pci
 
         var memory: DeviceMemory?
-        if isNvgrace, let firmware = firmwareMemory.entries[bdf] {
+        if !suspended, isNvgrace, let firmware = firmwareMemory.entries[bdf] {
             memory = try? NvgraceMemoryRules.layout(
                 physicalBase: firmware.physicalBase, length: firmware.length,
                 hasMigHardwareBug: config.hasMigHardwareBug,
@@ -154,7 +158,8 @@ public struct HostInventory: Sendable {
             readinessProbe: probe,
             bars: folder.readAttribute("resource").flatMap { try? ResourceFile.bars($0) } ?? [],
             memory: memory,
-            state: instantState(config: config, cxl: cxl?.register))
+            state: suspended ? .notReady : instantState(config: config, cxl: cxl?.register),
+            describedFrom: suspended ? .sysfs : .configSpace)
     }
 
     /// `(null)` is the kernel's spelling of "no override".

@@ -383,15 +383,28 @@ struct Serve: ParsableCommand {
         logger.notice(
             "graced listening on \(addresses) with \(application.inventory.snapshot.gpus.count) GPUs")
 
+        var stopping = ContinuousClock.now
         while true {
             let signal = waitForSignal()
             guard signal == SIGHUP else {
+                stopping = .now
                 logger.notice("signal \(signal): shutting down")
                 break
             }
             access.reloadTokens(into: application.authenticator)
         }
         application.stop()
+        // Here rather than in the `defer` alone, so that its time is in the log: the tree is
+        // thousands of files on a captured or large simulated host.
+        if let simulatedHost {
+            let removing = ContinuousClock.now
+            try? simulatedHost.removeFiles()
+            logger.debug(
+                "shutdown: simulated host removed in \(Application.milliseconds(removing.duration(to: .now))) ms"
+            )
+        }
+        logger.notice(
+            "graced stopped cleanly in \(Application.milliseconds(stopping.duration(to: .now))) ms")
     }
 }
 

@@ -34,6 +34,11 @@ struct SuspendedGPUTests {
         let answer = try await service.get("/gpus/\(Self.gh200)")
         #expect(answer.text.contains(#""describedFrom":"earlier-config-space""#), "\(answer.text)")
 
+        // A kernel event about it (a driver bound, say) re-reads it without waking it either.
+        #expect(await offPool { inventory.reread([Self.gh200]) } != .needsFullScan)
+        #expect(meter.dwords(Self.gh200) == 0)
+        #expect(inventory.snapshot.gpu(Self.gh200.description)?.describedFrom == .earlierConfigSpace)
+
         // Awake again: read, and described from config space.
         try await service.setFaults(Self.gh200.description, #"{"d3cold": false}"#)
         try await offPool { _ = try inventory.refresh() }

@@ -61,8 +61,23 @@ public struct HostInventory: Sendable {
             && header.classCode == function.classCode
     }
 
-    /// Vendor ID, device ID and class code from the first 12 bytes of config space.
+    /// Vendor ID, device ID and class code from the first 12 bytes of config space, or for a function
+    /// in D3cold (which a config read would power up) from the kernel's copies of those registers,
+    /// the `vendor`, `device` and `class` attributes.
     private func headerIdentity(_ bdf: BDF) -> (vendor: UInt16, device: UInt16, classCode: UInt32)? {
+        if PowerState.read(bdf: bdf, root: root).configReadWakes {
+            let folder = root.device(bdf)
+            func attribute<Value: FixedWidthInteger & UnsignedInteger>(_ name: String, as: Value.Type)
+                -> Value?
+            {
+                root.readAttribute(folder + "/" + name).flatMap { HexNumber.parse($0, as: Value.self) }
+            }
+            guard let vendor = attribute("vendor", as: UInt16.self),
+                let device = attribute("device", as: UInt16.self),
+                let classCode = attribute("class", as: UInt32.self)
+            else { return nil }
+            return (vendor, device, classCode)
+        }
         guard let bytes = try? root.readBytes(root.device(bdf) + "/config", offset: 0, count: 12),
             bytes.count == 12
         else { return nil }

@@ -29,6 +29,13 @@ struct Serve: ParsableCommand {
             valueName: "file"))
     var fromCapture: String?
 
+    @Option(
+        name: .customLong("simulate-config-dword-us"),
+        help: ArgumentHelp(
+            "With --simulate: what each config-space dword read costs, as on a KVM guest (20-36 µs), so that benchmarks feel it (default 0).",
+            valueName: "µs"))
+    var simulateConfigDwordMicroseconds = 0
+
     @Option(help: ArgumentHelp("The sysfs root to read and write.", valueName: "root"))
     var sysfs = "/sys"
 
@@ -220,6 +227,13 @@ struct Serve: ParsableCommand {
         guard (1...86_400).contains(pruneInterval) else {
             throw ValidationError("--prune-interval takes seconds from 1 to 86400")
         }
+        if simulateConfigDwordMicroseconds != 0 && !simulate {
+            throw ValidationError(
+                "--simulate-config-dword-us prices the simulated host's reads: add --simulate")
+        }
+        if simulateConfigDwordMicroseconds < 0 || simulateConfigDwordMicroseconds > 1_000_000 {
+            throw ValidationError("--simulate-config-dword-us takes 0 to 1000000 microseconds")
+        }
         if fromCapture != nil && !simulate {
             throw ValidationError(
                 "--from-capture replays a capture on the simulated kernel and never touches this host: add --simulate"
@@ -336,6 +350,7 @@ struct Serve: ParsableCommand {
                     try SimulatedHost.createTemporary(prefix: "graced-sim", from: try readCaptureFile(path))
                 } ?? SimulatedHost.createTemporary(prefix: "graced-sim")
             simulatedHost = simulated
+            simulated.configReads.setDwordCost(microseconds: simulateConfigDwordMicroseconds)
             host = ServiceHost(
                 root: simulated.root, writer: simulated.kernel,
                 firmwareMemory: FirmwareMemoryTable(

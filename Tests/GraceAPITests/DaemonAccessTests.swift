@@ -38,6 +38,14 @@ struct DaemonAccessTests {
             ["--simulate", "--listen", "0.0.0.0:0", "--no-auth", "--db", folder + "/b.sqlite"], in: folder)
         #expect(wide.status == 64, "\(wide.output)")
         #expect(wide.output.contains("--no-auth is only for loopback"))
+        let priced = try await run(
+            [
+                "--simulate-config-dword-us", "25", "--listen", "127.0.0.1:0", "--no-auth", "--db",
+                folder + "/c.sqlite",
+            ],
+            in: folder)
+        #expect(priced.status == 64, "\(priced.output)")
+        #expect(priced.output.contains("add --simulate"))
     }
 
     @Test("the socket is 0660 from the start, the database 0600, and both socket and folder tidy at exit")

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Synchronization
 import Testing
 
 @testable import GraceAPI
@@ -38,6 +39,14 @@ struct DaemonAccessTests {
             ["--simulate", "--listen", "0.0.0.0:0", "--no-auth", "--db", folder + "/b.sqlite"], in: folder)
         #expect(wide.status == 64, "\(wide.output)")
         #expect(wide.output.contains("--no-auth is only for loopback"))
+        let priced = try await run(
+            [
+                "--simulate-config-dword-us", "25", "--listen", "127.0.0.1:0", "--no-auth", "--db",
+                folder + "/c.sqlite",
+            ],
+            in: folder)
+        #expect(priced.status == 64, "\(priced.output)")
+        #expect(priced.output.contains("add --simulate"))
     }
 
     @Test("the socket is 0660 from the start, the database 0600, and both socket and folder tidy at exit")
@@ -202,5 +211,46 @@ struct DaemonAccessTests {
             #expect(fresh?.header("Retry-After") != nil)
         }
         #expect(daemon.log.contains("graced listening"))
+    }
+
+    @Test("SIGTERM with debug logging and connections open: graced exits and says it stopped cleanly")
+    func sigtermExitsPromptly() async throws {
+        let folder = try folder()
+        let daemon = try GracedProcess(
+            database: folder + "/graced.sqlite", logPath: folder + "/graced.log",
+            access: ["--no-auth", "--log-level", "debug"])
+        try await daemon.waitUntilServing()
+        // What a running host has open: an event stream, and a connection idle halfway through a head.
+        let client = daemon.client
+        let open = try await offPool { () -> [Int32] in
+            let stream = try client.connectSocket()
+            try client.sendAll(stream, Array("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+            let idle = try client.connectSocket()
+            try client.sendAll(idle, Array("GET /gpus HTTP/1.1\r\nHost: 127.0.0.1\r\n".utf8))
+            return [stream, idle]
+        }
+        defer { open.forEach { close($0) } }
+
+        let start = ContinuousClock.now
+        daemon.signal(SIGTERM)
+        let pid = daemon.pid
+        let status = Mutex<Int32?>(nil)
+        // The guard is generous (a loaded machine); the time taken is printed, not asserted.
+        try await waitFor(seconds: 30) {
+            var raw: Int32 = 0
+            if waitpid(pid, &raw, WNOHANG) == pid { status.withLock { $0 = raw } }
+            return status.withLock { $0 } != nil
+        }
+        guard let raw = status.withLock({ $0 }) else {
+            kill(pid, SIGKILL)
+            _ = await offPool { ChildProcess.wait(pid) }
+            Issue.record("graced did not exit within 30 s of SIGTERM; its log: \(daemon.log)")
+            return
+        }
+        let took = start.duration(to: .now)
+        print("graced exited \(took) after SIGTERM")
+        #expect(raw & 0x7f == 0 && (raw >> 8) & 0xff == 0, "exit status \(raw); log: \(daemon.log)")
+        #expect(daemon.log.contains("shutdown: done in"), "\(daemon.log)")
+        #expect(daemon.log.contains("graced stopped cleanly in"), "\(daemon.log)")
     }
 }

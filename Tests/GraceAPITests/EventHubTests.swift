@@ -194,6 +194,48 @@ private func makeHub(
         #expect(again.publish(type: .jobQueued, payload: Note(n: 5)).id == after + 1)
     }
 
+    /// A resume is served every event after its `Last-Event-ID`, or told by `stream.dropped` from
+    /// which id it goes on; never a silent gap.
+    private static func expectNoSilentGap(
+        _ drained: Drained, after: Int64, through last: Int64, _ comment: Comment
+    ) throws {
+        if drained.types.first == "stream.dropped" {
+            let payload = try JSONDecoder().decode(EventBody.self, from: Data(drained.events[0].data.utf8))
+                .data
+            let from = try #require(payload["resumesFrom"])
+            #expect(payload["requestedAfter"] == after, comment)
+            #expect(drained.ids == Array(from...last), comment)
+        } else {
+            #expect(drained.ids == Array((after + 1)...last), comment)
+        }
+    }
+
+    @Test func eventsDroppedWhileTheStoreFailsAreNeverASilentGapForAResume() throws {
+        let folder = try TemporaryFolder()
+        let store = try GraceStore(path: folder.path + "/events.sqlite")
+        let ring = 4
+        let (hub, _) = try makeHub(store, ring: ring)
+        let before = hub.publish(type: .jobQueued, payload: Note(n: 0)).id!
+        try store.database.execute("ALTER TABLE events RENAME TO events_away")
+        // More than the ring's worth while nothing can be stored.
+        let during = (1...(3 * ring)).map { hub.publish(type: .jobPhase, payload: Note(n: $0)).id! }
+        #expect(hub.isDegraded)
+        try store.database.execute("ALTER TABLE events_away RENAME TO events")
+        // Resumed while the kept events still wait for the store (it reads again, nothing wrote yet).
+        try Self.expectNoSilentGap(
+            drain(hub.subscribe(after: before)), after: before, through: during.last!,
+            "before the store took them")
+        // Resumed after the store took what the hub still had.
+        let healed = hub.publish(type: .jobFinished, payload: Note(n: 99)).id!
+        #expect(!hub.isDegraded)
+        try Self.expectNoSilentGap(
+            drain(hub.subscribe(after: before)), after: before, through: healed, "after the store took them")
+        // A resume point after the dropped ones loses nothing and is told nothing.
+        let kept = during[during.count - ring]
+        #expect(
+            drain(hub.subscribe(after: kept)).ids == Array(during[(during.count - ring + 1)...]) + [healed])
+    }
+
     @Test func heartbeatsGoToIdleSubscribersAndDeadlinesEndStreams() async throws {
         let (hub, _) = try makeHub(heartbeat: .zero)
         let idle = hub.subscribe()

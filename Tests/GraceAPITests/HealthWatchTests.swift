@@ -58,6 +58,27 @@ struct HealthWatchTests {
         #expect(detail.contains("not read"))
     }
 
+    @Test("a look reads four config dwords of a GPU (the verdicts' registers), not 256 bytes")
+    func looksReadOnlyTheDwordsTheVerdictsNeed() async throws {
+        let service = try await RunningService.start()
+        let meter = service.simulated.configReads
+        let gpus = service.application.inventory.snapshot.gpus.compactMap { BDF($0.bdf) }
+        try #require(!gpus.isEmpty)
+        // The first look walks the capability list once to find the link registers.
+        try await service.checkHealth()
+        meter.reset()
+        try await service.checkHealth()
+        for gpu in gpus {
+            #expect(meter.dwords(gpu) == 4, "\(gpu)")
+        }
+        // Those four dwords still see what the 256 bytes saw.
+        try await service.setFaults(Self.h100, #"{"degradedLink": true}"#)
+        meter.reset()
+        try await service.checkHealth()
+        #expect(meter.dwords(BDF(Self.h100)!) == 4)
+        #expect(try await service.health(Self.h100).reasons.map(\.reason) == ["link_degraded"])
+    }
+
     @Test("a GPU that a job holds is not looked at")
     func heldNotLooked() async throws {
         let service = try await RunningService.start()

@@ -997,7 +997,10 @@ enum OpenAPIDocument {
                 `Last-Event-ID` (what browsers' EventSource does) or as `lastEventId`: the stream first replays
                 every retained event after it that the filters want, then continues live, with no gap and no
                 duplicate. Events are retained 24 hours, at most 100 000; if some after the id sent were
-                pruned, the first event is `stream.dropped` saying from which id the stream resumes. An id
+                pruned, the first event is `stream.dropped` saying from which id the stream resumes. While
+                the event log cannot be written graced keeps the newest 4096 events in memory until it can;
+                events beyond that are dropped, and a resume from before them also opens with
+                `stream.dropped` (never a silent gap). An id
                 above every id given (the event log was replaced) also opens with `stream.dropped`: re-read
                 what you follow (`GET /gpus`, `GET /jobs`), then carry on with the live events.
 
@@ -1733,7 +1736,7 @@ enum OpenAPIDocument {
               type: object
               required: [bdf, vendorId, deviceId, subsystemVendorId, subsystemDeviceId, vendorName, deviceName, nameSource,
                 classCode, revision, driver, driverOverride, iommuGroup, numaNode, parentBridge, link, resetMethods,
-                readinessProbe, bars, memory, state, health]
+                readinessProbe, bars, memory, state, describedFrom, health]
               properties:
                 bdf:
                   type: string
@@ -1814,15 +1817,29 @@ enum OpenAPIDocument {
                     `needs_reboot`: an escalating reset (`method: escalate`) climbed every rung and the GPU did
                     not come back; power-cycle the host. It stays so across rescans and restarts of graced until
                     a reset of the GPU succeeds or the host boots again.
+                describedFrom:
+                  type: string
+                  enum: [config-space, earlier-config-space, sysfs]
+                  description: |
+                    Where `readinessProbe`, `memory` and `state` come from. A GPU in D3cold (runtime suspended
+                    and powered off, `power_state` D3cold) is not read: a config-space read would make the
+                    kernel power it up, and a rescan runs every few minutes. It is described from its sysfs
+                    attributes alone (IDs, driver, group, link, BARs), which the kernel keeps without waking
+                    it. `config-space`: config space was read, the GPU is awake. `earlier-config-space`: the
+                    GPU is in D3cold; those three fields are what graced read the last time it was awake.
+                    `sysfs`: the GPU is in D3cold and graced never saw it awake: the readiness probe is chosen
+                    from the IDs alone, `memory` is null and `state` is `not_ready`. Its `health` says
+                    `d3cold` too. It is read again once it wakes (a VM or driver opening it).
                 health:
                   $ref: '#/components/schemas/GPUHealth'
             GPUHealth:
               type: object
               description: |
                 What the health watch saw the last time it looked at the GPU while no job held it
-                (`graced serve --health-interval`, 5 s by default). Each look reads `power_state`, 256 bytes
-                of config space (not in D3cold: that read would wake the device) and the AER counters; it
-                never touches a BAR. `failed`: do not give the GPU to a VM; `degraded`: it works, slower or
+                (`graced serve --health-interval`, 5 s by default). Each look reads `power_state`, four
+                dwords of config space (the IDs, the subsystem IDs, Link Capabilities and Link Status; the
+                first look also walks the capability list to find the last two), none in D3cold (that read
+                would wake the device), and the AER counters; it never touches a BAR. `failed`: do not give the GPU to a VM; `degraded`: it works, slower or
                 with errors; `unknown`: not looked at yet.
               required: [status, checkedAt, reasons]
               properties:
@@ -2664,7 +2681,8 @@ enum OpenAPIDocument {
                 - `inventory.layout_drift` (`LayoutDriftData`): a GPU's BARs or device memory differ from
                   what was seen before.
                 - `stream.dropped` (`StreamDroppedData`): the events after the `Last-Event-ID` sent were
-                  pruned, or that id is unknown to this event log; no id.
+                  pruned or dropped (more than 4096 events while the event log could not be written), or
+                  that id is unknown to this event log; no id.
                 - `stream.overflow` (`StreamOverflowData`): the client read too slowly and is disconnected
                   after this event; no id.
               required: [id, type, at, gpu, job, data]

@@ -13,8 +13,12 @@ import Synchronization
 /// memory (the ring, and a list of unstored events) and reports `isDegraded`. On the next
 /// publish it first writes the unstored events under their own ids, then the new one; the store's
 /// insert takes `max(floor, sequence + 1)`, so the next stored id is above both the hub's last id and
-/// anything the store ever handed out: ids only grow, also across a failure and a restart. Unstored
-/// events beyond the ring's size are lost for resumes (the live stream still had them).
+/// anything the store ever handed out: ids only grow, also across a failure and a restart.
+///
+/// **The bound on unstored events.** At most `ringCapacity` events wait for the store; when a
+/// longer failure makes more, the oldest waiting ones are dropped (the live stream had them) and
+/// the hub remembers the newest id it dropped. A client resuming from before that id is not
+/// served a silent gap: its stream opens with `stream.dropped`, resuming after the dropped ones.
 ///
 /// **Retention.** The store keeps events for `retentionMs` (default 24 h) and at most
 /// `retentionCount` (default 100 000); `prune()` enforces both and is called by the application's
@@ -65,6 +69,10 @@ public final class EventHub: Sendable {
         /// Index of the oldest event in `ring` once it is full.
         var ringStart = 0
         var unstored: [ServiceEvent] = []
+        /// The newest id dropped from `unstored` before the store took it: no resume can serve it.
+        var lostThrough: Int64?
+        /// Whether this outage has dropped events yet (logged once an outage).
+        var losingEvents = false
         var degraded = false
         var nextSubscriber: UInt64 = 1
         var subscribers: [UInt64: EventSubscription] = [:]
@@ -176,6 +184,7 @@ public final class EventHub: Sendable {
             if state.degraded {
                 logger.notice("event log writable again")
                 state.degraded = false
+                state.losingEvents = false
             }
             state.lastId = id
             return id
@@ -189,7 +198,15 @@ public final class EventHub: Sendable {
                 id: state.lastId, type: type, atMs: atMs, gpu: gpu, job: job, dataJSON: dataJSON)
             state.unstored.append(event)
             if state.unstored.count > configuration.ringCapacity {
-                state.unstored.removeFirst(state.unstored.count - configuration.ringCapacity)
+                let excess = state.unstored.count - configuration.ringCapacity
+                state.lostThrough = state.unstored[excess - 1].id
+                state.unstored.removeFirst(excess)
+                if !state.losingEvents {
+                    logger.error(
+                        "event log still not writable after \(configuration.ringCapacity) events: the oldest unstored ones are dropped; clients resuming from before them get stream.dropped"
+                    )
+                    state.losingEvents = true
+                }
             }
             return state.lastId
         }
@@ -231,9 +248,11 @@ public final class EventHub: Sendable {
                 if let oldest = state.oldestInRing, oldest <= after + 1 {
                     initial = state.recent.filter { ($0.id ?? 0) > after }
                 } else {
-                    // Older than the ring: the store has the rest (read lazily, as the client reads).
+                    // Older than the ring: the store has the rest (read lazily, as the client reads),
+                    // except events dropped while it failed, which nothing has any more.
                     let stored = (try? store.oldestEventId()) ?? nil
-                    let available = [stored, state.oldestInRing].compactMap { $0 }.min() ?? state.lastId + 1
+                    var available = [stored, state.oldestInRing].compactMap { $0 }.min() ?? state.lastId + 1
+                    if let lost = state.lostThrough, lost > after { available = max(available, lost + 1) }
                     var cursor = after
                     if available > after + 1 {
                         initial.append(dropped(resumingFrom: available))

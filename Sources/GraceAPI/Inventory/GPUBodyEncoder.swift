@@ -37,6 +37,8 @@ enum GPUBodyEncoder {
         out.string(gpu.bdf)
         out.raw(",\"classCode\":")
         out.string(gpu.classCode)
+        out.raw(",\"describedFrom\":")
+        out.string(gpu.describedFrom.rawValue)
         out.raw(",\"deviceId\":")
         out.string(gpu.deviceId)
         out.raw(",\"deviceName\":")

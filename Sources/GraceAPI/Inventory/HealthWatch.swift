@@ -8,7 +8,8 @@ import Synchronization
 /// maximum, a changed identity, AER counters rising. A GPU that dropped off while idle is reported
 /// before anyone asks for a reset.
 ///
-/// Each look is cheap and never wakes the device (see `HealthObservation`). A GPU a job holds is not
+/// Each look is cheap (four config dwords once the PCI Express capability is found) and never wakes
+/// the device (see `HealthObservation`). A GPU a job holds is not
 /// looked at: a reset makes it read all-ones on purpose. The watch does not know jobs; it asks
 /// `isHeld`, before and after the look, and drops a look that a job overlapped.
 public final class HealthWatch: Sendable {
@@ -17,6 +18,9 @@ public final class HealthWatch: Sendable {
     let isHeld: @Sendable (BDF) -> Bool
     let logger: Logger
     private let memory = Mutex<[String: HealthMemory]>([:])
+    /// Where each GPU's PCI Express capability is (0: none), found by its first look: later looks
+    /// read the link registers there and not the capability list again.
+    private let pciExpressOffsets = Mutex<[String: Int]>([:])
     /// Serialises looks: the periodic one and a test's.
     private let looking = Mutex(())
     private let intervalSeconds: Double
@@ -106,12 +110,16 @@ public final class HealthWatch: Sendable {
         guard let bdf = BDF(gpu.bdf) else { return nil }
         // A missing GPU has nothing to read, and a wedged one has a kernel write stuck on it.
         guard gpu.state != .missing, gpu.state != .wedged else {
-            if gpu.state == .missing { memory.withLock { $0[gpu.bdf] = nil } }
+            if gpu.state == .missing {
+                memory.withLock { $0[gpu.bdf] = nil }
+                pciExpressOffsets.withLock { $0[gpu.bdf] = nil }
+            }
             return nil
         }
         guard !isHeld(bdf) else { return nil }
         let observation = HealthObservation.read(
-            bdf: bdf, upstream: gpu.parentBridge.flatMap { BDF($0) }, root: root)
+            bdf: bdf, upstream: gpu.parentBridge.flatMap { BDF($0) }, root: root,
+            pciExpressAt: pciExpressOffsets.withLock { $0[gpu.bdf] })
         guard !isHeld(bdf) else { return nil }
         let now = Timestamp.nowMs()
         let (findings, previous) = memory.withLock { memory in
@@ -119,6 +127,12 @@ public final class HealthWatch: Sendable {
             let result = HealthEvaluator.evaluate(observation, memory: previous, nowMs: now)
             memory[gpu.bdf] = result.memory
             return (result.findings, previous.findings)
+        }
+        // A device that stopped answering or changed may come back laid out differently: find the
+        // capability again then.
+        let relocate = findings.contains { $0.reason == .allOnes || $0.reason == .identityChanged }
+        pciExpressOffsets.withLock {
+            $0[gpu.bdf] = relocate ? nil : observation.pciExpressOffset ?? $0[gpu.bdf]
         }
         if findings.map(\.reason) != previous.map(\.reason) {
             if findings.isEmpty {

@@ -62,7 +62,7 @@ public final class InventoryService: Sendable {
             guard read >= readGeneration[bdf] ?? 0 else { return }
             readGeneration[bdf] = read
             if let gpu {
-                lastSeen[bdf] = gpu
+                lastSeen[bdf] = gpu.keepingConfigFacts(of: lastSeen[bdf])
                 present.insert(bdf)
             } else {
                 present.remove(bdf)
@@ -138,7 +138,8 @@ public final class InventoryService: Sendable {
         recording.withLock { _ in
             let known = refreshing.withLock { $0.known }
             var pending: [(bdf: String, layout: RecordedLayout, key: RecordedKey)] = []
-            for gpu in gpus {
+            // A GPU never described awake has no layout to record yet (its memory was not read).
+            for gpu in gpus where gpu.describedFrom != .sysfs {
                 let identity = DeviceIdentity(
                     bdf: gpu.bdf, vendorId: gpu.vendorId, deviceId: gpu.deviceId,
                     subsystemVendorId: gpu.subsystemVendorId, subsystemDeviceId: gpu.subsystemDeviceId)

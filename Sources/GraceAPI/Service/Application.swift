@@ -285,22 +285,39 @@ public final class Application: Sendable {
     /// Retry-After while reads still answer), stop rescanning, cancel the jobs' polls and wait a
     /// bounded time for kernel writes in flight, write what the store has not taken yet, and only
     /// then stop the HTTP server (answering suspended requests first).
+    ///
+    /// Each step's duration is logged at debug level, so a slow exit names its cause.
     public func stop() {
-        engine.stopAccepting()
-        deviceEvents?.stop()
-        rescanner.withLock { worker in
-            defer { worker = nil }
-            return worker
-        }?.stop()
-        health.stop()
-        pruner.withLock { worker in
-            defer { worker = nil }
-            return worker
-        }?.stop()
-        engine.shutdown()
-        events.stop()
-        server.stop()
-        storeAuditor?.flushRefusals()
+        let began = ContinuousClock.now
+        func step(_ name: String, _ body: () -> Void) {
+            let start = ContinuousClock.now
+            body()
+            logger.debug("shutdown: \(name) took \(Self.milliseconds(start.duration(to: .now))) ms")
+        }
+        step("stop accepting jobs") { engine.stopAccepting() }
+        step("device events") { deviceEvents?.stop() }
+        step("rescanner") {
+            rescanner.withLock { worker in
+                defer { worker = nil }
+                return worker
+            }?.stop()
+        }
+        step("health watch") { health.stop() }
+        step("pruner") {
+            pruner.withLock { worker in
+                defer { worker = nil }
+                return worker
+            }?.stop()
+        }
+        step("job engine") { engine.shutdown() }
+        step("event hub") { events.stop() }
+        step("HTTP server") { server.stop() }
+        step("refusal counts") { storeAuditor?.flushRefusals() }
+        logger.debug("shutdown: done in \(Self.milliseconds(began.duration(to: .now))) ms")
+    }
+
+    public static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     /// Enforces every retention once: events, the audit trail (after writing the counts of the

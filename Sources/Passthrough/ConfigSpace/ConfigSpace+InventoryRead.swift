@@ -17,21 +17,30 @@ extension ConfigSpace {
     /// Empty when `config` cannot be opened or read (the function is gone); 256 bytes or fewer for
     /// a conventional function (or an all-ones header, which has no chain to follow).
     public static func readForInventory(_ root: SysfsRoot, _ relative: String) -> ConfigSpace {
-        readForInventory(fd: open(root.absolute(relative), O_RDONLY | O_CLOEXEC))
+        readForInventory(fd: open(root.absolute(relative), O_RDONLY | O_CLOEXEC)) { offset, count in
+            root.configReads?.record(file: relative, offset: offset, count: count)
+        }
     }
 
     /// `readForInventory` of the `config` file of a device's folder held open.
     public static func readForInventory(_ folder: borrowing SysfsFolder) -> ConfigSpace {
-        readForInventory(fd: folder.openFile("config"))
+        let meter = folder.configReads
+        let relative = folder.relative
+        return readForInventory(fd: folder.openFile("config")) { offset, count in
+            meter?.record(folder: relative, offset: offset, count: count)
+        }
     }
 
-    /// Reads from `fd` as above and closes it; -1 reads as empty.
-    private static func readForInventory(fd: Int32) -> ConfigSpace {
+    /// Reads from `fd` as above and closes it; -1 reads as empty. `recording` is told of each read.
+    private static func readForInventory(fd: Int32, recording: (_ offset: Int, _ count: Int) -> Void)
+        -> ConfigSpace
+    {
         guard fd >= 0 else { return ConfigSpace([]) }
         defer { close(fd) }
         func read(_ count: Int, at offset: Int) -> [UInt8] {
             var buffer = [UInt8](repeating: 0, count: count)
             let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+            recording(offset, got)
             return got > 0 ? Array(buffer[0..<got]) : []
         }
         let head = read(conventionalSize, at: 0)

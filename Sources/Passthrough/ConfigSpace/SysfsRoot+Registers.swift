@@ -20,6 +20,7 @@ extension SysfsRoot {
                 pread(fd, $0.baseAddress, range.count, off_t(range.offset))
             }
             guard got >= 0 else { throw KernelError(code: errno, path: relative) }
+            configReads?.record(file: relative, offset: range.offset, count: got)
             results.append(Array(buffer[0..<got]))
         }
         return results

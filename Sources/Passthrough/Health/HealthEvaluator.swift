@@ -92,7 +92,7 @@ public enum HealthEvaluator {
                         memory.baseline = seen
                     }
                 }
-                if let degraded = linkDegradation(config, observation) {
+                if let degraded = linkDegradation(observation) {
                     found.append((.linkDegraded, degraded))
                 }
             }
@@ -122,8 +122,8 @@ public enum HealthEvaluator {
 
     /// The link trained below the smaller maximum of its two ends, or is down; nil when fine or not
     /// PCI Express. Read from the device's own Link Capabilities and Link Status registers.
-    static func linkDegradation(_ config: ConfigSpace, _ observation: HealthObservation) -> String? {
-        guard let capabilities = config.linkCapabilities, let status = config.linkStatus,
+    static func linkDegradation(_ observation: HealthObservation) -> String? {
+        guard let capabilities = observation.linkCapabilities, let status = observation.linkStatus,
             let deviceMax = LinkSpeed.gigatransfersPerSecond(code: capabilities.maxSpeedCode),
             capabilities.maxWidth > 0
         else { return nil }

@@ -26,6 +26,9 @@ public struct GPUDevice: Codable, Hashable, Sendable {
     public var bars: [BAR]
     @NullEncodable public var memory: DeviceMemory?
     public var state: DeviceState
+    /// Where the description's config-space facts (`readinessProbe`, `memory`, `state`) come from:
+    /// a GPU in D3cold is not read (the read would power it up), see `DescriptionSource`.
+    public var describedFrom: DescriptionSource
     /// What the health watch saw the last time it looked at the GPU while no job held it. A scan
     /// alone says `unknown`; the service lays the watch's findings over it.
     public var health: GPUHealth
@@ -37,7 +40,7 @@ public struct GPUDevice: Codable, Hashable, Sendable {
         revision: String, driver: String?, driverOverride: String?, iommuGroup: IOMMUGroup?,
         numaNode: Int?, parentBridge: String?, link: PCILink, resetMethods: [String],
         readinessProbe: ReadinessProbeKind, bars: [BAR], memory: DeviceMemory?, state: DeviceState,
-        health: GPUHealth = .unknown
+        describedFrom: DescriptionSource = .configSpace, health: GPUHealth = .unknown
     ) {
         self.bdf = bdf
         self.vendorId = vendorId
@@ -60,6 +63,7 @@ public struct GPUDevice: Codable, Hashable, Sendable {
         self.bars = bars
         self.memory = memory
         self.state = state
+        self.describedFrom = describedFrom
         self.health = health
     }
 }
@@ -103,6 +107,22 @@ public enum ReadinessProbeKind: String, Codable, Hashable, Sendable {
     case nvgraceBAR0 = "nvgrace-bar0"
     /// Every device: IDs back, link trained, BARs as recorded.
     case pci
+}
+
+/// Where a description's config-space facts come from.
+///
+/// Reading config space of a function in D3cold makes the kernel power it up first (and its parent
+/// bridge), so a suspended GPU is described from its sysfs attributes alone, which the kernel keeps
+/// without touching the device.
+public enum DescriptionSource: String, Codable, Hashable, Sendable {
+    /// Config space was read for this description: the device was awake.
+    case configSpace = "config-space"
+    /// The device is suspended (D3cold): the attributes are read now, the config-space facts are
+    /// the last ones read while it was awake.
+    case earlierConfigSpace = "earlier-config-space"
+    /// The device is suspended and was never described awake: the readiness probe is chosen from
+    /// the IDs alone, `memory` is null, and `state` is `not_ready` (nothing has seen it answer).
+    case sysfs
 }
 
 /// What the service can say about a device right now.

@@ -61,8 +61,23 @@ public struct HostInventory: Sendable {
             && header.classCode == function.classCode
     }
 
-    /// Vendor ID, device ID and class code from the first 12 bytes of config space.
+    /// Vendor ID, device ID and class code from the first 12 bytes of config space, or for a function
+    /// in D3cold (which a config read would power up) from the kernel's copies of those registers,
+    /// the `vendor`, `device` and `class` attributes.
     private func headerIdentity(_ bdf: BDF) -> (vendor: UInt16, device: UInt16, classCode: UInt32)? {
+        if PowerState.read(bdf: bdf, root: root).configReadWakes {
+            let folder = root.device(bdf)
+            func attribute<Value: FixedWidthInteger & UnsignedInteger>(_ name: String, as: Value.Type)
+                -> Value?
+            {
+                root.readAttribute(folder + "/" + name).flatMap { HexNumber.parse($0, as: Value.self) }
+            }
+            guard let vendor = attribute("vendor", as: UInt16.self),
+                let device = attribute("device", as: UInt16.self),
+                let classCode = attribute("class", as: UInt32.self)
+            else { return nil }
+            return (vendor, device, classCode)
+        }
         guard let bytes = try? root.readBytes(root.device(bdf) + "/config", offset: 0, count: 12),
             bytes.count == 12
         else { return nil }
@@ -93,7 +108,9 @@ public struct HostInventory: Sendable {
         }
     }
 
-    /// Everything the API reports about one function.
+    /// Everything the API reports about one function. A function in D3cold is described without
+    /// reading its config space (`describedFrom` is `sysfs`); the service lays what it last read of
+    /// it over that.
     public func describe(_ function: PCIFunction) -> GPUDevice {
         var reads = SharedReads()
         return describe(function, sharing: &reads)
@@ -112,7 +129,9 @@ public struct HostInventory: Sendable {
         sharing reads: inout SharedReads
     ) -> GPUDevice {
         let bdf = function.bdf
-        let config = ConfigSpace.readForInventory(folder)
+        // A full rescan every few minutes must not power up a GPU that runtime PM put in D3cold.
+        let suspended = PowerState.read(in: folder).configReadWakes
+        let config = suspended ? ConfigSpace([]) : ConfigSpace.readForInventory(folder)
         let cxl = config.cxlRange1SizeLow()
         let isNvgrace =
             function.vendorID == NvgraceDevices.nvidiaVendorID
@@ -120,7 +139,7 @@ public struct HostInventory: Sendable {
         let probe: ReadinessProbeKind = cxl != nil ? .cxlDVSEC : isNvgrace ? .nvgraceBAR0 : .pci
 
         var memory: DeviceMemory?
-        if isNvgrace, let firmware = firmwareMemory.entries[bdf] {
+        if !suspended, isNvgrace, let firmware = firmwareMemory.entries[bdf] {
             memory = try? NvgraceMemoryRules.layout(
                 physicalBase: firmware.physicalBase, length: firmware.length,
                 hasMigHardwareBug: config.hasMigHardwareBug,
@@ -154,7 +173,8 @@ public struct HostInventory: Sendable {
             readinessProbe: probe,
             bars: folder.readAttribute("resource").flatMap { try? ResourceFile.bars($0) } ?? [],
             memory: memory,
-            state: instantState(config: config, cxl: cxl?.register))
+            state: suspended ? .notReady : instantState(config: config, cxl: cxl?.register),
+            describedFrom: suspended ? .sysfs : .configSpace)
     }
 
     /// `(null)` is the kernel's spelling of "no override".

@@ -10,22 +10,26 @@ public struct SysfsFolder: ~Copyable {
     /// The folder relative to the root, for errors and for what has no `at` form.
     public let relative: String
     private let fd: Int32
+    /// The root's meter, told of every read of this folder's `config`.
+    let configReads: ConfigReadMeter?
 
     init(root: SysfsRoot, relative: String) {
         self.relative = relative
         fd = open(root.absolute(relative), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        configReads = root.configReads
     }
 
-    private init(relative: String, fd: Int32) {
+    private init(relative: String, fd: Int32, configReads: ConfigReadMeter?) {
         self.relative = relative
         self.fd = fd
+        self.configReads = configReads
     }
 
     /// The folder (or link to one) `name` in this folder, opened by one lookup.
     public func folder(_ name: String) -> SysfsFolder {
         SysfsFolder(
             relative: relative + "/" + name,
-            fd: fd >= 0 ? openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1)
+            fd: fd >= 0 ? openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1, configReads: configReads)
     }
 
     deinit {
@@ -54,7 +58,28 @@ public struct SysfsFolder: ~Copyable {
         var buffer = [UInt8](repeating: 0, count: count)
         let got = buffer.withUnsafeMutableBytes { pread(file, $0.baseAddress, count, off_t(offset)) }
         guard got >= 0 else { throw KernelError(code: errno, path: relative + "/" + name) }
+        if name == "config" { configReads?.record(folder: relative, offset: offset, count: got) }
         return Array(buffer[0..<got])
+    }
+
+    /// `SysfsRoot.readRegisters` of the folder's file `name`: several ranges through one descriptor.
+    public func readRegisters(_ name: String, _ ranges: [(offset: Int, count: Int)]) throws(KernelError)
+        -> [[UInt8]]
+    {
+        let file = openFile(name)
+        guard file >= 0 else { throw KernelError(code: errno, path: relative + "/" + name) }
+        defer { close(file) }
+        var results: [[UInt8]] = []
+        for range in ranges {
+            var buffer = [UInt8](repeating: 0, count: range.count)
+            let got = buffer.withUnsafeMutableBytes {
+                pread(file, $0.baseAddress, range.count, off_t(range.offset))
+            }
+            guard got >= 0 else { throw KernelError(code: errno, path: relative + "/" + name) }
+            if name == "config" { configReads?.record(folder: relative, offset: range.offset, count: got) }
+            results.append(Array(buffer[0..<got]))
+        }
+        return results
     }
 
     /// `SysfsRoot.readLink` of the folder's link `name`.

@@ -9,9 +9,18 @@
 public struct SysfsRoot: Sendable, Hashable {
     /// The folder that plays the part of `/sys`.
     public let path: String
+    /// Counts (and may slow) the config-space reads made through this root; nil outside the
+    /// simulator, whose reads of plain files would otherwise be free and invisible.
+    public let configReads: ConfigReadMeter?
 
-    public init(path: String) {
+    public init(path: String, configReads: ConfigReadMeter? = nil) {
         self.path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        self.configReads = configReads
+    }
+
+    /// The same tree, its config reads counted by `meter`.
+    public func metered(by meter: ConfigReadMeter) -> SysfsRoot {
+        SysfsRoot(path: path, configReads: meter)
     }
 
     /// The folder libpci wants as `sysfs.path`: the one holding `devices/`.
@@ -39,6 +48,7 @@ public struct SysfsRoot: Sendable, Hashable {
             if count == 0 { break }
             result.append(contentsOf: chunk[0..<count])
         }
+        configReads?.record(file: relative, offset: 0, count: result.count)
         return result
     }
 
@@ -50,6 +60,7 @@ public struct SysfsRoot: Sendable, Hashable {
         var buffer = [UInt8](repeating: 0, count: count)
         let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
         guard got >= 0 else { throw KernelError(code: errno, path: relative) }
+        configReads?.record(file: relative, offset: offset, count: got)
         return Array(buffer[0..<got])
     }
 

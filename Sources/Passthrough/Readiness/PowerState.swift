@@ -33,6 +33,12 @@ public struct PowerState: Hashable, Sendable, CustomStringConvertible {
 
     public var isD3cold: Bool { state == "D3cold" }
 
+    /// Whether a config read would power the function up: the kernel resumes a function in D3cold to
+    /// serve one. Without `power_state` (older kernels) a runtime-suspended function may be in D3cold.
+    public var configReadWakes: Bool {
+        isD3cold || (state == nil && runtimeStatus == "suspended")
+    }
+
     public var description: String {
         "power_state \(state ?? "absent"), runtime_status \(runtimeStatus ?? "absent"), "
             + "control \(control ?? "absent")"

@@ -19,6 +19,8 @@ public struct SimulatedHost: Sendable {
     public let folder: String
     public let root: SysfsRoot
     public let kernel: SimulatedKernel
+    /// Counts the config space read through `root` (and can make it cost what it costs on a host).
+    public var configReads: ConfigReadMeter { root.configReads ?? ConfigReadMeter() }
     /// What the firmware's ACPI `_DSD` would say for each nvgrace GPU; sysfs does not show it.
     public let firmwareMemory: [BDF: FirmwareMemory]
 
@@ -70,7 +72,9 @@ public struct SimulatedHost: Sendable {
         try kernel.addProcess(pid: 1, command: "systemd")
         try TreeFiles(root: SysfsRoot(path: folder)).create(
             "modules.alias", text: SimulatedModulesAlias.text(nvgraceDevices: nvgraceDeviceIDs.sorted()))
-        return SimulatedHost(folder: folder, root: tree.root, kernel: kernel, firmwareMemory: firmwareMemory)
+        return SimulatedHost(
+            folder: folder, root: tree.root.metered(by: ConfigReadMeter()), kernel: kernel,
+            firmwareMemory: firmwareMemory)
     }
 
     /// The fake `/proc` where simulated holders appear (`<pid>/comm`, `<pid>/fd/<n>`).

@@ -36,6 +36,10 @@ let package = Package(
             name: "CGnuTLS", pkgConfig: "gnutls",
             providers: [.apt(["libgnutls28-dev"])]),
 
+        // The version and the source revision, baked in at build time by the SourceRevision plugin.
+        .target(name: "BuildInfo", plugins: ["SourceRevision"]),
+        .plugin(name: "SourceRevision", capability: .buildTool()),
+
         // The host: sysfs, config space, libpci, the simulated kernel. No HTTP, no SQL.
         .target(
             name: "Passthrough",
@@ -48,7 +52,7 @@ let package = Package(
         .target(
             name: "GraceAPI",
             dependencies: [
-                "CHTTP", "CGnuTLS", "Passthrough", "Store",
+                "BuildInfo", "CHTTP", "CGnuTLS", "Passthrough", "Store",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -56,17 +60,19 @@ let package = Package(
         .executableTarget(
             name: "graced",
             dependencies: [
-                "GraceAPI", "Passthrough", "Store",
+                "BuildInfo", "GraceAPI", "Passthrough", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
-        // The command-line client, and the small blocking HTTP client it shares with the benchmarks.
-        .target(name: "GraceClient"),
+        // The command-line client, and the small blocking HTTP(S) client it shares with the benchmarks
+        // (TLS through GnuTLS, the library graced's listeners use).
+        .target(name: "GraceClient", dependencies: ["CGnuTLS"]),
         .executableTarget(
             name: "gracectl",
             dependencies: [
-                "GraceClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "BuildInfo", "GraceClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // Benchmarks, with their figures in bench/RESULTS.md.
@@ -81,6 +87,7 @@ let package = Package(
         .testTarget(name: "PassthroughTests", dependencies: ["Passthrough"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(
-            name: "GraceAPITests", dependencies: ["GraceAPI", "GraceClient", "Passthrough", "Store"]),
+            name: "GraceAPITests",
+            dependencies: ["BuildInfo", "GraceAPI", "GraceClient", "Passthrough", "Store"]),
     ]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import GraceClient
 
 #if canImport(Glibc)
@@ -29,6 +30,7 @@ struct GraceCtl: ParsableCommand {
             Exit status: 0 on success; 1 when graced cannot be reached, refuses the request \
             (401, 403, 429, ...) or a followed job does not succeed; 64 for a malformed command line.
             """,
+        version: BuildInfo.versionLine("gracectl"),
         subcommands: [
             GPUs.self, GPU.self, Reset.self, Bind.self, Unbind.self, Jobs.self, JobCommand.self, Cancel.self,
             Watch.self,

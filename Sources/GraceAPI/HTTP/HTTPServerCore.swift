@@ -187,20 +187,28 @@ final class HTTPServerCore: Sendable {
         if let problem = policy.originProblem(headers) {
             return .refuse(problem)
         }
-        guard let role = context.caller.role else {
-            return .refuse(AccessProblems.unauthenticated(invalid: false))
-        }
         let (path, query) = HTTPRequest.split(context.rawTarget)
-        switch router.resolve(method: context.method, path: String(path)) {
-        case .unmatched(let response):
-            return .refuse(response)
-        case .matched(let match):
+        let resolution = router.resolve(method: context.method, path: String(path))
+        if case .matched(let match) = resolution, match.role == nil {
+            // A public probe: anyone, identified or not (credentials sent are still checked above).
             context.match = match
-            guard role.allows(match.role) else {
-                return .refuse(
-                    AccessProblems.forbidden(
-                        context.caller, required: match.role, method: context.method, template: match.template
-                    ))
+        } else {
+            // Anyone else learns nothing, not even which paths exist, before identifying.
+            guard let role = context.caller.role else {
+                return .refuse(AccessProblems.unauthenticated(invalid: false))
+            }
+            switch resolution {
+            case .unmatched(let response):
+                return .refuse(response)
+            case .matched(let match):
+                context.match = match
+                if let required = match.role, !role.allows(required) {
+                    return .refuse(
+                        AccessProblems.forbidden(
+                            context.caller, required: required, method: context.method,
+                            template: match.template)
+                    )
+                }
             }
         }
         if !query.isEmpty, let name = HTTPRequest.repeatedQueryName(query) {

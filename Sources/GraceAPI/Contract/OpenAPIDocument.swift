@@ -135,7 +135,10 @@ enum OpenAPIDocument {
             before libmicrohttpd sees it, and a head libmicrohttpd could not parse gets graced's own problem,
             with `Connection: close`: 400 `malformed-request` for a request line that is not
             `METHOD TARGET HTTP/1.x` or a header line without a colon, 505 `http-version-not-supported` for
-            any version but HTTP/1.x, 431 `request-head-too-large` (with `limit`) for a head over 32 KiB.
+            any version but HTTP/1.x, 431 `request-head-too-large` (with `limit`) for a head over 32 KiB, or
+            for one whose bytes plus 64 for each header field, query argument and cookie exceed 31 KiB
+            (`limit` 31744: libmicrohttpd keeps a record of each beside the head in the connection's memory,
+            so 1,000 small headers would not fit).
             On later requests of a kept-alive connection and over TLS, libmicrohttpd answers these itself
             with its own short HTML body that graced cannot change (400, 414 for a request line too long for
             the connection memory, 431, 505), and it answers a malformed chunked body the same way (400; 413

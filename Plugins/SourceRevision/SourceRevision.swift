@@ -19,7 +19,7 @@ struct SourceRevision: BuildToolPlugin {
         // `GRACE_SOURCE_REVISION` wins, for builds from an exported tree that know their commit.
         let script = """
             set -eu
-            revision="${GRACE_SOURCE_REVISION:-}"
+            revision="$3"
             if [ -z "$revision" ]; then
               revision=$(git -C "$1" rev-parse --short HEAD 2>/dev/null || true)
               if [ -n "$revision" ] && [ -n "$(git -C "$1" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
@@ -41,7 +41,10 @@ struct SourceRevision: BuildToolPlugin {
             .prebuildCommand(
                 displayName: "Source revision for \(target.name)",
                 executable: URL(filePath: "/bin/sh"),
-                arguments: ["-c", script, "source-revision", package, file],
+                arguments: [
+                    "-c", script, "source-revision", package, file,
+                    ProcessInfo.processInfo.environment["GRACE_SOURCE_REVISION"] ?? "",
+                ],
                 outputFilesDirectory: output)
         ]
     }

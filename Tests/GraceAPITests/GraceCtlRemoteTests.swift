@@ -119,6 +119,22 @@ struct GraceCtlRemoteTests {
         let gpu = try await Self.gracectl(["gpu", Self.h100] + server, in: folder)
         #expect(try JSONDecoder().decode(GPUDevice.self, from: Data(gpu.output.utf8)).bdf == Self.h100)
 
+        // watch: one event object per line, as the stream's `data:` line carried it.
+        struct Phase: Encodable { var phase: String }
+        let published = service.application.events.publish(
+            type: .jobPhase, gpu: Self.h100, job: "j-1", payload: Phase(phase: "resetting"))
+        let watched = try await Self.gracectl(
+            ["watch", "--after", "\(published.id! - 1)", "--types", "job.phase", "--seconds", "1"] + server,
+            in: folder)
+        #expect(watched.status == 0, "\(watched.output)")
+        let events = try watched.output.split(separator: "\n").map {
+            try JSONDecoder().decode(AnyJSON.self, from: Data($0.utf8))
+        }
+        #expect(events.count == 1, "\(watched.output)")
+        guard case .object(let event) = events.first else { return }
+        #expect(event["id"] == .number(Double(published.id!)) && event["type"] == .string("job.phase"))
+        #expect(event["data"] == .object(["phase": .string("resetting")]) && event["job"] == .string("j-1"))
+
         // The table is still the default.
         let table = try await Self.gracectl(
             ["job", id, "--server", "127.0.0.1:\(service.application.port!)"], in: folder)

@@ -37,6 +37,10 @@ let package = Package(
             name: "CGnuTLS", pkgConfig: "gnutls",
             providers: [.apt(["libgnutls28-dev"])]),
 
+        // The version and the source revision, baked in at build time by the SourceRevision plugin.
+        .target(name: "BuildInfo", plugins: ["SourceRevision"]),
+        .plugin(name: "SourceRevision", capability: .buildTool()),
+
         // The host: sysfs, config space, libpci, the simulated kernel. No HTTP, no SQL.
         .target(
             name: "Passthrough",
@@ -55,7 +59,7 @@ let package = Package(
         .target(
             name: "GraceAPI",
             dependencies: [
-                "GraceHTTP", "CHTTP", "Passthrough", "Store",
+                "BuildInfo", "GraceHTTP", "CHTTP", "Passthrough", "Store",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -63,17 +67,19 @@ let package = Package(
         .executableTarget(
             name: "graced",
             dependencies: [
-                "GraceAPI", "GraceHTTP", "Passthrough", "Store",
+                "BuildInfo", "GraceAPI", "GraceHTTP", "Passthrough", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
-        // The command-line client, and the small blocking HTTP client it shares with the benchmarks.
-        .target(name: "GraceClient"),
+        // The command-line client, and the small blocking HTTP(S) client it shares with the benchmarks
+        // (TLS through GnuTLS, the library graced's listeners use).
+        .target(name: "GraceClient", dependencies: ["CGnuTLS"]),
         .executableTarget(
             name: "gracectl",
             dependencies: [
-                "GraceClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "BuildInfo", "GraceClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // Benchmarks, with their figures in bench/RESULTS.md.
@@ -89,6 +95,6 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(
             name: "GraceAPITests",
-            dependencies: ["GraceAPI", "GraceHTTP", "GraceClient", "Passthrough", "Store"]),
+            dependencies: ["BuildInfo", "GraceAPI", "GraceHTTP", "GraceClient", "Passthrough", "Store"]),
     ]
 )

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 
 echo "== style: swift format lint --strict"
-swift format lint --strict --recursive Package.swift Sources Tests bench fuzz/Package.swift fuzz/Sources
+swift format lint --strict --recursive Package.swift Plugins Sources Tests bench fuzz/Package.swift fuzz/Sources
 
 echo "== style: no closure kept bare as a lock's value (each inout access wraps it once more; see Support/Observer.swift)"
 if grep -rnE '(Mutex|GuardedValue)<\(?(@Sendable )?\([^()]*\) (async )?(throws )?->' Sources Tests | grep -v '///'; then

@@ -9,10 +9,9 @@ extension BlockingHTTPClient {
     public func streamEvents(
         _ path: String, headers: [(String, String)] = [], onEvent: (ServerSentEvent) -> Bool
     ) throws(ConnectionError) -> Response? {
-        let fd = try connectSocket()
-        defer { close(fd) }
-        if let code = sendAll(fd, Array(try head("GET", path, body: nil, headers).utf8)) {
-            throw ConnectionError(description: "sending to \(server): \(Self.errorText(code))", code: code)
+        let connection = try openConnection()
+        if let failure = connection.sendAll(Array(try head("GET", path, body: nil, headers).utf8)) {
+            throw ConnectionError(description: "sending to \(server): \(failure.reason)", code: failure.code)
         }
         var received: [UInt8] = []
         var streaming = false
@@ -20,13 +19,7 @@ extension BlockingHTTPClient {
         var text = ""
         var buffer = [UInt8](repeating: 0, count: 16384)
         while true {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count < 0 && errno == EINTR { continue }
-            if count < 0 {
-                throw ConnectionError(
-                    description: "reading graced's answer from \(server): \(Self.errorText(errno))",
-                    code: errno)
-            }
+            let count = try connection.receive(&buffer, from: server, haveSome: false)
             if count == 0 { break }
             received += buffer[0..<count]
             if !streaming {

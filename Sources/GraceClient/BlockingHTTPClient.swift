@@ -14,10 +14,13 @@ public struct BlockingHTTPClient: Sendable, CustomStringConvertible, CustomDebug
     /// Private, and left out of `description` and the mirror: whatever prints a client (a log line, a
     /// debugger, `dump`) must not print the token.
     private let token: String?
+    /// The CAs and client certificate for an `https://` server.
+    public let tls: TLSOptions
 
-    public init(server: GraceServer, token: String? = nil) {
+    public init(server: GraceServer, token: String? = nil, tls: TLSOptions = TLSOptions()) {
         self.server = server
         self.token = token
+        self.tls = tls
     }
 
     public init(host: String = "127.0.0.1", port: UInt16, token: String? = nil) {
@@ -78,21 +81,20 @@ public struct BlockingHTTPClient: Sendable, CustomStringConvertible, CustomDebug
         let bytes = Array((body ?? "").utf8)
         let message =
             try Array(head(method, path, body: body == nil ? nil : bytes.count, headers).utf8) + bytes
-        let fd = try connectSocket()
-        defer { close(fd) }
+        let connection = try openConnection()
         // A server may answer (a 401, say) and close before reading everything; the answer still counts.
-        let sendError = sendAll(fd, message)
+        let sendError = connection.sendAll(message)
         var received: [UInt8] = []
         do {
-            received = try receiveAll(fd)
+            received = try receiveAll(connection)
         } catch {
             guard sendError != nil else { throw error }
         }
         if received.isEmpty, let sendError {
             throw ConnectionError(
                 description: "\(server) closed the connection while gracectl sent the request "
-                    + "(\(Self.errorText(sendError)))",
-                code: sendError)
+                    + "(\(sendError.reason))",
+                code: sendError.code)
         }
         return try parse(received)
     }
@@ -137,11 +139,60 @@ public struct BlockingHTTPClient: Sendable, CustomStringConvertible, CustomDebug
         return head + "\r\n"
     }
 
-    func connectSocket() throws(ConnectionError) -> Int32 {
+    /// A connection ready for a request: over `https://`, with the server's certificate verified.
+    func openConnection() throws(ConnectionError) -> ClientConnection {
         switch server {
-        case .unix(let path): try connectUnix(path)
-        case .tcp(let host, let port): try connectTCP(host, port)
+        case .unix(let path):
+            return ClientConnection(fd: try connectUnix(path), tls: nil)
+        case .tcp(let host, let port):
+            return ClientConnection(fd: try connectTCP(host, port), tls: nil)
+        case .https(let host, let port):
+            let fd = try connectByName(host, port)
+            do {
+                return ClientConnection(fd: fd, tls: try TLSSession(fd: fd, host: host, options: tls))
+            } catch {
+                close(fd)
+                throw ConnectionError(description: "\(server): \(error.description)", code: error.code)
+            }
         }
+    }
+
+    /// An IP literal (or localhost) directly; a DNS name through the resolver, each of its addresses
+    /// in turn.
+    private func connectByName(_ host: String, _ port: UInt16) throws(ConnectionError) -> Int32 {
+        if host.lowercased() == "localhost" || GraceServer.isAddress(host, family: AF_INET)
+            || GraceServer.isAddress(host, family: AF_INET6)
+        {
+            return try connectTCP(host, port)
+        }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        var found: UnsafeMutablePointer<addrinfo>?
+        let looked = getaddrinfo(host, String(port), &hints, &found)
+        guard looked == 0, let found else {
+            throw ConnectionError(
+                description: "cannot find \(host): \(String(cString: gai_strerror(looked)))", code: nil)
+        }
+        defer { freeaddrinfo(found) }
+        var lastError: ConnectionError?
+        var entry: UnsafeMutablePointer<addrinfo>? = found
+        while let current = entry {
+            entry = current.pointee.ai_next
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+            guard
+                getnameinfo(
+                    current.pointee.ai_addr, current.pointee.ai_addrlen, &text, socklen_t(text.count), nil, 0,
+                    NI_NUMERICHOST) == 0
+            else { continue }
+            do {
+                return try connectTCP(
+                    String(decoding: text.prefix { $0 != 0 }.map(UInt8.init), as: UTF8.self), port)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? ConnectionError(description: "cannot find an address for \(host)", code: nil)
     }
 
     private func connectUnix(_ path: String) throws(ConnectionError) -> Int32 {
@@ -229,37 +280,13 @@ public struct BlockingHTTPClient: Sendable, CustomStringConvertible, CustomDebug
         return fd
     }
 
-    /// Returns the errno that stopped the sending, or nil when all went out.
-    func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
-        var sent = 0
-        while sent < bytes.count {
-            // MSG_NOSIGNAL: a peer that hung up gives EPIPE here rather than killing gracectl by SIGPIPE.
-            let count = bytes[sent...].withUnsafeBytes {
-                send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
-            }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return errno }
-            sent += count
-        }
-        return nil
-    }
-
-    private func receiveAll(_ fd: Int32) throws(ConnectionError) -> [UInt8] {
+    private func receiveAll(_ connection: ClientConnection) throws(ConnectionError) -> [UInt8] {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16384)
         while true {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count > 0 {
-                received += buffer[0..<count]
-                continue
-            }
+            let count = try connection.receive(&buffer, from: server, haveSome: !received.isEmpty)
             if count == 0 { return received }
-            let code = errno
-            if code == EINTR { continue }
-            // A reset after the answer (a server closing with our bytes unread) still leaves the answer.
-            if code == ECONNRESET && !received.isEmpty { return received }
-            throw ConnectionError(
-                description: "reading graced's answer from \(server): \(Self.errorText(code))", code: code)
+            received += buffer[0..<count]
         }
     }
 

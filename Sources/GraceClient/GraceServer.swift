@@ -2,13 +2,16 @@
     import Glibc
 #endif
 
-/// Where graced listens, as `gracectl --server` and `GRACE_SERVER` name it: its Unix socket, or a TCP
-/// listener spoken to in plain HTTP.
+/// Where graced listens, as `gracectl --server` and `GRACE_SERVER` name it: its Unix socket, a TCP
+/// listener spoken to in plain HTTP, or a TLS listener.
 public enum GraceServer: Hashable, Sendable, CustomStringConvertible {
     /// A Unix socket; graced knows the caller there by the peer's user id.
     case unix(path: String)
     /// A TCP listener; `host` is an IPv4 literal, an IPv6 literal without brackets, or `localhost`.
     case tcp(host: String, port: UInt16)
+    /// A TLS listener (`https://`); `host` may also be a DNS name, looked up when connecting: the
+    /// certificate, checked against that name, is what proves the server is graced.
+    case https(host: String, port: UInt16)
 
     public static let defaultSocketPath = "/run/graced/graced.sock"
     /// Where graced listens unless told otherwise.
@@ -22,7 +25,8 @@ public enum GraceServer: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Reads `unix:/path`, `unix:///path`, `/path` (a Unix socket), `http://HOST:PORT` or `HOST:PORT`
-    /// with HOST an IPv4 literal, a bracketed IPv6 literal or `localhost`.
+    /// with HOST an IPv4 literal, a bracketed IPv6 literal or `localhost`, or `https://HOST:PORT`
+    /// where HOST may also be a DNS name.
     public init(parsing text: String) throws(ParseError) {
         guard !text.isEmpty else { throw Self.invalid(text, "the address is empty") }
         let lowercased = text.lowercased()
@@ -39,20 +43,18 @@ public enum GraceServer: Hashable, Sendable, CustomStringConvertible {
         } else if text.hasPrefix("/") {
             self = try Self.socket(text, text)
         } else if lowercased.hasPrefix("https://") {
-            throw ParseError(
-                description: """
-                    gracectl speaks plain HTTP and has no TLS client, so it cannot reach \(text). \
-                    On graced's host, use its Unix socket (unix:\(Self.defaultSocketPath)); from \
-                    elsewhere, carry the connection through an SSH tunnel \
-                    (ssh -L 8080:\(Self.defaultSocketPath) HOST, then --server 127.0.0.1:8080) \
-                    or stunnel, and point --server at the tunnel's local end.
-                    """)
+            var authority = text.dropFirst("https://".count)
+            if authority.hasSuffix("/") { authority = authority.dropLast() }
+            guard case .tcp(let host, let port) = try Self.tcp(authority, text, namesAllowed: true) else {
+                throw Self.invalid(text, "not a TCP address")
+            }
+            self = .https(host: host, port: port)
         } else if lowercased.hasPrefix("http://") {
             var authority = text.dropFirst("http://".count)
             if authority.hasSuffix("/") { authority = authority.dropLast() }
             self = try Self.tcp(authority, text)
         } else if text.contains("://") {
-            throw Self.invalid(text, "gracectl knows unix: and http:// only")
+            throw Self.invalid(text, "gracectl knows unix:, http:// and https:// only")
         } else {
             self = try Self.tcp(text[...], text)
         }
@@ -63,6 +65,7 @@ public enum GraceServer: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .unix(let path): "unix:" + path
         case .tcp(let host, let port): "http://" + Self.authority(host, port)
+        case .https(let host, let port): "https://" + Self.authority(host, port)
         }
     }
 
@@ -71,7 +74,7 @@ public enum GraceServer: Hashable, Sendable, CustomStringConvertible {
     public var hostHeader: String {
         switch self {
         case .unix: "localhost"
-        case .tcp(let host, let port): Self.authority(host, port)
+        case .tcp(let host, let port), .https(let host, let port): Self.authority(host, port)
         }
     }
 
@@ -91,7 +94,11 @@ public enum GraceServer: Hashable, Sendable, CustomStringConvertible {
         return .unix(path: path)
     }
 
-    private static func tcp(_ authority: Substring, _ text: String) throws(ParseError) -> GraceServer {
+    /// Over plain HTTP only IP literals (and localhost): nothing would prove a looked-up name led to
+    /// graced. Over TLS the certificate does, so names are allowed there.
+    private static func tcp(_ authority: Substring, _ text: String, namesAllowed: Bool = false)
+        throws(ParseError) -> GraceServer
+    {
         let host: Substring
         let port: Substring
         if authority.hasPrefix("[") {
@@ -115,9 +122,16 @@ public enum GraceServer: Hashable, Sendable, CustomStringConvertible {
                 throw invalid(text, "an IPv6 address goes in brackets, as in [::1]:8080")
             }
             guard !host.isEmpty else { throw invalid(text, "the host is missing, as in 127.0.0.1:8080") }
-            guard host.lowercased() == "localhost" || isAddress(host, family: AF_INET) else {
+            guard
+                host.lowercased() == "localhost" || isAddress(host, family: AF_INET)
+                    || (namesAllowed && isDNSName(host))
+            else {
                 throw invalid(
-                    text, "gracectl looks no names up: give an IP address (127.0.0.1, [::1]) or localhost")
+                    text,
+                    namesAllowed
+                        ? "\(host) is neither an IP address nor a DNS name"
+                        : "over plain HTTP gracectl looks no names up: give an IP address (127.0.0.1, [::1]) "
+                            + "or localhost, or use https://NAME:PORT")
             }
         }
         guard !port.contains("/") else { throw invalid(text, "graced's address has no path") }
@@ -127,6 +141,20 @@ public enum GraceServer: Hashable, Sendable, CustomStringConvertible {
             throw invalid(text, "the port is a number from 1 to 65535")
         }
         return .tcp(host: host.lowercased() == "localhost" ? "localhost" : String(host), port: number)
+    }
+
+    /// Letters, digits and hyphens in dot-separated labels of 1 to 63 characters, 253 at most, the
+    /// last not all digits (`10.1` is a shorthand IP address to the resolver, never a name).
+    static func isDNSName(_ text: some StringProtocol) -> Bool {
+        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        return text.utf8.count <= 253 && !(labels.last?.allSatisfy(\.isNumber) ?? true)
+            && labels.allSatisfy { label in
+                (1...63).contains(label.utf8.count) && !label.hasPrefix("-") && !label.hasSuffix("-")
+                    && label.utf8.allSatisfy {
+                        (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
+                            || $0 == UInt8(ascii: "-")
+                    }
+            }
     }
 
     /// inet_pton is strict where inet_addr is not: `10.1` or `0x7f.1` are no addresses here.
@@ -140,7 +168,7 @@ public enum GraceServer: Hashable, Sendable, CustomStringConvertible {
             description: """
                 "\(text)" is not an address of graced: \(reason).
                   examples: unix:\(defaultSocketPath), \(defaultSocketPath), 127.0.0.1:8080, \
-                http://localhost:8080, [::1]:8080
+                http://localhost:8080, [::1]:8080, https://graced.example:8443
                 """)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 import GraceClient
 
 #if canImport(Glibc)
@@ -18,9 +19,13 @@ struct GraceCtl: ParsableCommand {
             token (grace_ and 64 hex digits), which an admin creates with \
             `graced token create --name NAME --role operator`.
 
-            gracectl speaks plain HTTP. For a graced that serves TLS, or one on another host, carry the \
-            connection through an SSH tunnel (ssh -L 8080:\(GraceServer.defaultSocketPath) HOST, then \
-            --server 127.0.0.1:8080) or stunnel.
+            For a graced that serves TLS, give --server https://HOST:PORT: gracectl checks graced's \
+            certificate against --cacert (or the system's trust store) and the name or address given, \
+            and sends nothing when it does not verify. --cert and --key present a client certificate \
+            (for a graced started with --tls-client-ca).
+
+            Every command that prints takes --output table (the default) or --output json: the API's \
+            own objects, exactly as graced served them, for scripts and jq.
 
             Environment:
               GRACE_SERVER  graced's address when --server is not given
@@ -29,6 +34,7 @@ struct GraceCtl: ParsableCommand {
             Exit status: 0 on success; 1 when graced cannot be reached, refuses the request \
             (401, 403, 429, ...) or a followed job does not succeed; 64 for a malformed command line.
             """,
+        version: BuildInfo.versionLine("gracectl"),
         subcommands: [
             GPUs.self, GPU.self, Reset.self, Bind.self, Unbind.self, Jobs.self, JobCommand.self, Cancel.self,
             Watch.self,
@@ -51,37 +57,59 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     }
 }
 
+/// The columns a GPU listing shows.
+func printGPUs(_ gpus: [GPUSummary]) {
+    printTable(
+        ["BDF", "ID", "NAME", "DRIVER", "PROBE", "STATE"],
+        gpus.map {
+            [
+                $0.bdf, "\($0.vendorId.dropFirst(2)):\($0.deviceId.dropFirst(2))", $0.deviceName,
+                $0.driver ?? "-",
+                $0.readinessProbe, $0.state,
+            ]
+        })
+}
+
 struct GPUs: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gpus", abstract: "List the managed GPUs.")
     @OptionGroup(title: "Connection Options") var server: ServerOptions
+    @OptionGroup(title: "Output Options") var output: OutputOptions
 
     func run() throws {
         let response = try server.session().call("GET", "/gpus", expected: [200])
+        if output.isJSON { return output.printBody(response) }
         struct List: Decodable { var items: [GPUSummary] }
-        let gpus = try response.decode(List.self).items
-        printTable(
-            ["BDF", "ID", "NAME", "DRIVER", "PROBE", "STATE"],
-            gpus.map {
-                [
-                    $0.bdf, "\($0.vendorId.dropFirst(2)):\($0.deviceId.dropFirst(2))", $0.deviceName,
-                    $0.driver ?? "-",
-                    $0.readinessProbe, $0.state,
-                ]
-            })
+        printGPUs(try response.decode(List.self).items)
     }
 }
 
 struct GPU: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "gpu", abstract: "Show one GPU (JSON), or its layout history with --layout.")
+        commandName: "gpu", abstract: "Show one GPU, or its layout history with --layout.")
     @OptionGroup(title: "Connection Options") var server: ServerOptions
+    @OptionGroup(title: "Output Options") var output: OutputOptions
     @Argument(help: "The GPU's PCI address, DDDD:BB:DD.F.") var bdf: String
     @Flag(help: "Show the memory layout and its snapshots instead.") var layout = false
 
     func run() throws {
         let response = try server.session().call(
             "GET", "/gpus/\(bdf)" + (layout ? "/layout" : ""), expected: [200])
-        print(response.text)
+        if output.isJSON { return output.printBody(response) }
+        guard layout else { return printGPUs([try response.decode(GPUSummary.self)]) }
+        struct History: Decodable {
+            struct Snapshot: Decodable {
+                var id: Int64
+                var takenAt: String
+                var drift: Bool
+                var changes: String?
+            }
+            var snapshots: [Snapshot]
+        }
+        printTable(
+            ["SNAPSHOT", "TAKEN", "DRIFT", "CHANGES"],
+            try response.decode(History.self).snapshots.map {
+                [String($0.id), $0.takenAt, $0.drift ? "yes" : "no", $0.changes ?? "-"]
+            })
     }
 }
 
@@ -92,48 +120,67 @@ struct JobFollower {
 
     var session: Session
     var follow: Bool
+    var output: OutputOptions
 
+    /// In JSON, only one object is printed: the plan of a dry run, the accepted job (without
+    /// following), or the job as graced served it once it ended.
     func submit(_ path: String, body: String) throws {
         let response = try session.call("POST", path, body: body, expected: [200, 202])
         guard response.status == 202 else {
-            print(response.text)  // a dry run's plan
+            print(response.text)  // a dry run's plan, JSON in either format
             return
         }
         var job = try response.decode(JobSummary.self)
-        print("job \(job.id): \(job.kind) of \(job.gpu) accepted")
-        guard follow else { return }
+        var served = response
+        if !output.isJSON { print("job \(job.id): \(job.kind) of \(job.gpu) accepted") }
+        guard follow else {
+            if output.isJSON { output.printBody(served) }
+            return
+        }
         var shown = 0
         // graced answers a waiting GET when the job ends (or after the wait), without polling; the
         // phases it went through carry their own times.
         while true {
-            for phase in job.phases.dropFirst(shown) {
-                print("  \(phase.startedAt)  \(phase.name)")
-            }
+            if !output.isJSON { Self.printPhases(job, from: shown) }
             shown = job.phases.count
             if job.isFinished { break }
-            job = try waitForEnd(job.id)
+            (job, served) = try waitForEnd(job.id)
         }
+        if output.isJSON {
+            output.printBody(served)
+        } else {
+            Self.printOutcome(job)
+        }
+        guard job.state == "succeeded" else {
+            let why = job.error.map { "\($0.detail)\n  what to do: \($0.resolution)" } ?? ""
+            throw CommandFailure("job \(job.id) \(job.state): \(why)")
+        }
+        if !output.isJSON { print("job \(job.id) succeeded") }
+    }
+
+    static func printPhases(_ job: JobSummary, from shown: Int = 0) {
+        for phase in job.phases.dropFirst(shown) {
+            print("  \(phase.startedAt)  \(phase.name)")
+        }
+    }
+
+    static func printOutcome(_ job: JobSummary) {
         if let readiness = job.readiness {
             print(
                 "  readiness: \(readiness.probe) \(readiness.result) after \(readiness.waitedMs) ms, \(readiness.polls) polls"
             )
         }
         if let used = job.method.used { print("  method: \(used)") }
-        guard job.state == "succeeded" else {
-            let why = job.error.map { "\($0.detail)\n  what to do: \($0.resolution)" } ?? ""
-            throw CommandFailure("job \(job.id) \(job.state): \(why)")
-        }
-        print("job \(job.id) succeeded")
     }
 
-    /// The job when it has ended, or as it is after `waitSeconds`. Told to slow down, it waits as long
-    /// as graced asks: the job runs on regardless, and giving up would leave the caller guessing how
-    /// it ended.
-    private func waitForEnd(_ id: String) throws -> JobSummary {
+    /// The job when it has ended, or as it is after `waitSeconds`, with graced's answer. Told to slow
+    /// down, it waits as long as graced asks: the job runs on regardless, and giving up would leave
+    /// the caller guessing how it ended.
+    private func waitForEnd(_ id: String) throws -> (JobSummary, BlockingHTTPClient.Response) {
         while true {
             let response = try session.call(
                 "GET", "/jobs/\(id)?wait=\(Self.waitSeconds)", expected: [200, 429])
-            guard response.status == 429 else { return try response.decode(JobSummary.self) }
+            guard response.status == 429 else { return (try response.decode(JobSummary.self), response) }
             sleep(UInt32(min(max(response.retryAfterSeconds ?? 1, 1), 60)))
         }
     }
@@ -167,6 +214,7 @@ struct Reset: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reset a GPU, wait until it is ready and verify its layout.")
     @OptionGroup(title: "Connection Options") var server: ServerOptions
+    @OptionGroup(title: "Output Options") var output: OutputOptions
     @Argument(help: "The GPU's PCI address.") var bdf: String
     @Option(help: "auto, flr, pm, bus, cxl_bus, acpi, device_specific or af_flr.") var method: String?
     @Option(help: "Seconds before the job gives up (default: the probe's ceiling plus a margin).")
@@ -175,7 +223,7 @@ struct Reset: ParsableCommand {
     @Flag(help: "Return once the job is accepted.") var noWait = false
 
     func run() throws {
-        try JobFollower(session: server.session(), follow: !noWait).submit(
+        try JobFollower(session: server.session(), follow: !noWait, output: output).submit(
             "/gpus/\(bdf)/reset",
             body: jsonObject([
                 ("method", quoted(method)), ("deadlineSeconds", deadline.map { String($0) }),
@@ -188,6 +236,7 @@ struct Bind: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bind a GPU to vfio-pci or its VFIO variant driver.")
     @OptionGroup(title: "Connection Options") var server: ServerOptions
+    @OptionGroup(title: "Output Options") var output: OutputOptions
     @Argument(help: "The GPU's PCI address.") var bdf: String
     @Option(help: "auto (the VFIO variant from modules.alias, else vfio-pci), vfio-pci, or a driver name.")
     var driver: String?
@@ -195,7 +244,7 @@ struct Bind: ParsableCommand {
     @Flag(help: "Return once the job is accepted.") var noWait = false
 
     func run() throws {
-        try JobFollower(session: server.session(), follow: !noWait).submit(
+        try JobFollower(session: server.session(), follow: !noWait, output: output).submit(
             "/gpus/\(bdf)/bind",
             body: jsonObject([("driver", quoted(driver)), ("group", group ? "true" : nil)]))
     }
@@ -205,12 +254,13 @@ struct Unbind: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Give a GPU back to its original driver, another driver, or none.")
     @OptionGroup(title: "Connection Options") var server: ServerOptions
+    @OptionGroup(title: "Output Options") var output: OutputOptions
     @Argument(help: "The GPU's PCI address.") var bdf: String
     @Option(help: "original, a driver name, or none.") var driver: String?
     @Flag(help: "Return once the job is accepted.") var noWait = false
 
     func run() throws {
-        try JobFollower(session: server.session(), follow: !noWait).submit(
+        try JobFollower(session: server.session(), follow: !noWait, output: output).submit(
             "/gpus/\(bdf)/unbind", body: jsonObject([("driver", quoted(driver))]))
     }
 }
@@ -218,6 +268,7 @@ struct Unbind: ParsableCommand {
 struct Jobs: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
     @OptionGroup(title: "Connection Options") var server: ServerOptions
+    @OptionGroup(title: "Output Options") var output: OutputOptions
     @Option(help: "Only this GPU's jobs.") var gpu: String?
     @Option(help: "Only jobs in this state.") var state: String?
     @Option(help: "How many.") var limit = 20
@@ -227,6 +278,7 @@ struct Jobs: ParsableCommand {
         if let gpu { query += "&gpu=\(gpu)" }
         if let state { query += "&state=\(state)" }
         let response = try server.session().call("GET", "/jobs?" + query, expected: [200])
+        if output.isJSON { return output.printBody(response) }
         struct Page: Decodable { var items: [JobSummary] }
         printTable(
             ["ID", "KIND", "GPU", "STATE", "METHOD", "CREATED"],
@@ -237,23 +289,31 @@ struct Jobs: ParsableCommand {
 }
 
 struct JobCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "job", abstract: "Show one job (JSON).")
+    static let configuration = CommandConfiguration(commandName: "job", abstract: "Show one job.")
     @OptionGroup(title: "Connection Options") var server: ServerOptions
+    @OptionGroup(title: "Output Options") var output: OutputOptions
     @Argument(help: "The job's id.") var id: String
 
     func run() throws {
         let response = try server.session().call("GET", "/jobs/\(id)", expected: [200])
-        print(response.text)
+        if output.isJSON { return output.printBody(response) }
+        let job = try response.decode(JobSummary.self)
+        print("job \(job.id): \(job.kind) of \(job.gpu), \(job.state)")
+        JobFollower.printPhases(job)
+        JobFollower.printOutcome(job)
+        if let error = job.error { print("  error: \(error.detail)\n  what to do: \(error.resolution)") }
     }
 }
 
 struct Cancel: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Cancel a job.")
     @OptionGroup(title: "Connection Options") var server: ServerOptions
+    @OptionGroup(title: "Output Options") var output: OutputOptions
     @Argument(help: "The job's id.") var id: String
 
     func run() throws {
-        _ = try server.session().call("DELETE", "/jobs/\(id)", expected: [202])
+        let response = try server.session().call("DELETE", "/jobs/\(id)", expected: [202])
+        if output.isJSON { return output.printBody(response) }
         print("cancellation of \(id) accepted")
     }
 }

@@ -9,7 +9,8 @@ import GraceClient
 struct ServerOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "graced's address: unix:PATH or the socket's absolute path, or HOST:PORT (plain HTTP). "
+            "graced's address: unix:PATH or the socket's absolute path, HOST:PORT (plain HTTP), or "
+                + "https://HOST:PORT (TLS; HOST may be a name). "
                 + "Default: $GRACE_SERVER, else unix:\(GraceServer.defaultSocketPath).",
             valueName: "address"))
     var server: String?
@@ -23,6 +24,22 @@ struct ServerOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Read the bearer token from the first line of this file.", valueName: "path"))
     var tokenFile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "PEM file of the CA certificates graced's certificate must chain to (https:// only); "
+                + "default: the system's trust store.",
+            valueName: "path"))
+    var cacert: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "PEM client certificate, for a graced that takes client certificates (https:// only; with --key).",
+            valueName: "path"))
+    var cert: String?
+
+    @Option(help: ArgumentHelp("The client certificate's private key, PEM (with --cert).", valueName: "path"))
+    var key: String?
 
     /// Checked while parsing, so that a bad address or token is a usage error of the subcommand.
     func validate() throws {
@@ -44,8 +61,27 @@ struct ServerOptions: ParsableArguments {
         }
         let (secret, source) = try bearerToken()
         return Session(
-            client: BlockingHTTPClient(server: address, token: secret), tokenSource: source,
-            tokenIsWellFormed: secret.map(Self.isGracedToken) ?? false)
+            client: BlockingHTTPClient(server: address, token: secret, tls: try tlsOptions(for: address)),
+            tokenSource: source, tokenIsWellFormed: secret.map(Self.isGracedToken) ?? false)
+    }
+
+    /// The TLS files, checked for sense before anything is sent: they belong to an https:// server,
+    /// a certificate comes with its key, and each can be read.
+    private func tlsOptions(for address: GraceServer) throws -> TLSOptions {
+        let options = TLSOptions(caFile: cacert, certificateFile: cert, keyFile: key)
+        guard !options.isEmpty else { return options }
+        guard case .https = address else {
+            throw ValidationError(
+                "--cacert, --cert and --key are for a TLS listener: give --server https://HOST:PORT")
+        }
+        guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
+        for (flag, path) in [("--cacert", cacert), ("--cert", cert), ("--key", key)] {
+            guard let path else { continue }
+            guard access(path, R_OK) == 0 else {
+                throw ValidationError("cannot read \(flag) \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        return options
     }
 
     /// The token and where it came from; the flags win over the environment.

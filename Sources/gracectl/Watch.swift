@@ -12,10 +12,12 @@ struct Watch: ParsableCommand {
         commandName: "watch",
         abstract: "Print graced's events as they happen, one line each.",
         discussion: """
-            Each line: the event's id, time, type, GPU and job (- when none), then its data as JSON. \
-            Resume after a disconnect with --after and the last id printed.
+            Each line: the event's id, time, type, GPU and job (- when none), then its data as JSON; \
+            with --output json, the event's whole object as graced sent it. Resume after a disconnect \
+            with --after and the last id printed.
             """)
     @OptionGroup(title: "Connection Options") var server: ServerOptions
+    @OptionGroup(title: "Output Options") var output: OutputOptions
     @Option(help: "Only the events of this GPU (DDDD:BB:DD.F).") var gpu: String?
     @Option(help: "Only events of these types, comma-separated (e.g. job.finished,device.state).")
     var types: String?
@@ -33,7 +35,8 @@ struct Watch: ParsableCommand {
         let answer: BlockingHTTPClient.Response?
         do {
             answer = try session.client.streamEvents(path) { event in
-                print(Self.line(event))
+                // JSON: each event's object as graced sent it, one per line (JSON Lines).
+                print(output.isJSON ? event.data : Self.line(event))
                 fflush(nil)  // one line at a time, also into a pipe
                 return true
             }

@@ -100,6 +100,8 @@ struct ContractAnswerTests {
         #expect(try await get("/gpus/{bdf}", "/gpus/..%2Fetc").status == 400)
         #expect(try await get("/gpus/{bdf}/layout", "/gpus/\(Self.absent)/layout").status == 404)
         _ = try await get("/healthz", "/healthz")
+        #expect(try await get("/livez", "/livez").status == 200)
+        #expect(try await get("/readyz", "/readyz").status == 200)
         let contract = try await get("/openapi.yaml", "/openapi.yaml")
         #expect(contract.header("Content-Type") == "application/yaml")
 

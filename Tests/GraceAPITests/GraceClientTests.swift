@@ -29,6 +29,9 @@ struct GraceClientTests {
             ("http://LocalHost:1", .tcp(host: "localhost", port: 1)),
             ("[::1]:8080", .tcp(host: "::1", port: 8080)),
             ("http://[fe80::1:2]:65535", .tcp(host: "fe80::1:2", port: 65535)),
+            ("https://10.0.0.2:8443", .https(host: "10.0.0.2", port: 8443)),
+            ("https://graced.example:8443/", .https(host: "graced.example", port: 8443)),
+            ("https://[::1]:8443", .https(host: "::1", port: 8443)),
         ])
     func parses(text: String, expected: GraceServer) throws {
         let server = try GraceServer(parsing: text)
@@ -54,7 +57,9 @@ struct GraceClientTests {
             ("[::1]", "port is missing"),
             ("[::1:8080", "ends with ]"),
             ("[127.0.0.1]:80", "is not an IPv6 address"),
-            ("ftp://127.0.0.1:21", "unix: and http:// only"),
+            ("ftp://127.0.0.1:21", "unix:, http:// and https:// only"),
+            ("https://10.1:8443", "neither an IP address nor a DNS name"),
+            ("https://bad_name.example:8443", "neither an IP address nor a DNS name"),
             ("unix:", "path is missing"),
             ("unix://run/x.sock", "absolute path"),
             ("unix:/" + String(repeating: "x", count: 107), "at most 107 bytes"),
@@ -63,16 +68,6 @@ struct GraceClientTests {
         let error = try #require(throws: GraceServer.ParseError.self) { try GraceServer(parsing: text) }
         #expect(error.description.contains(reason), "\(error)")
         #expect(error.description.contains("examples: unix:/run/graced/graced.sock"))
-    }
-
-    @Test("https is refused with the ways to get TLS anyway")
-    func refusesHTTPS() throws {
-        let error = try #require(throws: GraceServer.ParseError.self) {
-            try GraceServer(parsing: "https://10.0.0.2:8443")
-        }
-        for words in ["plain HTTP", "unix:/run/graced/graced.sock", "SSH tunnel", "stunnel"] {
-            #expect(error.description.contains(words), "\(error)")
-        }
     }
 
     @Test("the Host header: the authority over TCP, localhost on a Unix socket")
@@ -282,16 +277,6 @@ struct GraceClientTests {
             ["gpus", "--server", folder + "/none.sock"], in: folder)
         #expect(status == 1)
         #expect(output.contains("is graced running? (no socket at \(folder)/none.sock)"))
-    }
-
-    @Test("https is a usage error that says how to get TLS")
-    func gracectlHTTPS() async throws {
-        let folder = try FakeGraced.temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (status, output) = try await Self.gracectl(
-            ["gpus", "--server", "https://127.0.0.1:8443"], in: folder)
-        #expect(status != 0)
-        #expect(output.contains("plain HTTP") && output.contains("SSH tunnel"))
     }
 
     /// Runs as nobody when the tests run as root, who may open any socket.

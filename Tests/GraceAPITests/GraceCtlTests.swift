@@ -1,3 +1,4 @@
+import BuildInfo
 import Testing
 
 @testable import GraceAPI
@@ -15,6 +16,26 @@ struct GraceCtlTests {
             ]
         let folder = service.simulated.folder
         return try await offPool { try ChildProcess.run(command, in: folder) }
+    }
+
+    @Test("graced --version and gracectl --version name the release and the revision built in")
+    func versions() async throws {
+        for name in ["graced", "gracectl"] {
+            let (status, output) = try await offPool {
+                try ChildProcess.run([ChildProcess.binary(name), "--version"], in: "/tmp")
+            }
+            #expect(status == 0)
+            #expect(output == "\(name) \(BuildInfo.version) (\(BuildInfo.revision))\n", "\(output)")
+        }
+        // Built in a git checkout, the revision is its commit, never the fallback.
+        #expect(BuildInfo.revision != "unknown")
+        #expect(BuildInfo.revision.prefix(7).allSatisfy(\.isHexDigit) && BuildInfo.revision.count >= 7)
+    }
+
+    @Test("the release has one source: openapi.yaml's info.version is BuildInfo.version")
+    func oneVersion() throws {
+        let document = try ContractTests.openAPIFile()
+        #expect(document.contains("\ninfo:\n  title: GraceAPI\n  version: \(BuildInfo.version)\n"))
     }
 
     @Test("gpus lists the six GPUs as a table")

@@ -50,6 +50,10 @@ struct LifecycleRegressionTests {
         // Stopping blocks (it waits for the worker): on a thread of its own, not the test's pool.
         let stopping = Task { await offPool { application.stop() } }
         try await waitUntil { try await service.get("/healthz").decode(Health.self).jobs.accepting == false }
+        // Not ready from the moment jobs are refused, so a cluster sends no more work.
+        let notReady = try await service.get("/readyz")
+        #expect(notReady.status == 503)
+        #expect(try notReady.decode(ProbeBody.self).reason == "shutting down")
 
         let refused = try await service.send("POST", "/gpus/\(Self.h100)/reset", body: "{}")
         #expect(refused.status == 503)
@@ -201,6 +205,11 @@ struct LifecycleRegressionTests {
         let degraded = try await service.get("/healthz").decode(Health.self)
         #expect(degraded.status == "degraded" && degraded.store.status == "degraded")
         #expect(degraded.store.pendingJobRecords >= 1 && degraded.store.lastError != nil)
+        let notReady = try await service.get("/readyz")
+        #expect(notReady.status == 503)
+        #expect(
+            try notReady.decode(ProbeBody.self)
+                == ProbeBody(status: "not_ready", reason: "store not writable"))
         #expect(degraded.jobs.runningJobs == 0)
         let listed = try await service.get("/jobs").decode(JobPage.self)
         #expect(listed.items.first { $0.id == job.id }?.state == "succeeded")
@@ -216,6 +225,7 @@ struct LifecycleRegressionTests {
         // Space again: the record catches up, and only the truth reached the disk.
         #expect(unlink(filler) == 0)
         try await waitUntil { try await service.get("/healthz").decode(Health.self).store.status == "ok" }
+        #expect(try await service.get("/readyz").status == 200)
         let stored = try #require(try GraceStore(path: mountPoint + "/graced.sqlite").job(id: job.id))
         #expect(stored.state == "succeeded" && stored.phase == "succeeded" && stored.finishedAtMs != nil)
         #expect(try await service.send("POST", "/gpus/\(Self.gh200)/reset", body: "{}").status == 202)

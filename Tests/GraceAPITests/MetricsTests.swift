@@ -1,3 +1,4 @@
+import BuildInfo
 import FoundationEssentials
 import Passthrough
 import Testing
@@ -70,6 +71,10 @@ struct MetricsTests {
                 #expect(metrics.value("graceapi_gpu_link_width_max", ["bdf": gpu.bdf]) == Double(width))
             }
         }
+        #expect(
+            metrics.value(
+                "graceapi_build_info", ["version": BuildInfo.version, "revision": BuildInfo.revision])
+                == 1)
         #expect(metrics.value("graceapi_jobs", ["state": "queued"]) == 0)
         #expect(metrics.value("graceapi_kernel_writes_stuck", [:]) == 0)
         #expect(metrics.value("graceapi_http_requests_total", ["route": "/gpus/{bdf}", "code": "200"]) == 1)

@@ -1,3 +1,4 @@
+import BuildInfo
 import FoundationEssentials
 import Passthrough
 import Testing
@@ -167,6 +168,7 @@ struct ServiceTests {
         let service = try await RunningService.start()
         let health = try await service.get("/healthz").decode(HealthBody.self)
         #expect(health.status == "ok" && health.gpus == 6 && health.simulated)
+        #expect(health.version == BuildInfo.version && health.revision == BuildInfo.revision)
         let contract = try await service.get("/openapi.yaml")
         #expect(contract.status == 200 && contract.text.hasPrefix("openapi: 3.1.0"))
     }
@@ -193,4 +195,6 @@ struct HealthBody: Decodable {
     var status: String
     var gpus: Int
     var simulated: Bool
+    var version: String
+    var revision: String
 }

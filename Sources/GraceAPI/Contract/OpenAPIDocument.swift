@@ -57,7 +57,9 @@ enum OpenAPIDocument {
             - `admin`: everything, including the simulator's faults and the audit trail (`GET /audit`).
 
             Each operation names the role it needs in `x-required-role` and in its description. HEAD is
-            accepted wherever GET is, with GET's role.
+            accepted wherever GET is, with GET's role. Two operations need none (`x-required-role: none`,
+            `security: []`): the probes `GET /livez` and `GET /readyz`, which a cluster calls without a
+            token and which answer only a status and a short reason.
 
             Callers appear in the audit trail and in a job's `requestedBy` as `token:NAME`,
             `uid:U pid:P (unverified: comm)` (peer credentials), `cert:SUBJECT`, or `anonymous@ADDRESS` (`--no-auth`).
@@ -96,8 +98,9 @@ enum OpenAPIDocument {
                defeats DNS rebinding. The Unix socket does not check `Host`.
             4. Origin: 403 `origin-not-allowed` when the request has an `Origin` header that is not exactly
                one origin given with `--allow-origin`: a web page cannot drive graced. Then 401
-               `unauthenticated` when the request carries no credentials graced accepts. Because identity
-               comes before the route, an unauthenticated request to an unknown path is 401, not 404.
+               `unauthenticated` when the request carries no credentials graced accepts, unless it is for
+               one of the two probes (`/livez`, `/readyz`). Because identity comes before the route, an
+               unauthenticated request to an unknown path is 401, not 404.
             5. Route: 404 `not-found`, or 405 `method-not-allowed` with an `Allow` header.
             6. Role: 403 `forbidden`, with `requiredRole` and `role` members.
             7. Media type, for changing requests that have a body: 415 `unsupported-media-type` unless
@@ -138,7 +141,10 @@ enum OpenAPIDocument {
             before libmicrohttpd sees it, and a head libmicrohttpd could not parse gets graced's own problem,
             with `Connection: close`: 400 `malformed-request` for a request line that is not
             `METHOD TARGET HTTP/1.x` or a header line without a colon, 505 `http-version-not-supported` for
-            any version but HTTP/1.x, 431 `request-head-too-large` (with `limit`) for a head over 32 KiB.
+            any version but HTTP/1.x, 431 `request-head-too-large` (with `limit`) for a head over 32 KiB, or
+            for one whose bytes plus 64 for each header field, query argument and cookie exceed 31 KiB
+            (`limit` 31744: libmicrohttpd keeps a record of each beside the head in the connection's memory,
+            so 1,000 small headers would not fit).
             On later requests of a kept-alive connection and over TLS, libmicrohttpd answers these itself
             with its own short HTML body that graced cannot change (400, 414 for a request line too long for
             the connection memory, 431, 505), and it answers a malformed chunked body the same way (400; 413
@@ -797,6 +803,87 @@ enum OpenAPIDocument {
                   $ref: '#/components/responses/MutationUnavailable'
                 '505':
                   $ref: '#/components/responses/HTTPVersionNotSupported'
+          /livez:
+            get:
+              operationId: liveness
+              x-required-role: none
+              security: []
+              summary: Liveness probe, without credentials
+              description: |
+                Needs no credentials (one of the only two such routes, with `/readyz`): a kubelet's probe
+                carries no token. It answers whether the process serves requests, and nothing about the
+                host. Credentials sent anyway are still checked (a wrong token is 401), as are `Host` and
+                `Origin`.
+              responses:
+                '200':
+                  description: The process answers.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: '#/components/schemas/Probe'
+                '400':
+                  $ref: '#/components/responses/BadFraming'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
+                '503':
+                  $ref: '#/components/responses/ServiceUnavailable'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
+          /readyz:
+            get:
+              operationId: readiness
+              x-required-role: none
+              security: []
+              summary: Readiness probe, without credentials
+              description: |
+                Needs no credentials, like `/livez`. Ready (200) when the inventory has been taken, job
+                records reach the disk and jobs are accepted; otherwise 503 with `status` `not_ready` and
+                the first of those that fails as `reason`. It says nothing about the host (no GPU, address
+                or error text); `GET /healthz` (viewer) has the details.
+              responses:
+                '200':
+                  description: graced is ready.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: '#/components/schemas/Probe'
+                '400':
+                  $ref: '#/components/responses/BadFraming'
+                '401':
+                  $ref: '#/components/responses/Unauthenticated'
+                '403':
+                  $ref: '#/components/responses/Forbidden'
+                '413':
+                  $ref: '#/components/responses/ContentTooLarge'
+                '421':
+                  $ref: '#/components/responses/MisdirectedRequest'
+                '431':
+                  $ref: '#/components/responses/RequestHeadTooLarge'
+                '503':
+                  description: |
+                    Not ready (`application/json`, a `Probe` with `status` `not_ready` and its `reason`), or,
+                    as for every route, the listener is at its connection limit or graced is stopping
+                    (`application/problem+json`: `too-many-connections`, `service-stopping`).
+                  headers:
+                    Retry-After:
+                      $ref: '#/components/headers/RetryAfter'
+                  content:
+                    application/json:
+                      schema:
+                        $ref: '#/components/schemas/Probe'
+                    application/problem+json:
+                      schema:
+                        $ref: '#/components/schemas/Problem'
+                '505':
+                  $ref: '#/components/responses/HTTPVersionNotSupported'
           /healthz:
             get:
               operationId: health
@@ -810,8 +897,18 @@ enum OpenAPIDocument {
                     application/json:
                       schema:
                         type: object
-                        required: [status, gpus, simulated, inventoryTakenAt, jobs, store]
+                        required: [status, gpus, simulated, inventoryTakenAt, jobs, store, version, revision]
                         properties:
+                          version:
+                            type: string
+                            description: graced's release, as `graced --version` prints it.
+                            examples: [0.1.0]
+                          revision:
+                            type: string
+                            description: |
+                              The git commit graced was built from (abbreviated, `-dirty` when the tree had
+                              uncommitted changes), or `unknown` for a build outside a git checkout.
+                            examples: [734016f]
                           store:
                             type: object
                             description: |
@@ -1603,6 +1700,20 @@ enum OpenAPIDocument {
                   schema:
                     $ref: '#/components/schemas/Problem'
           schemas:
+            Probe:
+              type: object
+              description: |
+                A probe's answer (`/livez`, `/readyz`): a status and, when not ready, a short reason. Nothing
+                about the host.
+              required: [status, reason]
+              properties:
+                status:
+                  type: string
+                  enum: [ok, not_ready]
+                reason:
+                  type: [string, 'null']
+                  enum: [inventory not taken yet, shutting down, store not writable, null]
+                  description: Why graced is not ready; null when it is (and always for `/livez`).
             Problem:
               type: object
               description: |

@@ -1,3 +1,4 @@
+import BuildInfo
 import GraceHTTP
 import Passthrough
 import Prometheus
@@ -129,6 +130,7 @@ public final class GraceMetrics: Sendable {
         func set(_ metric: Metric, _ labels: [(String, String)], _ value: Double) {
             gauges.makeGauge(descriptor: describe(metric), labels: labels).set(value)
         }
+        set(.buildInfo, [("version", BuildInfo.version), ("revision", BuildInfo.revision)], 1)
         for gpu in snapshot.gpus {
             let bdf = ("bdf", gpu.bdf)
             set(

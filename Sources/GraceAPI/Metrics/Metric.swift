@@ -1,6 +1,7 @@
 /// Every series graced exports, with its type and help text: the one list the exposition, the README
 /// table and the alert rules are checked against.
 enum Metric: String, CaseIterable, Sendable {
+    case buildInfo = "graceapi_build_info"
     case gpuInfo = "graceapi_gpu_info"
     case gpuState = "graceapi_gpu_state"
     case gpuHealth = "graceapi_gpu_health"
@@ -31,6 +32,8 @@ enum Metric: String, CaseIterable, Sendable {
 
     var help: String {
         switch self {
+        case .buildInfo:
+            "The running graced (always 1), with its version and the git revision it was built from."
         case .gpuInfo: "A managed GPU (always 1), with its identity and the driver bound now."
         case .gpuState:
             "1 for the GPU's current state (ready, not_ready, resetting, wedged, missing, needs_reboot)."

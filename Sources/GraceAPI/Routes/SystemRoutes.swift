@@ -1,3 +1,4 @@
+import BuildInfo
 import GraceHTTP
 import Passthrough
 
@@ -11,6 +12,9 @@ enum SystemRoutes {
         var inventoryTakenAt: String
         var jobs: JobEngine.Load
         var store: Store
+        /// The release and the git commit graced was built from.
+        var version: String
+        var revision: String
     }
 
     struct Store: Encodable {
@@ -35,7 +39,7 @@ enum SystemRoutes {
                     Health(
                         status: store.status, gpus: snapshot.gpus.count, simulated: simulated,
                         inventoryTakenAt: Timestamp.rfc3339(ms: snapshot.takenAtMs), jobs: engine.load,
-                        store: store),
+                        store: store, version: BuildInfo.version, revision: BuildInfo.revision),
                     headers: [("Cache-Control", "no-store")]))
         }
         let contract = Array(OpenAPIDocument.yaml.utf8)

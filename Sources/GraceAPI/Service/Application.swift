@@ -21,7 +21,7 @@ public final class Application: Sendable {
     public let reconciler: BindingReconciler
     let server: HTTPServer
     /// Every `(method, pattern, role)` served, for the contract test.
-    let routes: [(method: String, pattern: String, role: Role)]
+    let routes: [(method: String, pattern: String, role: Role?)]
     let logger: Logger
     private let rescanIntervalSeconds: Double
     private let deviceEvents: (any DeviceEventSource)?
@@ -133,6 +133,7 @@ public final class Application: Sendable {
         }
 
         var router = Router()
+        ProbeRoutes.register(in: &router, inventory: inventory, engine: engine)
         GPURoutes.register(in: &router, inventory: inventory)
         JobRoutes.register(in: &router, engine: engine)
         SystemRoutes.register(

@@ -49,4 +49,16 @@ package enum ClientGroup {
         }
         return Array(bytes.prefix(8))
     }
+
+    /// The account an anonymous caller's connections count under: its group, so that a caller
+    /// without credentials cannot multiply its share by choosing among addresses.
+    static func anonymousAccount(of socket: Int32) -> String {
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(socket, $0, &length) }
+        }
+        guard named == 0, let key = key(address) else { return "anonymous" }
+        return "anonymous@" + key.map { String($0, radix: 16) }.joined(separator: ".")
+    }
 }

@@ -51,6 +51,9 @@ package struct GateClient {
             if let problem = MalformedHead.requestLineProblem(line) {
                 return .answer(problem, refused)
             }
+            if let problem = HeaderCountLimit.problem(buffer[..<count], requestLine: line, headers: headers) {
+                return .answer(problem, refused)
+            }
             if case .failure(.answeredByMHD(let status, let detail)) = RequestFraming.read(headers) {
                 return .answer(RequestFraming.problem(status: status, detail: detail), refused)
             }

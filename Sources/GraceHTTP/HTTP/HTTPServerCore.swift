@@ -187,23 +187,38 @@ package final class HTTPServerCore: Sendable {
         if let problem = policy.originProblem(headers) {
             return .refuse(problem)
         }
-        guard let role = context.caller.role else {
-            return .refuse(AccessProblems.unauthenticated(invalid: false))
-        }
-        if let tracked, !listener.tracker.claim(tracked, for: context.caller.account) {
-            return .refuse(AccessProblems.tooManyConnections(limit: listener.tracker.perAccountLimit))
-        }
         let (path, query) = HTTPRequest.split(context.rawTarget)
-        switch router.resolve(method: context.method, path: String(path)) {
-        case .unmatched(let response):
-            return .refuse(response)
-        case .matched(let match):
+        let resolution = router.resolve(method: context.method, path: String(path))
+        if case .matched(let match) = resolution, match.role == nil {
+            // A public probe: anyone, identified or not (credentials sent are still checked above).
             context.match = match
-            guard role.allows(match.role) else {
-                return .refuse(
-                    AccessProblems.forbidden(
-                        context.caller, required: match.role, method: context.method, template: match.template
-                    ))
+        } else {
+            // Anyone else learns nothing, not even which paths exist, before identifying.
+            guard let role = context.caller.role else {
+                return .refuse(AccessProblems.unauthenticated(invalid: false))
+            }
+            switch resolution {
+            case .unmatched(let response):
+                return .refuse(response)
+            case .matched(let match):
+                context.match = match
+                if let required = match.role, !role.allows(required) {
+                    return .refuse(
+                        AccessProblems.forbidden(
+                            context.caller, required: required, method: context.method,
+                            template: match.template)
+                    )
+                }
+            }
+        }
+        // Counted once the caller is known: under its identity, or, for an anonymous caller of a
+        // public probe, under its address group (every loopback address is one).
+        if let tracked {
+            let account =
+                context.caller.role == nil
+                ? ClientGroup.anonymousAccount(of: tracked.fd) : context.caller.account
+            if !listener.tracker.claim(tracked, for: account) {
+                return .refuse(AccessProblems.tooManyConnections(limit: listener.tracker.perAccountLimit))
             }
         }
         if !query.isEmpty, let name = HTTPRequest.repeatedQueryName(query) {

@@ -1,4 +1,5 @@
-/// Maps method + path to handlers, each with the role it needs.
+/// Maps method + path to handlers, each with the role it needs (or none: the probes a cluster
+/// calls without credentials).
 ///
 /// Patterns are paths with `{name}` placeholders, such as `/gpus/{bdf}/layout`. Matching splits
 /// the RAW path on "/" and compares segments literally, so an encoded slash (`%2F`) stays inside
@@ -13,7 +14,8 @@ public struct Router: Sendable {
         let method: String
         let pattern: String
         let segments: [Segment]
-        let role: Role
+        /// `nil` for a public route, answered without credentials.
+        let role: Role?
         let handler: RouteHandler
     }
 
@@ -21,7 +23,8 @@ public struct Router: Sendable {
     public struct Match: Sendable {
         public let handler: RouteHandler
         public let parameters: [String: String]
-        public let role: Role
+        /// `nil` for a public route, answered without credentials.
+        public let role: Role?
         /// The registered pattern, e.g. `/gpus/{bdf}/reset` (for the audit trail and metrics).
         public let template: String
     }
@@ -42,7 +45,7 @@ public struct Router: Sendable {
     /// Registers a handler. Patterns must start with "/" and each (method, pattern) pair may be
     /// registered once: both are programming errors, caught at startup.
     public mutating func add(
-        _ method: String, _ pattern: String, role: Role, handler: @escaping RouteHandler
+        _ method: String, _ pattern: String, role: Role?, handler: @escaping RouteHandler
     ) {
         precondition(pattern.hasPrefix("/"), "route pattern must start with '/': \(pattern)")
         precondition(
@@ -66,6 +69,12 @@ public struct Router: Sendable {
         add("GET", pattern, role: role, handler: handler)
     }
 
+    /// A GET anyone may call, without credentials: only for a probe that says nothing about the
+    /// host (a status and a short reason), since the edge then answers callers it cannot identify.
+    public mutating func getWithoutCredentials(_ pattern: String, handler: @escaping RouteHandler) {
+        add("GET", pattern, role: nil, handler: handler)
+    }
+
     public mutating func post(_ pattern: String, role: Role = .operator, handler: @escaping RouteHandler) {
         add("POST", pattern, role: role, handler: handler)
     }
@@ -82,9 +91,9 @@ public struct Router: Sendable {
         add("DELETE", pattern, role: role, handler: handler)
     }
 
-    /// Every registered (method, pattern, role), in registration order; the implicit HEAD for GET
-    /// routes is not listed.
-    public var registeredRoutes: [(method: String, pattern: String, role: Role)] {
+    /// Every registered (method, pattern, role), in registration order (role `nil`: public); the
+    /// implicit HEAD for GET routes is not listed.
+    public var registeredRoutes: [(method: String, pattern: String, role: Role?)] {
         routes.map { ($0.method, $0.pattern, $0.role) }
     }
 

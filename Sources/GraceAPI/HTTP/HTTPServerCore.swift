@@ -301,12 +301,6 @@ final class HTTPServerCore: Sendable {
             status: status)
     }
 
-    /// The job a response created or names, from its `Location`.
-    private static func job(of response: HTTPResponse) -> String? {
-        guard let location = response.header("Location"), location.hasPrefix("/jobs/") else { return nil }
-        return String(location.dropFirst("/jobs/".count))
-    }
-
     private func receive(
         _ context: RequestContext, _ data: UnsafePointer<CChar>?, _ uploadSize: UnsafeMutablePointer<Int>
     ) -> MHD_Result {
@@ -350,7 +344,7 @@ final class HTTPServerCore: Sendable {
             do {
                 let id = try auditor.begin(audited)
                 finishAudit = { response in
-                    auditor.finish(id, of: audited, status: response.status, job: Self.job(of: response))
+                    auditor.finish(id, of: audited, status: response.status, job: response.job)
                     observed(response.status)
                 }
             } catch {

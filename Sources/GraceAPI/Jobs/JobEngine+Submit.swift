@@ -251,11 +251,23 @@ extension JobEngine {
                     return .failure(.busy(device, job: holder.machine.job))
                 }
             }
+            // The job and its `job.queued` event are one transaction, or neither is written.
+            let record = job.record
             do {
-                try store.insertJob(job.record)
-            } catch GraceStoreError.idempotencyKeyTaken(let key, _) {
-                return .failure(.idempotencyKeyReused(key: key, job: job))
+                if let events {
+                    try events.publish(
+                        [JobEvents.draft(.queued, of: job)].compactMap { $0 },
+                        heldFor: Set(devices.map(\.description))
+                    ) { connection in try GraceStore.insertJob(connection, record) }
+                } else {
+                    try store.insertJob(record)
+                }
             } catch {
+                if case GraceStoreError.idempotencyKeyTaken(let key, _) = store.idempotencyConflict(
+                    inserting: record, failedWith: error)
+                {
+                    return .failure(.idempotencyKeyReused(key: key, job: job))
+                }
                 return .failure(.storeUnavailable("\(error)"))
             }
             for device in devices where !takeOvers.contains(device) {
@@ -280,10 +292,10 @@ extension JobEngine {
         case .failure(let refusal):
             return .refused(refusal)
         }
-        recorder.inserted(job.id, revision: live.machine.revision)
-        // Announced before a worker can take it, so that `queued` always comes before `started`.
+        recorder.inserted(job.id, revision: live.machine.revision, record: job.record)
+        // Announced (`job.queued`, with the insert above) before a worker can take it, so that
+        // `queued` always comes before `started`.
         logger.info("job \(job.id): \(kind.rawValue) of \(bdf) queued")
-        handle(job.id) { $0.submitted() }
         state.withLock { state in
             if state.jobs[job.id]?.machine.state == .queued { state.queue.append(job.id) }
         }

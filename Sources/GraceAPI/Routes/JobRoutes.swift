@@ -53,6 +53,7 @@ enum JobRoutes {
             case .accepted(let job):
                 let answer = { @Sendable (job: Job) in
                     HTTPResponse.json(JobView(job), status: 202, headers: [("Location", "/jobs/\(job.id)")])
+                        .naming(job: job.id)
                 }
                 guard let wait, !job.state.isTerminal else { return .respond(answer(job)) }
                 return .deferred { answer(await engine.waitForEnd(of: id, timeout: wait) ?? job) }
@@ -121,6 +122,7 @@ enum JobRoutes {
         switch submit(bdf, body, key) {
         case .accepted(let job), .repeated(let job):
             return .json(JobView(job), status: 202, headers: [("Location", "/jobs/\(job.id)")])
+                .naming(job: job.id)
         case .dryRun(let plan):
             return .json(plan)
         case .refused(let refusal):

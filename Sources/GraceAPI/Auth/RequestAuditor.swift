@@ -21,4 +21,20 @@ public protocol RequestAuditor: Sendable {
     func finish(_ id: Int64, of request: AuditedRequest, status: Int, job: String?)
     /// A request refused at the edge (401, 403, 415, 400, ...), recorded in one step.
     func refused(_ request: AuditedRequest, status: Int)
+    /// The row of the line `request` answered `status` (naming `job`) would be, for a handler that
+    /// writes it in the service's store within its own transaction (`TransactionalAudit`); nil when
+    /// this auditor does not write there.
+    func line(for request: AuditedRequest, status: Int, job: String?) -> AuditLine?
+}
+
+extension RequestAuditor {
+    public func line(for request: AuditedRequest, status: Int, job: String?) -> AuditLine? { nil }
+}
+
+/// One row of the service store's audit trail, before it is written.
+public struct AuditLine: Sendable {
+    public var actor: String
+    public var action: String
+    public var target: String
+    public var detailJSON: String
 }

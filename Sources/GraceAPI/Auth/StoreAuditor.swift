@@ -95,6 +95,12 @@ final class StoreAuditor: RequestAuditor {
         complete(refusals.closeAll())
     }
 
+    func line(for request: AuditedRequest, status: Int, job: String?) -> AuditLine? {
+        AuditLine(
+            actor: request.caller.name, action: "\(request.method) \(request.route)", target: request.path,
+            detailJSON: JSON.encodeString(detail(request, status: status, job: job)))
+    }
+
     @discardableResult
     private func append(_ request: AuditedRequest, status: Int?) throws -> Int64 {
         try store.appendAudit(

@@ -323,7 +323,7 @@ final class HTTPServerCore: Sendable {
     private func dispatch(_ context: RequestContext, connection: OpaquePointer) -> MHD_Result {
         var body: [UInt8] = []
         swap(&body, &context.body)
-        let request = HTTPRequest(
+        var request = HTTPRequest(
             method: context.method, rawTarget: context.rawTarget, headers: context.headers, body: body,
             caller: context.caller)
         guard let match = context.match else {
@@ -341,15 +341,32 @@ final class HTTPServerCore: Sendable {
         var finishAudit: @Sendable (HTTPResponse) -> Void = { observed($0.status) }
         if EdgePolicy.isMutation(context.method), let auditor = policy.auditor {
             let audited = audited(context)
-            do {
-                let id = try auditor.begin(audited)
+            if match.auditsInTransaction, auditor.line(for: audited, status: 0, job: nil) != nil {
+                // The handler writes the line with its change; the answer completes it if need be.
+                let audit = TransactionalAudit(request: audited, auditor: auditor)
+                request.audit = audit
+                let log = log
                 finishAudit = { response in
-                    auditor.finish(id, of: audited, status: response.status, job: response.job)
+                    do {
+                        try audit.finish(status: response.status, job: response.job)
+                    } catch {
+                        log?(
+                            "could not record \(audited.method) \(audited.route) (\(response.status)): \(error)"
+                        )
+                    }
                     observed(response.status)
                 }
-            } catch {
-                log?("audit trail not writable, refusing \(context.method) \(match.template): \(error)")
-                return result(queue(Self.auditUnavailable(), on: connection))
+            } else {
+                do {
+                    let id = try auditor.begin(audited)
+                    finishAudit = { response in
+                        auditor.finish(id, of: audited, status: response.status, job: response.job)
+                        observed(response.status)
+                    }
+                } catch {
+                    log?("audit trail not writable, refusing \(context.method) \(match.template): \(error)")
+                    return result(queue(Self.auditUnavailable(), on: connection))
+                }
             }
         }
         // A page of an allowed origin may read the answer.

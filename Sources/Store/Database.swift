@@ -18,6 +18,7 @@ public final class Database: Sendable {
     /// The file path, or ":memory:".
     public let path: String
     private let handle: Mutex<Handle>
+    private let commits = CommitCounter()
 
     /// Opens (creating if needed) the database at `path`, or a private in-memory one for ":memory:".
     ///
@@ -54,7 +55,13 @@ public final class Database: Sendable {
         }
         self.path = path
         self.handle = Mutex(Handle(pointer: pointer))
+        commits.observe(pointer)
     }
+
+    /// Write transactions committed on this connection since it opened, autocommitted single
+    /// statements included (each is synced: WAL with `synchronous = FULL`). Read-only transactions
+    /// are not counted: SQLite calls the commit hook only for transactions that wrote.
+    public var committedWriteTransactions: Int { commits.count }
 
     deinit {
         handle.withLock { handle in

@@ -5,14 +5,24 @@ extension GraceStore {
         atMs: Int64 = WallClock.nowMs(), actor: String, action: String, target: String,
         detailJSON: String = "{}"
     ) throws -> AuditEntry {
-        let id = try database.withConnection { connection in
-            try connection.run(
-                "INSERT INTO audit_log (at_ms, actor, action, target, detail_json) VALUES (?, ?, ?, ?, ?)",
-                [.integer(atMs), .text(actor), .text(action), .text(target), .text(detailJSON)])
-            return connection.lastInsertRowID
+        try database.withConnection { connection in
+            try Self.appendAudit(
+                connection, atMs: atMs, actor: actor, action: action, target: target, detailJSON: detailJSON)
         }
+    }
+
+    /// `appendAudit` inside a transaction the caller holds (a job's outcome is written with its end).
+    @discardableResult
+    public static func appendAudit(
+        _ connection: Connection, atMs: Int64, actor: String, action: String, target: String,
+        detailJSON: String
+    ) throws(DatabaseError) -> AuditEntry {
+        try connection.run(
+            "INSERT INTO audit_log (at_ms, actor, action, target, detail_json) VALUES (?, ?, ?, ?, ?)",
+            [.integer(atMs), .text(actor), .text(action), .text(target), .text(detailJSON)])
         return AuditEntry(
-            id: id, atMs: atMs, actor: actor, action: action, target: target, detailJSON: detailJSON)
+            id: connection.lastInsertRowID, atMs: atMs, actor: actor, action: action, target: target,
+            detailJSON: detailJSON)
     }
 
     /// Replaces an audit line's detail once the outcome of what it records is known.

@@ -8,18 +8,28 @@ extension GraceStore {
         type: String, atMs: Int64, gpu: String?, job: String?, dataJSON: String, atLeast: Int64 = 0
     ) throws -> Int64 {
         try database.withConnection { connection in
-            try connection.run(
-                """
-                INSERT INTO events (id, type, at_ms, gpu, job, data_json) VALUES (
-                    max(?1, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1),
-                    ?2, ?3, ?4, ?5, ?6)
-                """,
-                [
-                    .integer(atLeast), .text(type), .integer(atMs), SQLValue(gpu), SQLValue(job),
-                    .text(dataJSON),
-                ])
-            return connection.lastInsertRowID
+            try Self.appendEvent(
+                connection, type: type, atMs: atMs, gpu: gpu, job: job, dataJSON: dataJSON, atLeast: atLeast)
         }
+    }
+
+    /// `appendEvent` inside a transaction the caller holds (the event hub's, which writes a job's
+    /// change and the events it caused together).
+    public static func appendEvent(
+        _ connection: Connection, type: String, atMs: Int64, gpu: String?, job: String?, dataJSON: String,
+        atLeast: Int64 = 0
+    ) throws(DatabaseError) -> Int64 {
+        try connection.run(
+            """
+            INSERT INTO events (id, type, at_ms, gpu, job, data_json) VALUES (
+                max(?1, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1),
+                ?2, ?3, ?4, ?5, ?6)
+            """,
+            [
+                .integer(atLeast), .text(type), .integer(atMs), SQLValue(gpu), SQLValue(job),
+                .text(dataJSON),
+            ])
+        return connection.lastInsertRowID
     }
 
     /// Events with an id above `afterId`, oldest first, at most `limit`.

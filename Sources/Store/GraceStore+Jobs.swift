@@ -20,22 +20,39 @@ extension GraceStore {
 
     private func insertJobRows(_ job: JobRecord) throws {
         try database.transaction { connection in
-            try connection.run(
-                "INSERT INTO jobs (\(Self.jobColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    .text(job.id), .text(job.kind), .integer(job.deviceId), .text(job.bdf), .text(job.state),
-                    .text(job.phase), .text(job.methodRequested), SQLValue(job.methodUsed),
-                    .integer(job.deadlineMs), SQLValue(job.idempotencyKey), .text(job.requestJSON),
-                    SQLValue(job.resultJSON), SQLValue(job.errorJSON), .integer(job.createdAtMs),
-                    SQLValue(job.finishedAtMs),
-                ])
-            for phase in job.phases {
-                try Self.insertPhase(connection, jobId: job.id, phase)
-            }
-            for attempt in job.attempts {
-                try Self.insertAttempt(connection, jobId: job.id, attempt)
-            }
+            try Self.insertJob(connection, job)
         }
+    }
+
+    /// Inserts a new job's rows inside a transaction the caller holds (the event hub's, to store the
+    /// job and its `job.queued` event together). A unique-key failure comes back as the
+    /// `DatabaseError` it is: `idempotencyConflict` says whose key it was.
+    public static func insertJob(_ connection: Connection, _ job: JobRecord) throws(DatabaseError) {
+        try connection.run(
+            "INSERT INTO jobs (\(Self.jobColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                .text(job.id), .text(job.kind), .integer(job.deviceId), .text(job.bdf), .text(job.state),
+                .text(job.phase), .text(job.methodRequested), SQLValue(job.methodUsed),
+                .integer(job.deadlineMs), SQLValue(job.idempotencyKey), .text(job.requestJSON),
+                SQLValue(job.resultJSON), SQLValue(job.errorJSON), .integer(job.createdAtMs),
+                SQLValue(job.finishedAtMs),
+            ])
+        for phase in job.phases {
+            try Self.writePhase(connection, jobId: job.id, phase)
+        }
+        for attempt in job.attempts {
+            try Self.writeAttempt(connection, jobId: job.id, attempt)
+        }
+    }
+
+    /// The error an insert of `job` that failed with `error` stands for: `idempotencyKeyTaken` when
+    /// another job holds its key, else `error` itself.
+    public func idempotencyConflict(inserting job: JobRecord, failedWith error: any Error) -> any Error {
+        guard let databaseError = error as? DatabaseError,
+            databaseError.code == DatabaseError.constraintUnique,
+            let key = job.idempotencyKey, let owner = try? self.job(idempotencyKey: key), owner.id != job.id
+        else { return error }
+        return GraceStoreError.idempotencyKeyTaken(key: key, jobId: owner.id)
     }
 
     /// Changes the given fields of a job; nil leaves a field as it is.
@@ -77,7 +94,7 @@ extension GraceStore {
             guard changed > 0 else { throw GraceStoreError.jobNotFound(id: jobId) }
             let seq = try Self.nextSeq(connection, table: "job_phases", jobId: jobId)
             let phase = JobPhase(seq: seq, name: name, startedAtMs: startedAtMs)
-            try Self.insertPhase(connection, jobId: jobId, phase)
+            try Self.writePhase(connection, jobId: jobId, phase)
             return phase
         }
     }
@@ -99,7 +116,7 @@ extension GraceStore {
             }
             let seq = try Self.nextSeq(connection, table: "job_attempts", jobId: jobId)
             let attempt = JobAttempt(seq: seq, atMs: atMs, errno: errno, message: message)
-            try Self.insertAttempt(connection, jobId: jobId, attempt)
+            try Self.writeAttempt(connection, jobId: jobId, attempt)
             return attempt
         }
     }
@@ -166,29 +183,38 @@ extension GraceStore {
         }
     }
 
-    /// Writes a job as it now is, with all its phases and attempts, in one transaction: the engine
-    /// persists each transition of a job (before the kernel write it announces).
+    /// Writes a job as it now is, in one transaction (its phases and attempts in place: none is
+    /// deleted).
     public func saveJob(_ job: JobRecord) throws {
         try database.transaction { connection in
-            try connection.run(
-                """
-                UPDATE jobs SET state = ?, phase = ?, method_used = ?, result_json = ?, error_json = ?,
-                    finished_at_ms = ?
-                WHERE id = ?
-                """,
-                [
-                    .text(job.state), .text(job.phase), SQLValue(job.methodUsed), SQLValue(job.resultJSON),
-                    SQLValue(job.errorJSON), SQLValue(job.finishedAtMs), .text(job.id),
-                ])
-            guard connection.changes > 0 else { throw GraceStoreError.jobNotFound(id: job.id) }
-            try connection.run("DELETE FROM job_phases WHERE job_id = ?", [.text(job.id)])
-            try connection.run("DELETE FROM job_attempts WHERE job_id = ?", [.text(job.id)])
-            for phase in job.phases {
-                try Self.insertPhase(connection, jobId: job.id, phase)
-            }
-            for attempt in job.attempts {
-                try Self.insertAttempt(connection, jobId: job.id, attempt)
-            }
+            try Self.saveJob(connection, job, since: nil)
+        }
+    }
+
+    /// Writes what changed in a job since `previous` (the version last written; nil: unknown) inside
+    /// a transaction the caller holds: the job row's changing columns, and only the phases and
+    /// attempts that are new or differ. Phases and attempts are only ever appended or completed, so
+    /// nothing is deleted; one that differs is rewritten in place.
+    public static func saveJob(_ connection: Connection, _ job: JobRecord, since previous: JobRecord?) throws
+    {
+        try connection.run(
+            """
+            UPDATE jobs SET state = ?, phase = ?, method_used = ?, result_json = ?, error_json = ?,
+                finished_at_ms = ?
+            WHERE id = ?
+            """,
+            [
+                .text(job.state), .text(job.phase), SQLValue(job.methodUsed), SQLValue(job.resultJSON),
+                SQLValue(job.errorJSON), SQLValue(job.finishedAtMs), .text(job.id),
+            ])
+        guard connection.changes > 0 else { throw GraceStoreError.jobNotFound(id: job.id) }
+        let phases = Dictionary((previous?.phases ?? []).map { ($0.seq, $0) }) { first, _ in first }
+        for phase in job.phases where phases[phase.seq] != phase {
+            try writePhase(connection, jobId: job.id, phase)
+        }
+        let attempts = Dictionary((previous?.attempts ?? []).map { ($0.seq, $0) }) { first, _ in first }
+        for attempt in job.attempts where attempts[attempt.seq] != attempt {
+            try writeAttempt(connection, jobId: job.id, attempt)
         }
     }
 
@@ -277,24 +303,30 @@ extension GraceStore {
         return 1
     }
 
-    private static func insertPhase(_ connection: Connection, jobId: String, _ phase: JobPhase)
+    /// Inserts a phase, or rewrites it where its seq is already stored (a phase that ended).
+    private static func writePhase(_ connection: Connection, jobId: String, _ phase: JobPhase)
         throws(DatabaseError)
     {
         try connection.run(
-            "INSERT INTO job_phases (job_id, seq, name, started_at_ms, ended_at_ms) VALUES (?, ?, ?, ?, ?)",
+            """
+            INSERT INTO job_phases (job_id, seq, name, started_at_ms, ended_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+            ON CONFLICT (job_id, seq) DO UPDATE SET name = ?3, started_at_ms = ?4, ended_at_ms = ?5
+            """,
             [
                 .text(jobId), SQLValue(phase.seq), .text(phase.name), .integer(phase.startedAtMs),
                 SQLValue(phase.endedAtMs),
             ])
     }
 
-    private static func insertAttempt(_ connection: Connection, jobId: String, _ attempt: JobAttempt)
+    /// Inserts an attempt, or rewrites it where its seq is already stored (the kernel returned).
+    private static func writeAttempt(_ connection: Connection, jobId: String, _ attempt: JobAttempt)
         throws(DatabaseError)
     {
         try connection.run(
             """
             INSERT INTO job_attempts (job_id, seq, at_ms, errno, message, returned_at_ms)
-            VALUES (?, ?, ?, ?, ?, ?)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            ON CONFLICT (job_id, seq) DO UPDATE SET at_ms = ?3, errno = ?4, message = ?5, returned_at_ms = ?6
             """,
             [
                 .text(jobId), SQLValue(attempt.seq), .integer(attempt.atMs), SQLValue(attempt.errno),

@@ -7,6 +7,30 @@ import Testing
 private struct Boom: Error {}
 
 @Suite struct DatabaseTests {
+    @Test("each committed write transaction is counted once; reads and rollbacks are not")
+    func countsCommittedWrites() throws {
+        let db = try Database(path: ":memory:")
+        try db.execute("CREATE TABLE t (i INTEGER)")
+        let start = db.committedWriteTransactions
+        try db.run("INSERT INTO t VALUES (1)")
+        #expect(db.committedWriteTransactions == start + 1, "an autocommitted insert is one")
+        try db.transaction { connection in
+            try connection.run("INSERT INTO t VALUES (2)")
+            try connection.run("INSERT INTO t VALUES (3)")
+            try connection.transaction { nested in try nested.run("INSERT INTO t VALUES (4)") }
+        }
+        #expect(db.committedWriteTransactions == start + 2, "a transaction with a savepoint is one")
+        _ = try db.scalar("SELECT count(*) FROM t")
+        #expect(db.committedWriteTransactions == start + 2, "a read is none")
+        #expect(throws: Boom.self) {
+            try db.transaction { connection in
+                try connection.run("INSERT INTO t VALUES (5)")
+                throw Boom()
+            }
+        }
+        #expect(db.committedWriteTransactions == start + 2, "a rollback is none")
+    }
+
     @Test func bindAndColumnRoundTripEveryType() throws {
         let db = try Database(path: ":memory:")
         try db.execute("CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n)")

@@ -96,6 +96,16 @@ final class StoreAuditor: RequestAuditor {
         complete(refusals.closeAll())
     }
 
+    func handlerWritten(_ request: AuditedRequest) -> (any HandlerWrittenAudit)? {
+        TransactionalAudit(request: request, auditor: self)
+    }
+
+    func line(for request: AuditedRequest, status: Int, job: String?) -> AuditLine? {
+        AuditLine(
+            actor: request.caller.name, action: "\(request.method) \(request.route)", target: request.path,
+            detailJSON: JSON.encodeString(detail(request, status: status, job: job)))
+    }
+
     @discardableResult
     private func append(_ request: AuditedRequest, status: Int?) throws -> Int64 {
         try store.appendAudit(

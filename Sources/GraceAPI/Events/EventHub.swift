@@ -74,6 +74,10 @@ public final class EventHub: Sendable {
         /// Whether this outage has dropped events yet (logged once an outage).
         var losingEvents = false
         var degraded = false
+        /// GPUs whose events wait for their job's commit, with how many holds each.
+        var held: [String: Int] = [:]
+        /// Events of held GPUs, in the order they were published.
+        var queued: [Queued] = []
         var nextSubscriber: UInt64 = 1
         var subscribers: [UInt64: EventSubscription] = [:]
 
@@ -94,6 +98,12 @@ public final class EventHub: Sendable {
     }
 
     private let state = Mutex(State())
+
+    /// An event waiting for its id, with the time it was published.
+    private struct Queued {
+        var draft: EventDraft
+        var atMs: Int64
+    }
 
     public init(
         store: GraceStore, configuration: Configuration = Configuration(), logger: Logger,
@@ -123,80 +133,143 @@ public final class EventHub: Sendable {
     /// a store failure makes the hub `isDegraded` (see the type's notes), a slow subscriber is cut off.
     /// `payload` must encode as a JSON object (anything else is wrapped as `{"value": ...}`).
     /// The stream's own types (`stream.*`) are not for publishers (they would pass every filter).
+    /// An event of a GPU a job holds is queued until the job commits (`hold`); it is returned
+    /// without an id.
     @discardableResult
     public func publish(type: EventType, gpu: String? = nil, job: String? = nil, payload: some Encodable)
         -> ServiceEvent
     {
-        if type.isStreamControl {
-            logger.error("\(type.rawValue) published by a publisher; the stream makes those")
-        }
-        let data: String
-        if let bytes = try? HTTPResponse.encodeJSON(payload) {
-            let text = String(decoding: bytes, as: UTF8.self)
-            data = bytes.first == UInt8(ascii: "{") ? text : #"{"value":"# + text + "}"
-        } else {
-            logger.error("event \(type.rawValue) has a payload that does not encode; sent empty")
-            data = "{}"
-        }
-        let atMs = clock()
-        let (event, woken) = state.withLock { state -> (ServiceEvent, [EventSubscription]) in
-            let event = ServiceEvent(
-                id: assignId(&state, type: type.rawValue, atMs: atMs, gpu: gpu, job: job, dataJSON: data),
-                type: type.rawValue, atMs: atMs, gpu: gpu, job: job, dataJSON: data)
-            state.remember(event, capacity: configuration.ringCapacity)
-            var woken: [EventSubscription] = []
-            for (id, subscription) in state.subscribers {
-                switch subscription.offer(event) {
-                case .queued: woken.append(subscription)
-                case .skipped: break
-                case .overflowed:
-                    woken.append(subscription)
-                    state.subscribers[id] = nil
-                    logger.warning("event subscriber \(id) too slow; cut off with stream.overflow")
-                case .closed: state.subscribers[id] = nil
-                }
-            }
-            return (event, woken)
-        }
-        // Outside the hub's lock: waking resumes an HTTP connection, which takes MHD's locks.
-        for subscription in woken { subscription.wakeConsumer() }
-        return event
+        let draft = EventDraft(type: type, gpu: gpu, job: job, payload: payload)
+        return publish([draft]).first
+            ?? ServiceEvent(
+                id: nil, type: type.rawValue, atMs: clock(), gpu: gpu, job: job, dataJSON: draft.dataJSON)
     }
 
-    /// Stores the event (after any unstored ones) and returns its id, or numbers it in memory.
-    private func assignId(
-        _ state: inout State, type: String, atMs: Int64, gpu: String?, job: String?, dataJSON: String
-    ) -> Int64 {
-        do {
-            while let first = state.unstored.first {
-                let id = try store.appendEvent(
-                    type: first.type, atMs: first.atMs, gpu: first.gpu, job: first.job,
-                    dataJSON: first.dataJSON,
-                    atLeast: first.id ?? 0)
-                if id != first.id {
-                    logger.error("event \(first.id ?? 0) was stored late as \(id)")
+    /// Publishes `drafts` in order: those of a held GPU are queued for its holder's next `commit`,
+    /// the others are stored in one transaction and handed to the subscribers. Returns those stored.
+    @discardableResult
+    public func publish(_ drafts: [EventDraft]) -> [ServiceEvent] {
+        checkPublishers(drafts)
+        let atMs = clock()
+        let (events, woken) = state.withLock { state -> ([ServiceEvent], [EventSubscription]) in
+            var now: [Queued] = []
+            for draft in drafts {
+                if let gpu = draft.gpu, state.held[gpu] != nil {
+                    state.queued.append(Queued(draft: draft, atMs: atMs))
+                } else {
+                    now.append(Queued(draft: draft, atMs: atMs))
                 }
-                state.lastId = max(state.lastId, id)
-                state.unstored.removeFirst()
             }
-            let id = try store.appendEvent(
-                type: type, atMs: atMs, gpu: gpu, job: job, dataJSON: dataJSON, atLeast: state.lastId + 1)
-            if state.degraded {
-                logger.notice("event log writable again")
-                state.degraded = false
-                state.losingEvents = false
+            guard !now.isEmpty else { return ([], []) }
+            let events = record(&state, now, alongWith: nil).events
+            return (events, fanOut(&state, events))
+        }
+        wake(woken)
+        return events
+    }
+
+    /// Stores, in one transaction, the events queued for `gpus`, then `write` (a job's change), then
+    /// `drafts` (the events it caused), and hands the events to the subscribers once it is committed.
+    /// Events are never lost to a failed `write`: it is tried again without it. Returns whether `write`
+    /// was committed.
+    @discardableResult
+    public func commit(
+        _ drafts: [EventDraft] = [], heldFor gpus: Set<String> = [],
+        alongWith write: ((Connection) throws -> Void)? = nil
+    ) -> Bool {
+        checkPublishers(drafts)
+        let atMs = clock()
+        let (wrote, woken) = state.withLock { state -> (Bool, [EventSubscription]) in
+            let pending = Self.takeQueued(&state, for: gpus) + drafts.map { Queued(draft: $0, atMs: atMs) }
+            guard !pending.isEmpty || write != nil else { return (true, []) }
+            let (events, wrote) = record(&state, pending, alongWith: write)
+            return (wrote, fanOut(&state, events))
+        }
+        wake(woken)
+        return wrote
+    }
+
+    /// Stores `write` and `drafts` in one transaction, or neither: when `write` (a new job's insert)
+    /// fails, its error is thrown and nothing is published.
+    @discardableResult
+    public func publish(
+        _ drafts: [EventDraft], heldFor gpus: Set<String> = [],
+        atomicallyWith write: (Connection) throws -> Void
+    ) throws -> [ServiceEvent] {
+        checkPublishers(drafts)
+        let atMs = clock()
+        let (events, woken) = try state.withLock { state -> ([ServiceEvent], [EventSubscription]) in
+            let pending = Self.takeQueued(&state, for: gpus) + drafts.map { Queued(draft: $0, atMs: atMs) }
+            let events = try insert(&state, pending, alongWith: write)
+            return (events, fanOut(&state, events))
+        }
+        wake(woken)
+        return events
+    }
+
+    /// From now on the events of `gpus` (a job's devices, from the start of its run) wait for the
+    /// job's `commit`, so that a step's transitions, the GPU states they show and the job's record are
+    /// one transaction. Holds nest: each `hold` needs its `release`.
+    public func hold(_ gpus: Set<String>) {
+        state.withLock { state in
+            for gpu in gpus { state.held[gpu, default: 0] += 1 }
+        }
+    }
+
+    /// Ends a `hold`, storing what is still queued for `gpus`.
+    public func release(_ gpus: Set<String>) {
+        state.withLock { state in
+            for gpu in gpus {
+                let holders = (state.held[gpu] ?? 1) - 1
+                state.held[gpu] = holders > 0 ? holders : nil
             }
-            state.lastId = id
-            return id
+        }
+        commit(heldFor: gpus)
+    }
+
+    /// The queued events of `gpus`, in order, taken off the queue.
+    private static func takeQueued(_ state: inout State, for gpus: Set<String>) -> [Queued] {
+        guard !gpus.isEmpty else { return [] }
+        var taken: [Queued] = []
+        state.queued.removeAll { queued in
+            guard let gpu = queued.draft.gpu, gpus.contains(gpu) else { return false }
+            taken.append(queued)
+            return true
+        }
+        return taken
+    }
+
+    private func checkPublishers(_ drafts: [EventDraft]) {
+        for draft in drafts where draft.type.isStreamControl {
+            logger.error("\(draft.type.rawValue) published by a publisher; the stream makes those")
+        }
+    }
+
+    /// Stores `pending` (with `write`, when given) and returns them with their ids; if that fails,
+    /// stores them without `write`; if that fails too, numbers them in memory (degraded).
+    private func record(
+        _ state: inout State, _ pending: [Queued], alongWith write: ((Connection) throws -> Void)?
+    )
+        -> (events: [ServiceEvent], wrote: Bool)
+    {
+        do {
+            return (try insert(&state, pending, alongWith: write ?? { _ in }), true)
         } catch {
+            if write != nil, let events = try? insert(&state, pending, alongWith: { _ in }) {
+                return (events, false)
+            }
             if !state.degraded {
                 logger.error("event log not writable, keeping events in memory: \(error)")
                 state.degraded = true
             }
-            state.lastId += 1
-            let event = ServiceEvent(
-                id: state.lastId, type: type, atMs: atMs, gpu: gpu, job: job, dataJSON: dataJSON)
-            state.unstored.append(event)
+            let events = pending.map { queued in
+                state.lastId += 1
+                return ServiceEvent(
+                    id: state.lastId, type: queued.draft.type.rawValue, atMs: queued.atMs,
+                    gpu: queued.draft.gpu,
+                    job: queued.draft.job, dataJSON: queued.draft.dataJSON)
+            }
+            state.unstored += events
             if state.unstored.count > configuration.ringCapacity {
                 let excess = state.unstored.count - configuration.ringCapacity
                 state.lostThrough = state.unstored[excess - 1].id
@@ -208,8 +281,76 @@ public final class EventHub: Sendable {
                     state.losingEvents = true
                 }
             }
-            return state.lastId
+            return (events, write == nil)
         }
+    }
+
+    /// One transaction: the unstored events under their own ids, `write`, then `pending`, each id
+    /// above the last handed out.
+    private func insert(
+        _ state: inout State, _ pending: [Queued], alongWith write: (Connection) throws -> Void
+    ) throws -> [ServiceEvent] {
+        let unstored = state.unstored
+        let floor = state.lastId
+        let (late, ids) = try store.database.transaction { connection -> ([Int64], [Int64]) in
+            var late: [Int64] = []
+            for event in unstored {
+                late.append(
+                    try GraceStore.appendEvent(
+                        connection, type: event.type, atMs: event.atMs, gpu: event.gpu, job: event.job,
+                        dataJSON: event.dataJSON, atLeast: event.id ?? 0))
+            }
+            try write(connection)
+            var last = max(floor, late.max() ?? 0)
+            var ids: [Int64] = []
+            for queued in pending {
+                last = try GraceStore.appendEvent(
+                    connection, type: queued.draft.type.rawValue, atMs: queued.atMs, gpu: queued.draft.gpu,
+                    job: queued.draft.job, dataJSON: queued.draft.dataJSON, atLeast: last + 1)
+                ids.append(last)
+            }
+            return (late, ids)
+        }
+        for (event, id) in zip(unstored, late) where id != event.id {
+            logger.error("event \(event.id ?? 0) was stored late as \(id)")
+        }
+        state.unstored.removeAll()
+        if state.degraded {
+            logger.notice("event log writable again")
+            state.degraded = false
+            state.losingEvents = false
+        }
+        state.lastId = max(state.lastId, late.max() ?? 0, ids.last ?? 0)
+        return zip(pending, ids).map { queued, id in
+            ServiceEvent(
+                id: id, type: queued.draft.type.rawValue, atMs: queued.atMs, gpu: queued.draft.gpu,
+                job: queued.draft.job, dataJSON: queued.draft.dataJSON)
+        }
+    }
+
+    /// Remembers `events` in the ring and offers them to every subscriber; returns those to wake.
+    private func fanOut(_ state: inout State, _ events: [ServiceEvent]) -> [EventSubscription] {
+        var woken: [UInt64: EventSubscription] = [:]
+        for event in events {
+            state.remember(event, capacity: configuration.ringCapacity)
+            for (id, subscription) in state.subscribers {
+                switch subscription.offer(event) {
+                case .queued: woken[id] = subscription
+                case .skipped: break
+                case .overflowed:
+                    woken[id] = subscription
+                    state.subscribers[id] = nil
+                    logger.warning("event subscriber \(id) too slow; cut off with stream.overflow")
+                case .closed: state.subscribers[id] = nil
+                }
+            }
+        }
+        return Array(woken.values)
+    }
+
+    /// Outside the hub's lock: waking resumes an HTTP connection, which takes MHD's locks.
+    private func wake(_ woken: [EventSubscription]) {
+        for subscription in woken { subscription.wakeConsumer() }
     }
 
     // MARK: Subscribing
@@ -379,6 +520,9 @@ public final class EventHub: Sendable {
 
     /// Stops the heartbeat thread and ends every subscriber's stream (after what it has buffered).
     public func stop() {
+        // Whatever a job left held (a worker still blocked in the kernel at shutdown) is stored.
+        let held = state.withLock { state in Set(state.queued.compactMap(\.draft.gpu)) }
+        commit(heldFor: held)
         ticker.stop { tickerWake.signal() }
         let subscribers = state.withLock { Array($0.subscribers.values) }
         for subscription in subscribers { subscription.stop() }

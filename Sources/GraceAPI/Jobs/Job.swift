@@ -57,11 +57,15 @@ struct Job: Sendable {
         var returnedAtMs: Int64? = nil
         var errno: Errno?
         var message: String
+        /// The write itself, for the event stream; nil for attempts read back from the store (their
+        /// message names it for people).
+        var write: SysfsWrite? = nil
 
         /// The kernel returned from the attempt's write (nil error: it succeeded).
         mutating func complete(_ write: SysfsWrite, error: KernelError?, atMs now: Int64, late: Bool = false)
         {
             returnedAtMs = now
+            self.write = write
             errno = error?.errno
             let outcome = error.map(\.message) ?? "ok"
             message = "\(write): \(outcome)" + (late ? " (returned after the deadline)" : "")

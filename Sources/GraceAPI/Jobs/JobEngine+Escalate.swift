@@ -165,9 +165,8 @@ extension JobEngine {
         handle(id) { $0.entered(.waitingReady, atMs: Timestamp.nowMs()) }
         show(target, .notReady, for: id)
         let probe = ReadinessProbe.make(kind: kind, bdf: target, root: host.root, expected: expected)
-        let outcome = ReadinessWaiter.wait(
-            for: probe, deadline: min(deadline, live.deadline), token: live.token,
-            policy: configuration.pollPolicy)
+        let outcome = waitForReadiness(
+            id, probe: probe, deadline: min(deadline, live.deadline), token: live.token)
         handle(id) { machine in
             machine.change { details in
                 details.readiness = Job.Readiness(

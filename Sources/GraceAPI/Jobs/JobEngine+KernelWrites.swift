@@ -26,6 +26,9 @@ extension JobEngine {
             if recordAttempts {
                 handle(id) { $0.writeIssued(write, atMs: Timestamp.nowMs()) }
             }
+            // Written before the kernel sees the write: a daemon that dies in it leaves a record that
+            // says so, and what the job owes the device.
+            commitRecord(id)
             let result = executor.perform(write, deadline: live.deadline)
             switch result {
             case .done:
@@ -42,6 +45,8 @@ extension JobEngine {
                     handle(id) { $0.writeReturned(write, error: error, atMs: Timestamp.nowMs()) }
                 }
                 guard RetryPolicy.isRetryable(error) else { return .failed(error) }
+                // The refusal is on disk before the job sleeps on it.
+                commitRecord(id)
                 let delay = configuration.retry.delay(beforeRetry: attempt)
                 let wake = min(live.deadline, .now + delay)
                 if live.token.sleep(for: ContinuousClock.now.duration(to: wake)) {

@@ -47,8 +47,14 @@ extension JobEngine {
         }
         guard var job = job(id), let index = Job.stuckAttempt(of: write, in: job) else { return }
         job.attempts[index].complete(write, error: error, atMs: atMs, late: true)
-        recorder.save(job, revision: Int.max)
+        let draft = JobEvents.draft(.attempt(job.attempts[index]), of: job)
+        if let events {
+            recorder.save(job, revision: Int.max) { write in
+                events.commit([draft].compactMap { $0 }, alongWith: write)
+            }
+        } else {
+            recorder.save(job, revision: Int.max)
+        }
         recorder.forget(id)
-        observers.jobChanged(job, .attempt(job.attempts[index]))
     }
 }

@@ -1,6 +1,24 @@
 import Passthrough
 
 extension JobEngine {
+    /// Polls a job's readiness probe (`ReadinessWaiter`). Before the wait first sleeps, the job's
+    /// record is committed and its devices' events stop being held until the wait ends: a wait can
+    /// last minutes, and what happens to the GPU meanwhile is told as it happens.
+    func waitForReadiness(
+        _ id: String, probe: ReadinessProbe, deadline: ContinuousClock.Instant, token: CancellationToken
+    ) -> ReadinessOutcome {
+        let gpus = Set((live(id)?.devices ?? []).map(\.description))
+        let events = events
+        let clock = CommittingClock { [self] in
+            commitRecord(id)
+            events?.release(gpus)
+        }
+        let outcome = ReadinessWaiter.wait(
+            for: probe, deadline: deadline, token: token, policy: configuration.pollPolicy, clock: clock)
+        if clock.slept { events?.hold(gpus) }
+        return outcome
+    }
+
     /// The readiness of `devices` is in doubt from now on (a reset is about to be written, or a write
     /// hung): each shows `not_ready` until its probe says ready. Devices the inventory does not list
     /// (a bridge, a non-GPU sibling behind the same bus) are not shown anyway.

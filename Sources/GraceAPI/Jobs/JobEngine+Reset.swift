@@ -83,8 +83,7 @@ extension JobEngine {
         handle(id) { $0.entered(.waitingReady, atMs: Timestamp.nowMs()) }
         show(target, .notReady, for: id)
         let probe = ReadinessProbe.make(kind: kind, bdf: target, root: host.root, expected: expected)
-        let outcome = ReadinessWaiter.wait(
-            for: probe, deadline: live.deadline, token: live.token, policy: configuration.pollPolicy)
+        let outcome = waitForReadiness(id, probe: probe, deadline: live.deadline, token: live.token)
         let readiness = Job.Readiness(
             probe: kind.rawValue, result: outcome.result.kind, waitedMs: outcome.waitedMs,
             polls: outcome.polls)

@@ -29,16 +29,22 @@ extension JobEngine {
     /// A shorter deadline could not even cover one readiness poll and the write's own round trip.
     static let minimumDeadlineSeconds = 0.1
 
-    func submitReset(_ bdf: BDF, _ request: ResetRequest, idempotencyKey: String?, requestedBy: String)
+    func submitReset(
+        _ bdf: BDF, _ request: ResetRequest, idempotencyKey: String?, requestedBy: String,
+        audit: TransactionalAudit? = nil
+    )
         -> Submission
     {
         let requested = request.method ?? .auto
         if requested == .escalate {
-            return submitEscalation(bdf, request, idempotencyKey: idempotencyKey, requestedBy: requestedBy)
+            return submitEscalation(
+                bdf, request, idempotencyKey: idempotencyKey, requestedBy: requestedBy,
+                audit: audit)
         }
         return submit(
             bdf, kind: .reset, methodRequested: requested.rawValue, deadlineSeconds: request.deadlineSeconds,
             requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, requestedBy: requestedBy,
+            audit: audit,
             dryRun: request.dryRun == true
         ) { gpu in
             let plan = ResetPlanner(root: host.root, processes: processes).plan(bdf, method: requested)
@@ -59,7 +65,8 @@ extension JobEngine {
     /// `method: escalate`: the ladder is planned at submit; the job claims every function an allowed
     /// rung reaches. Its default deadline is the single reset's times the rungs that may run.
     private func submitEscalation(
-        _ bdf: BDF, _ request: ResetRequest, idempotencyKey: String?, requestedBy: String
+        _ bdf: BDF, _ request: ResetRequest, idempotencyKey: String?, requestedBy: String,
+        audit: TransactionalAudit?
     ) -> Submission {
         let ladder = EscalationPlanner(root: host.root, processes: processes).plan(bdf)
         let deadline =
@@ -72,6 +79,7 @@ extension JobEngine {
         return submit(
             bdf, kind: .reset, methodRequested: ResetMethod.escalate.rawValue, deadlineSeconds: deadline,
             requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, requestedBy: requestedBy,
+            audit: audit,
             dryRun: request.dryRun == true
         ) { gpu in
             let first = ResetPlanner(root: host.root, processes: processes).plan(bdf, method: .auto)
@@ -90,26 +98,34 @@ extension JobEngine {
         }
     }
 
-    func submitBind(_ bdf: BDF, _ request: BindRequest, idempotencyKey: String?, requestedBy: String)
+    func submitBind(
+        _ bdf: BDF, _ request: BindRequest, idempotencyKey: String?, requestedBy: String,
+        audit: TransactionalAudit? = nil
+    )
         -> Submission
     {
         let driver = request.driver ?? "auto"
         return submit(
             bdf, kind: .bind, methodRequested: driver, deadlineSeconds: request.deadlineSeconds,
             requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, requestedBy: requestedBy,
+            audit: audit,
             dryRun: false
         ) { gpu in
             bindPlanning(bdf, driver: driver, includeGroup: request.group ?? false, gpu: gpu)
         }
     }
 
-    func submitUnbind(_ bdf: BDF, _ request: UnbindRequest, idempotencyKey: String?, requestedBy: String)
+    func submitUnbind(
+        _ bdf: BDF, _ request: UnbindRequest, idempotencyKey: String?, requestedBy: String,
+        audit: TransactionalAudit? = nil
+    )
         -> Submission
     {
         let driver = request.driver ?? "original"
         return submit(
             bdf, kind: .unbind, methodRequested: driver, deadlineSeconds: request.deadlineSeconds,
             requestJSON: JSON.encodeString(request), idempotencyKey: idempotencyKey, requestedBy: requestedBy,
+            audit: audit,
             dryRun: false
         ) { _ in
             let plan = UnbindPlanner(root: host.root, processes: processes)
@@ -157,7 +173,8 @@ extension JobEngine {
     /// The submit stage shared by every kind.
     func submit(
         _ bdf: BDF, kind: JobKind, methodRequested: String, deadlineSeconds: Double?, requestJSON: String,
-        idempotencyKey: String?, requestedBy: String, dryRun: Bool, plan: (GPUDevice) -> Planning
+        idempotencyKey: String?, requestedBy: String, audit: TransactionalAudit? = nil, dryRun: Bool,
+        plan: (GPUDevice) -> Planning
     ) -> Submission {
         if !state.read({ $0.accepting }) { return .refused(.shuttingDown) }
         if let deadlineSeconds,
@@ -176,7 +193,7 @@ extension JobEngine {
         }
         let submission = submitNew(
             bdf, gpu, kind: kind, methodRequested: methodRequested, deadlineSeconds: deadlineSeconds,
-            requestJSON: requestJSON, idempotencyKey: idempotencyKey, requestedBy: requestedBy,
+            requestJSON: requestJSON, idempotencyKey: idempotencyKey, requestedBy: requestedBy, audit: audit,
             dryRun: dryRun,
             plan: plan)
         // The key was looked up before the checks that can refuse (the GPU busy, the plan refused);
@@ -194,7 +211,8 @@ extension JobEngine {
     /// The rest of the submit stage, for a request whose key (if any) no job had when it was looked up.
     private func submitNew(
         _ bdf: BDF, _ gpu: GPUDevice, kind: JobKind, methodRequested: String, deadlineSeconds: Double?,
-        requestJSON: String, idempotencyKey: String?, requestedBy: String, dryRun: Bool,
+        requestJSON: String, idempotencyKey: String?, requestedBy: String, audit: TransactionalAudit?,
+        dryRun: Bool,
         plan: (GPUDevice) -> Planning
     ) -> Submission {
         if gpu.state == .missing { return .refused(.gpuMissing(bdf)) }
@@ -252,11 +270,32 @@ extension JobEngine {
                     return .failure(.busy(device, job: holder.machine.job))
                 }
             }
+            // The job and its `job.queued` event are one transaction, or neither is written.
+            // So is the request's audit line, saying it is answered 202 with this job.
+            let record = job.record
+            var receipt: TransactionalAudit.Receipt?
             do {
-                try store.insertJob(job.record)
-            } catch GraceStoreError.idempotencyKeyTaken(let key, _) {
-                return .failure(.idempotencyKeyReused(key: key, job: job))
+                if let events {
+                    try events.publish(
+                        [JobEvents.draft(.queued, of: job)].compactMap { $0 },
+                        heldFor: Set(devices.map(\.description))
+                    ) { connection in
+                        try GraceStore.insertJob(connection, record)
+                        receipt = try audit?.write(in: connection, status: 202, job: record.id)
+                    }
+                } else {
+                    try store.database.transaction { connection in
+                        try GraceStore.insertJob(connection, record)
+                        receipt = try audit?.write(in: connection, status: 202, job: record.id)
+                    }
+                }
+                audit?.commit(receipt)
             } catch {
+                if case GraceStoreError.idempotencyKeyTaken(let key, _) = store.idempotencyConflict(
+                    inserting: record, failedWith: error)
+                {
+                    return .failure(.idempotencyKeyReused(key: key, job: job))
+                }
                 return .failure(.storeUnavailable("\(error)"))
             }
             for device in devices where !takeOvers.contains(device) {
@@ -281,10 +320,10 @@ extension JobEngine {
         case .failure(let refusal):
             return .refused(refusal)
         }
-        recorder.inserted(job.id, revision: live.machine.revision)
-        // Announced before a worker can take it, so that `queued` always comes before `started`.
+        recorder.inserted(job.id, revision: live.machine.revision, record: job.record)
+        // Announced (`job.queued`, with the insert above) before a worker can take it, so that
+        // `queued` always comes before `started`.
         logger.info("job \(job.id): \(kind.rawValue) of \(bdf) queued")
-        handle(job.id) { $0.submitted() }
         state.withLock { state in
             if state.jobs[job.id]?.machine.state == .queued { state.queue.append(job.id) }
         }

@@ -39,11 +39,11 @@ public final class JobEngine: Sendable {
         }
     }
 
-    /// Who hears of jobs and devices changing: the event stream, the metrics, the audit trail.
-    /// Called outside the engine's lock, in the order the changes happened for one job.
+    /// Who hears of jobs and devices changing besides the event stream: the metrics, the binding
+    /// reconciler. Called outside the engine's lock, in the order the changes happened for one job.
     public struct Observers: Sendable {
-        var jobChanged: @Sendable (Job, JobMachine.Transition) -> Void = { _, _ in }
-        /// The job is over and its devices are free; its final record has been handed to the store.
+        /// The job is over and its devices are free; its final record (with its `job.finished` event
+        /// and its audit line) is on disk or with the recorder.
         var jobConcluded: @Sendable (Job) -> Void = { _ in }
         /// A bind or unbind has put its functions on their drivers and is about to succeed; called
         /// while the job still holds them, so that no scan sees them free before it is known.
@@ -59,6 +59,9 @@ public final class JobEngine: Sendable {
         let work: JobWork
         let devices: Set<BDF>
         let deadline: ContinuousClock.Instant
+        /// From the start of its run until it ends, the events of its devices are held by the hub and
+        /// its record and events are written together at its commits (`commitRecord`).
+        var holdsEvents = false
     }
 
     /// What a job will do, computed at submit.
@@ -98,6 +101,9 @@ public final class JobEngine: Sendable {
     let observers: Observers
     let executor: KernelWriteExecutor
     let recorder: JobRecorder
+    /// Where a job's transitions are published, written in one transaction with its record; nil for
+    /// an engine tested alone (its records are written, no events).
+    let events: EventHub?
     let waiters = JobWaiters()
     let processes: ProcessTable
     let aliases: ModulesAlias?
@@ -109,8 +115,9 @@ public final class JobEngine: Sendable {
 
     public init(
         host: ServiceHost, store: GraceStore, inventory: InventoryService, configuration: Configuration,
-        logger: Logger, observers: Observers = Observers()
+        logger: Logger, observers: Observers = Observers(), events: EventHub? = nil
     ) {
+        self.events = events
         self.host = host
         self.store = store
         self.inventory = inventory
@@ -190,16 +197,29 @@ public final class JobEngine: Sendable {
         return applied.actions
     }
 
+    /// Carries out what a transition asked. A job that runs defers its record and events to its next
+    /// commit (before a kernel write, before it blocks, at its end), so that one step is one
+    /// transaction; anything that tells a client the job is over is preceded by a commit.
     func perform(_ actions: [JobMachine.Action], for live: LiveJob) {
         let job = live.machine.job
+        let drafts = actions.compactMap { action -> EventDraft? in
+            guard case .publish(let transition) = action else { return nil }
+            return JobEvents.draft(transition, of: job)
+        }
+        let tellsWaiters = actions.contains(.notifyWaiters)
+        if live.holdsEvents && !tellsWaiters && !live.machine.isTerminal {
+            // Queued by the hub (its GPU is held) until the job's next commit.
+            events?.publish(drafts)
+        } else if tellsWaiters || actions.contains(.persist) || !drafts.isEmpty {
+            // The end of a job is written with its audit line before anyone hears of it.
+            commit(
+                job, revision: live.machine.revision, drafts: drafts, devices: live.devices,
+                audit: tellsWaiters)
+        }
         for action in actions {
             switch action {
-            case .run:
-                break  // the worker that asked runs the stages
-            case .persist:
-                recorder.save(job, revision: live.machine.revision)
-            case .publish(let transition):
-                observers.jobChanged(job, transition)
+            case .run, .persist, .publish:
+                break  // the worker that asked runs the stages; records and events are above
             case .signalCancellation(let reason):
                 live.token.cancel(reason: reason)
             case .notifyWaiters:
@@ -213,6 +233,27 @@ public final class JobEngine: Sendable {
                     state.withLock { $0.concludingElsewhere -= 1 }
                 }
             }
+        }
+    }
+
+    /// Writes the running job's record as it now is with every event its devices queued since the
+    /// last commit, in one transaction: called before each kernel write and before the job blocks,
+    /// so the record on disk always says what the job is doing.
+    func commitRecord(_ id: String) {
+        guard let live = live(id) else { return }
+        commit(
+            live.machine.job, revision: live.machine.revision, drafts: [], devices: live.devices, audit: false
+        )
+    }
+
+    private func commit(_ job: Job, revision: Int, drafts: [EventDraft], devices: Set<BDF>, audit: Bool) {
+        guard let events else {
+            recorder.save(job, revision: revision, audit: audit)
+            return
+        }
+        let gpus = Set(devices.map(\.description))
+        recorder.save(job, revision: revision, audit: audit) { write in
+            events.commit(drafts, heldFor: gpus, alongWith: write)
         }
     }
 
@@ -405,14 +446,25 @@ public final class JobEngine: Sendable {
     }
 
     private func run(_ id: String) {
-        guard handle(id, { $0.started() }).contains(.run), let live = live(id) else { return }
+        guard
+            let devices = state.withLock({ state -> Set<BDF>? in
+                state.jobs[id]?.holdsEvents = true
+                return state.jobs[id]?.devices
+            })
+        else { return }
+        let gpus = Set(devices.map(\.description))
+        events?.hold(gpus)
+        guard handle(id, { $0.started() }).contains(.run), let live = live(id) else {
+            events?.release(gpus)
+            return
+        }
         logger.info("job \(id): \(live.machine.job.kind.rawValue) of \(live.machine.job.gpu) started")
         followUps.cancel(live.devices)
         if takeOver(live.devices, for: id) {
             runStages(id, live.work)
         }
         handle(id) { $0.ranOut() }
-        conclude(id)
+        conclude(id, holding: gpus)
     }
 
     /// Waits until every device is the job's: a job accepted while the device's previous job was
@@ -471,8 +523,11 @@ public final class JobEngine: Sendable {
     /// The devices are read again and the outcome shown (a client that sees the job finished also
     /// sees the GPUs as they now are); then what the job changed is put back while it still holds the
     /// devices; then they are freed and the job stored.
-    private func conclude(_ id: String) {
-        guard let live = live(id) else { return }
+    private func conclude(_ id: String, holding gpus: Set<String>) {
+        guard let live = live(id) else {
+            events?.release(gpus)
+            return
+        }
         let wedged = state.withLock { state -> Set<BDF> in
             var wedged: Set<BDF> = []
             for device in live.devices.sorted() {
@@ -484,14 +539,17 @@ public final class JobEngine: Sendable {
         inventory.reprobe(
             live.devices.subtracting(wedged), clearing: true, because: "job \(id) ended", announcing: false)
         applyRebootVerdict(id)
-        handle(id) { $0.concluded(atMs: Timestamp.nowMs()) }
-        // Announced once the outcome shows: the event log's write is not on the waiting client's path.
-        inventory.announceChanges()
-
+        // What the job changed is put back before its end is written, so that one transaction holds
+        // the end, what was put back, the GPUs' new states and the audit line; the waiting clients
+        // hear once it is on disk.
         let restores = state.read { $0.jobs[id]?.machine.restores ?? [] }
         let notes = restore(restores.reversed())
         handle(id) { $0.restored(notes: notes) }
+        inventory.announceChanges()
+        handle(id) { $0.concluded(atMs: Timestamp.nowMs()) }
         release(live.devices, by: id)
+        // Free devices' events flow again before anyone can see the job gone (a follow-up's, a scan's).
+        events?.release(gpus)
         // A GPU the job left without its probe's verdict (cancelled, timed out) is probed until it has one.
         for device in live.devices.subtracting(wedged).sorted() {
             followUps.follow(device, after: "job \(id)")
@@ -556,16 +614,16 @@ public final class JobEngine: Sendable {
             job.finish(
                 .interrupted, failure: .interrupted(at: job.phase, writeInFlight: inFlight),
                 atMs: interruptedAtMs)
-            do {
-                try store.saveJob(job.record)
-            } catch {
-                logger.error("could not record interrupted job \(job.id): \(error)")
-            }
+            // Its end is told like any job's: the record, the event and the audit line together.
+            recorder.inserted(job.id, revision: 0, record: record)
+            commit(
+                job, revision: 1, drafts: [JobEvents.draft(.finished, of: job)].compactMap { $0 },
+                devices: [],
+                audit: true)
+            recorder.forget(job.id)
             logger.warning(
                 "job \(job.id) (\(job.kind.rawValue) of \(job.gpu)) was interrupted by a restart"
             )
-            // Its end is told like any job's: the event stream, the metrics, the audit trail.
-            observers.jobChanged(job, .finished)
             observers.jobConcluded(job)
         }
     }

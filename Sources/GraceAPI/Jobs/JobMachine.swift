@@ -114,7 +114,7 @@ struct JobMachine: Sendable {
     /// A kernel write the job records is about to be issued: recorded first, so a daemon that dies in
     /// it leaves a record saying the write was issued.
     mutating func writeIssued(_ write: SysfsWrite, atMs now: Int64) -> [Action] {
-        let attempt = Job.Attempt(atMs: now, errno: nil, message: "\(write): issued")
+        let attempt = Job.Attempt(atMs: now, errno: nil, message: "\(write): issued", write: write)
         change { $0.attempts.append(attempt) }
         return [.persist, .publish(.attempt(attempt))]
     }

@@ -37,7 +37,8 @@ enum JobProblems {
                     "The key \(key) belongs to job \(job.id), a \(job.kind.rawValue) of \(job.gpu) with another request body.",
                 resolution:
                     "Send the same request again to get that job, or use a new Idempotency-Key for a different request.",
-                extensions: ["job": job.id], headers: [("Location", "/jobs/\(job.id)")])
+                extensions: ["job": job.id], headers: [("Location", "/jobs/\(job.id)")]
+            ).naming(job: job.id)
         case .gpuMissing(let bdf):
             return .problem(
                 status: 409, slug: "gpu-missing", title: "GPU missing",
@@ -67,7 +68,8 @@ enum JobProblems {
                 resolution:
                     "Wait for job \(other.id) to finish (GET /jobs/\(other.id)?wait=30) or cancel it (DELETE /jobs/\(other.id)); send the same Idempotency-Key to get the same job back.",
                 extensions: ["job": other.id],
-                headers: [("Location", "/jobs/\(other.id)")])
+                headers: [("Location", "/jobs/\(other.id)")]
+            ).naming(job: other.id)
         case .plan(let refusal):
             let status =
                 switch refusal.kind {

@@ -5,25 +5,35 @@ import Store
 /// `POST /gpus/{bdf}/reset|bind|unbind`, `GET /jobs`, `GET|DELETE /jobs/{id}`, `GET /gpus/{bdf}/resets`.
 enum JobRoutes {
     static func register(in router: inout Router, engine: JobEngine) {
-        router.post("/gpus/{bdf}/reset") { request, parameters in
+        // A submission's audit line is written with the job it creates (`TransactionalAudit`).
+        router.post("/gpus/{bdf}/reset", auditsInTransaction: true) { request, parameters in
             .respond(
                 mutation(request, parameters, ResetRequest.self, fields: ResetRequest.fields) {
                     bdf, body, key in
-                    engine.submitReset(bdf, body, idempotencyKey: key, requestedBy: request.caller.name)
+                    engine.submitReset(
+                        bdf, body, idempotencyKey: key, requestedBy: request.caller.name,
+                        audit: request.audit as? TransactionalAudit
+                    )
                 })
         }
-        router.post("/gpus/{bdf}/bind") { request, parameters in
+        router.post("/gpus/{bdf}/bind", auditsInTransaction: true) { request, parameters in
             .respond(
                 mutation(request, parameters, BindRequest.self, fields: BindRequest.fields) {
                     bdf, body, key in
-                    engine.submitBind(bdf, body, idempotencyKey: key, requestedBy: request.caller.name)
+                    engine.submitBind(
+                        bdf, body, idempotencyKey: key, requestedBy: request.caller.name,
+                        audit: request.audit as? TransactionalAudit
+                    )
                 })
         }
-        router.post("/gpus/{bdf}/unbind") { request, parameters in
+        router.post("/gpus/{bdf}/unbind", auditsInTransaction: true) { request, parameters in
             .respond(
                 mutation(request, parameters, UnbindRequest.self, fields: UnbindRequest.fields) {
                     bdf, body, key in
-                    engine.submitUnbind(bdf, body, idempotencyKey: key, requestedBy: request.caller.name)
+                    engine.submitUnbind(
+                        bdf, body, idempotencyKey: key, requestedBy: request.caller.name,
+                        audit: request.audit as? TransactionalAudit
+                    )
                 })
         }
         router.get("/jobs/{id}") { request, parameters in
@@ -54,6 +64,7 @@ enum JobRoutes {
             case .accepted(let job):
                 let answer = { @Sendable (job: Job) in
                     HTTPResponse.json(JobView(job), status: 202, headers: [("Location", "/jobs/\(job.id)")])
+                        .naming(job: job.id)
                 }
                 guard let wait, !job.state.isTerminal else { return .respond(answer(job)) }
                 return .deferred { answer(await engine.waitForEnd(of: id, timeout: wait) ?? job) }
@@ -122,6 +133,7 @@ enum JobRoutes {
         switch submit(bdf, body, key) {
         case .accepted(let job), .repeated(let job):
             return .json(JobView(job), status: 202, headers: [("Location", "/jobs/\(job.id)")])
+                .naming(job: job.id)
         case .dryRun(let plan):
             return .json(plan)
         case .refused(let refusal):

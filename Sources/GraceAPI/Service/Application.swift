@@ -85,7 +85,6 @@ public final class Application: Sendable {
         let events = EventHub(store: store, configuration: eventConfiguration, logger: logger)
         self.events = events
         var observers = JobEngine.Observers()
-        observers.jobChanged = { job, transition in Self.publish(transition, of: job, to: events) }
         // Every change of a GPU's shown state, whoever caused it, is one event.
         inventory.observeStateChanges { change in
             events.publish(
@@ -93,8 +92,8 @@ public final class Application: Sendable {
                 payload: DeviceStatePayload(
                     from: change.from.rawValue, to: change.to.rawValue, reason: change.reason))
         }
-        // Every job's outcome goes into the audit trail, beside the request that asked for it, and
-        // into the reset counters and histograms.
+        // Every job's outcome goes into the reset counters and histograms (the audit trail has it
+        // already: the engine writes it with the job's end).
         let root = host.root
         // A bind or unbind that is about to succeed sets the desired drivers while it still holds the
         // functions: a scan between its end and a later record would see them off their old desired
@@ -105,20 +104,10 @@ public final class Application: Sendable {
             BindingReconciler.recordDesired(job, root: root, store: store, logger: logger)
             reconcilerSlot.withLock { $0 }?.settled(job)
         }
-        observers.jobConcluded = { job in
-            metrics.jobFinished(job)
-            do {
-                try store.appendAudit(
-                    atMs: job.finishedAtMs ?? Timestamp.nowMs(), actor: "graced",
-                    action: "job.\(job.kind.rawValue)",
-                    target: job.gpu.description, detailJSON: JSON.encodeString(JobView(job)))
-            } catch {
-                logger.error("could not write the audit entry of job \(job.id): \(error)")
-            }
-        }
+        observers.jobConcluded = { job in metrics.jobFinished(job) }
         let engine = JobEngine(
             host: host, store: store, inventory: inventory, configuration: jobs, logger: logger,
-            observers: observers)
+            observers: observers, events: events)
         self.engine = engine
         inventory.observeLayoutDrift { bdf in metrics.layoutDrifted(bdf) }
         let reconciler = BindingReconciler(
@@ -335,43 +324,5 @@ public final class Application: Sendable {
         } catch {
             logger.error("could not prune the audit trail or the jobs: \(error)")
         }
-    }
-
-    /// A job's transition as an event of the stream.
-    static func publish(_ transition: JobMachine.Transition, of job: Job, to events: EventHub) {
-        let gpu = job.gpu.description
-        switch transition {
-        case .queued:
-            events.publish(
-                type: .jobQueued, gpu: gpu, job: job.id,
-                payload: JobQueuedPayload(kind: job.kind.rawValue, method: job.methodRequested))
-        case .started:
-            break  // its first phase follows at once
-        case .phase(let phase):
-            events.publish(type: .jobPhase, gpu: gpu, job: job.id, payload: JobPhasePayload(phase: phase))
-        case .attempt(let attempt):
-            let number = (job.attempts.lastIndex(of: attempt) ?? job.attempts.count - 1) + 1
-            events.publish(
-                type: .jobAttempt, gpu: gpu, job: job.id,
-                payload: JobAttemptPayload(
-                    attempt: number, write: Self.writeOf(attempt),
-                    errno: attempt.errno.map { Int($0.rawValue) }, message: attempt.message))
-        case .finished:
-            events.publish(
-                type: .jobFinished, gpu: gpu, job: job.id,
-                payload: JobFinishedPayload(state: job.state.rawValue, error: job.failure?.detail))
-        }
-    }
-
-    /// The write an attempt's message names: the text before its first ": " (a PCI address's colons
-    /// are not followed by a space), e.g. `bus/pci/devices/0009:01:00.0/reset <- "1"`.
-    static func writeOf(_ attempt: Job.Attempt) -> String {
-        let bytes = Array(attempt.message.utf8)
-        guard
-            let colon = bytes.indices.first(where: {
-                bytes[$0] == 0x3A && $0 + 1 < bytes.count && bytes[$0 + 1] == 0x20
-            })
-        else { return attempt.message }
-        return String(decoding: bytes[..<colon], as: UTF8.self)
     }
 }

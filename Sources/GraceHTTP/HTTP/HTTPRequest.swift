@@ -13,6 +13,9 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// Who sent it, as the edge identified them before routing.
     public var caller: Caller
+    /// The request's audit line, when its handler writes it with the change it makes (the
+    /// service's `TransactionalAudit`).
+    public var audit: (any HandlerWrittenAudit)?
 
     public init(
         method: String, rawTarget: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [],

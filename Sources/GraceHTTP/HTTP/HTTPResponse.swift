@@ -9,6 +9,9 @@ public struct HTTPResponse: Sendable {
     /// The same status, headers and body already built in MHD (a snapshot's GET bodies): sent
     /// instead of copying them again. Whoever changes the response above must drop it.
     package var prepared: PreparedResponse?
+    /// The job this answer created or names (beside its `Location`), for the request's audit line:
+    /// carried as a value, so nothing reads it back out of a header.
+    public var job: String?
 
     public init(status: Int = 200, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status
@@ -21,6 +24,14 @@ public struct HTTPResponse: Sendable {
         guard !extra.isEmpty else { return self }
         var copy = HTTPResponse(status: status, headers: headers + extra, body: body)
         copy.prepared = nil
+        copy.job = job
+        return copy
+    }
+
+    /// The same answer, naming `job` (see `job`).
+    public func naming(job: String) -> HTTPResponse {
+        var copy = self
+        copy.job = job
         return copy
     }
 

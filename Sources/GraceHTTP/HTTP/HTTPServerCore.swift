@@ -319,12 +319,6 @@ package final class HTTPServerCore: Sendable {
             status: status)
     }
 
-    /// The job a response created or names, from its `Location`.
-    private static func job(of response: HTTPResponse) -> String? {
-        guard let location = response.header("Location"), location.hasPrefix("/jobs/") else { return nil }
-        return String(location.dropFirst("/jobs/".count))
-    }
-
     private func receive(
         _ context: RequestContext, _ data: UnsafePointer<CChar>?, _ uploadSize: UnsafeMutablePointer<Int>
     ) -> MHD_Result {
@@ -347,7 +341,7 @@ package final class HTTPServerCore: Sendable {
     private func dispatch(_ context: RequestContext, connection: OpaquePointer) -> MHD_Result {
         var body: [UInt8] = []
         swap(&body, &context.body)
-        let request = HTTPRequest(
+        var request = HTTPRequest(
             method: context.method, rawTarget: context.rawTarget, headers: context.headers, body: body,
             caller: context.caller)
         guard let match = context.match else {
@@ -365,15 +359,31 @@ package final class HTTPServerCore: Sendable {
         var finishAudit: @Sendable (HTTPResponse) -> Void = { observed($0.status) }
         if EdgePolicy.isMutation(context.method), let auditor = policy.auditor {
             let audited = audited(context)
-            do {
-                let id = try auditor.begin(audited)
+            if match.auditsInTransaction, let audit = auditor.handlerWritten(audited) {
+                // The handler writes the line with its change; the answer completes it if need be.
+                request.audit = audit
+                let log = log
                 finishAudit = { response in
-                    auditor.finish(id, of: audited, status: response.status, job: Self.job(of: response))
+                    do {
+                        try audit.finish(status: response.status, job: response.job)
+                    } catch {
+                        log?(
+                            "could not record \(audited.method) \(audited.route) (\(response.status)): \(error)"
+                        )
+                    }
                     observed(response.status)
                 }
-            } catch {
-                log?("audit trail not writable, refusing \(context.method) \(match.template): \(error)")
-                return result(queue(Self.auditUnavailable(), on: connection))
+            } else {
+                do {
+                    let id = try auditor.begin(audited)
+                    finishAudit = { response in
+                        auditor.finish(id, of: audited, status: response.status, job: response.job)
+                        observed(response.status)
+                    }
+                } catch {
+                    log?("audit trail not writable, refusing \(context.method) \(match.template): \(error)")
+                    return result(queue(Self.auditUnavailable(), on: connection))
+                }
             }
         }
         // A page of an allowed origin may read the answer.

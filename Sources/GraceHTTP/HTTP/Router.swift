@@ -16,6 +16,7 @@ public struct Router: Sendable {
         let segments: [Segment]
         /// `nil` for a public route, answered without credentials.
         let role: Role?
+        let auditsInTransaction: Bool
         let handler: RouteHandler
     }
 
@@ -27,6 +28,8 @@ public struct Router: Sendable {
         public let role: Role?
         /// The registered pattern, e.g. `/gpus/{bdf}/reset` (for the audit trail and metrics).
         public let template: String
+        /// The handler writes the request's audit line with its change (`TransactionalAudit`).
+        public let auditsInTransaction: Bool
     }
 
     public enum Resolution: Sendable {
@@ -45,7 +48,8 @@ public struct Router: Sendable {
     /// Registers a handler. Patterns must start with "/" and each (method, pattern) pair may be
     /// registered once: both are programming errors, caught at startup.
     public mutating func add(
-        _ method: String, _ pattern: String, role: Role?, handler: @escaping RouteHandler
+        _ method: String, _ pattern: String, role: Role?, auditsInTransaction: Bool = false,
+        handler: @escaping RouteHandler
     ) {
         precondition(pattern.hasPrefix("/"), "route pattern must start with '/': \(pattern)")
         precondition(
@@ -61,7 +65,9 @@ public struct Router: Sendable {
             literal[pattern, default: [:]][method] = routes.count
         }
         routes.append(
-            Route(method: method, pattern: pattern, segments: segments, role: role, handler: handler))
+            Route(
+                method: method, pattern: pattern, segments: segments, role: role,
+                auditsInTransaction: auditsInTransaction, handler: handler))
     }
 
     /// Reads need a viewer unless said otherwise; changes an operator.
@@ -75,8 +81,11 @@ public struct Router: Sendable {
         add("GET", pattern, role: nil, handler: handler)
     }
 
-    public mutating func post(_ pattern: String, role: Role = .operator, handler: @escaping RouteHandler) {
-        add("POST", pattern, role: role, handler: handler)
+    public mutating func post(
+        _ pattern: String, role: Role = .operator, auditsInTransaction: Bool = false,
+        handler: @escaping RouteHandler
+    ) {
+        add("POST", pattern, role: role, auditsInTransaction: auditsInTransaction, handler: handler)
     }
 
     public mutating func put(_ pattern: String, role: Role = .operator, handler: @escaping RouteHandler) {
@@ -113,7 +122,9 @@ public struct Router: Sendable {
         {
             let route = routes[index]
             return .matched(
-                Match(handler: route.handler, parameters: [:], role: route.role, template: route.pattern))
+                Match(
+                    handler: route.handler, parameters: [:], role: route.role, template: route.pattern,
+                    auditsInTransaction: route.auditsInTransaction))
         }
         let parts = Self.split(path)
         var best: (route: Route, parameters: [String: String], literals: [Bool])?
@@ -135,7 +146,7 @@ public struct Router: Sendable {
             return .matched(
                 Match(
                     handler: best.route.handler, parameters: best.parameters, role: best.route.role,
-                    template: best.route.pattern))
+                    template: best.route.pattern, auditsInTransaction: best.route.auditsInTransaction))
         }
         if methodsForPath.isEmpty {
             return .unmatched(

@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "graced", targets: ["graced"]),
         .executable(name: "gracectl", targets: ["gracectl"]),
         .library(name: "GraceAPI", targets: ["GraceAPI"]),
+        // For the fuzz package, whose router target runs the service on a simulated host.
+        .library(name: "GraceSimulation", targets: ["GraceSimulation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,10 +38,15 @@ let package = Package(
             name: "CGnuTLS", pkgConfig: "gnutls",
             providers: [.apt(["libgnutls28-dev"])]),
 
-        // The host: sysfs, config space, libpci, the simulated kernel. No HTTP, no SQL.
+        // The host: sysfs, config space, libpci, host captures. No HTTP, no SQL, no simulator.
         .target(
             name: "Passthrough",
             dependencies: ["CPCI"]),
+        // The simulated host and kernel (`graced --simulate`, the tests, the benchmarks), and the
+        // tree a capture replays into. Production code paths never import it.
+        .target(
+            name: "PassthroughSimulator",
+            dependencies: ["Passthrough"]),
         // SQLite through our own small wrapper. No sysfs.
         .target(
             name: "Store",
@@ -53,10 +60,15 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
+        // The service over a simulated host: the simulator's fault routes, added through the
+        // service host's route extensions so GraceAPI never sees a simulator type.
+        .target(
+            name: "GraceSimulation",
+            dependencies: ["GraceAPI", "Passthrough", "PassthroughSimulator"]),
         .executableTarget(
             name: "graced",
             dependencies: [
-                "GraceAPI", "Passthrough", "Store",
+                "GraceAPI", "GraceSimulation", "Passthrough", "PassthroughSimulator", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -73,14 +85,17 @@ let package = Package(
         .executableTarget(
             name: "grace-bench",
             dependencies: [
-                "GraceAPI", "GraceClient", "Passthrough", "Store",
+                "GraceAPI", "GraceClient", "GraceSimulation", "Passthrough", "PassthroughSimulator", "Store",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "bench/Sources/grace-bench"),
 
-        .testTarget(name: "PassthroughTests", dependencies: ["Passthrough"]),
+        .testTarget(name: "PassthroughTests", dependencies: ["Passthrough", "PassthroughSimulator"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(
-            name: "GraceAPITests", dependencies: ["GraceAPI", "GraceClient", "Passthrough", "Store"]),
+            name: "GraceAPITests",
+            dependencies: [
+                "GraceAPI", "GraceClient", "GraceSimulation", "Passthrough", "PassthroughSimulator", "Store",
+            ]),
     ]
 )

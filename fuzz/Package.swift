@@ -6,8 +6,9 @@ import PackageDescription
 // `--sanitize fuzzer --sanitize address` and coverage flags for every module, the root package's
 // included, and runs each target for a bounded time over its seed corpus in `corpus/<name>/`.
 //
-// The targets reach internal parsers with `@testable import`, which a debug build allows. Only the
-// GraceAPI library is a product of the root package; Passthrough, Store and Logging come with it.
+// The targets reach internal parsers with `@testable import`, which a debug build allows. The
+// root package's products are the GraceAPI and GraceSimulation libraries; Passthrough,
+// PassthroughSimulator, Store and Logging come with them.
 let targets = [
     "fuzz-bdf", "fuzz-config-space", "fuzz-resource-file", "fuzz-request-body", "fuzz-host-capture",
     "fuzz-request-head", "fuzz-router",
@@ -22,7 +23,10 @@ let package = Package(
     targets: targets.map { name in
         .executableTarget(
             name: name,
-            dependencies: [.product(name: "GraceAPI", package: "GraceAPI")],
+            dependencies: [
+                .product(name: "GraceAPI", package: "GraceAPI"),
+                .product(name: "GraceSimulation", package: "GraceAPI"),
+            ],
             // libFuzzer brings `main`; a target only defines `LLVMFuzzerTestOneInput`.
             swiftSettings: [.unsafeFlags(["-parse-as-library"])])
     }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import GraceAPI
+import GraceSimulation
 import Logging
 import Passthrough
+import PassthroughSimulator
 import Store
 
 #if canImport(Glibc)
@@ -336,14 +338,7 @@ struct Serve: ParsableCommand {
                     try SimulatedHost.createTemporary(prefix: "graced-sim", from: try readCaptureFile(path))
                 } ?? SimulatedHost.createTemporary(prefix: "graced-sim")
             simulatedHost = simulated
-            host = ServiceHost(
-                root: simulated.root, writer: simulated.kernel,
-                firmwareMemory: FirmwareMemoryTable(
-                    source: "simulator",
-                    entries: simulated.firmwareMemory),
-                selection: selection, procRoot: simulated.procRoot,
-                modulesAliasPath: simulated.modulesAliasPath,
-                simulator: simulated.kernel)
+            host = .simulated(simulated, selection: selection)
             deviceEvents = simulated.kernel.deviceEvents.source()
             if let fromCapture { logger.info("replaying the host captured in \(fromCapture)") }
             logger.info("simulated host in \(simulated.root.path)")
@@ -356,7 +351,7 @@ struct Serve: ParsableCommand {
             host = ServiceHost(
                 root: root, writer: LinuxKernelWriter(root: root),
                 firmwareMemory: FirmwareMemoryTable(source: "host-config", entries: entries),
-                selection: selection, modulesAliasPath: runningKernelModulesAlias(), simulator: nil)
+                selection: selection, modulesAliasPath: runningKernelModulesAlias())
             if root.path == "/sys" { deviceEvents = NetlinkUeventSource() }
         }
         defer {

@@ -4,6 +4,7 @@ import Testing
 
 @testable import GraceAPI
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 #if canImport(Glibc)
     import Glibc

@@ -3,6 +3,7 @@ import Testing
 
 @testable import GraceAPI
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 #if canImport(Glibc)
     import Glibc

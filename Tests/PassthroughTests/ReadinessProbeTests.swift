@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 /// The checks one observation at a time, over hand-written config bytes and sysfs files.
 struct ReadinessProbeTests {

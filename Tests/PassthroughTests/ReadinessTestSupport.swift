@@ -2,6 +2,7 @@ import Synchronization
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 #if canImport(Glibc)
     import Glibc

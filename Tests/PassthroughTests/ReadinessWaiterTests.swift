@@ -2,6 +2,7 @@ import Synchronization
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 /// Waits on the demo host: a reset makes each kind of device not ready, and the simulated kernel
 /// brings it back after the window the test sets. Serialized: the windows are short and timed.

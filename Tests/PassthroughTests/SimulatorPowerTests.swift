@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 extension SimulatorTests {
     /// Runtime power management: an idle VFIO-bound function sits in D3hot and its BAR0 reads all-ones;

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 extension SimulatorTests {
     /// Resets, readiness timers and injected faults. Serialized: the windows are short and timed.

@@ -41,10 +41,10 @@ struct ReconcileRequest: Codable, Sendable {
 /// Decodes a JSON object body strictly: an empty body is `{}`; invalid JSON, a key given twice
 /// (which JSONDecoder would silently resolve one way), unknown fields, `null` members and wrong types
 /// are errors that say what is wrong.
-enum RequestBody {
-    static func decode<T: Decodable>(_ type: T.Type, from body: [UInt8], fields: Set<String>) -> Result<
-        T, ProblemResponse
-    > {
+public enum RequestBody {
+    public static func decode<T: Decodable>(
+        _ type: T.Type, from body: [UInt8], fields: Set<String>
+    ) -> Result<T, ProblemResponse> {
         let bytes =
             body.allSatisfy { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 } ? Array("{}".utf8) : body
         let resolution =

@@ -2,6 +2,7 @@ import FoundationEssentials
 import GraceAPI
 import GraceClient
 import Passthrough
+import PassthroughSimulator
 
 #if canImport(Glibc)
     import Glibc

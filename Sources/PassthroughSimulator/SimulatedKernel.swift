@@ -1,4 +1,5 @@
 import Dispatch
+import Passthrough
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import Dispatch
+import Passthrough
 import Synchronization
 
 /// The simulated kernel's uevents: what `SimulatedKernel` announces when a write adds, removes,

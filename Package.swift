@@ -16,6 +16,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // Errno (and its names) for what the kernel answers at the sysfs seam.
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         // Prometheus text for GET /metrics: swift-prometheus's registry (no Foundation), and the
         // swift-metrics API it implements, so libraries instrumented with swift-metrics can report
         // into the application's own registry.
@@ -41,12 +43,12 @@ let package = Package(
         // The host: sysfs, config space, libpci, host captures. No HTTP, no SQL, no simulator.
         .target(
             name: "Passthrough",
-            dependencies: ["CPCI"]),
+            dependencies: ["CPCI", .product(name: "SystemPackage", package: "swift-system")]),
         // The simulated host and kernel (`graced --simulate`, the tests, the benchmarks), and the
         // tree a capture replays into. Production code paths never import it.
         .target(
             name: "PassthroughSimulator",
-            dependencies: ["Passthrough"]),
+            dependencies: ["Passthrough", .product(name: "SystemPackage", package: "swift-system")]),
         // SQLite through our own small wrapper. No sysfs.
         .target(
             name: "Store",
@@ -56,6 +58,7 @@ let package = Package(
             name: "GraceAPI",
             dependencies: [
                 "CHTTP", "CGnuTLS", "Passthrough", "Store",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -90,7 +93,12 @@ let package = Package(
             ],
             path: "bench/Sources/grace-bench"),
 
-        .testTarget(name: "PassthroughTests", dependencies: ["Passthrough", "PassthroughSimulator"]),
+        .testTarget(
+            name: "PassthroughTests",
+            dependencies: [
+                "Passthrough", "PassthroughSimulator",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(
             name: "GraceAPITests",

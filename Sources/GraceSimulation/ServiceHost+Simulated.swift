@@ -20,7 +20,7 @@ extension ServiceHost {
             firmwareMemory: firmware
                 ?? FirmwareMemoryTable(source: "simulator", entries: host.firmwareMemory),
             selection: selection, procRoot: host.procRoot, modulesAliasPath: host.modulesAliasPath,
-            isSimulated: faultRoutes,
+            isSimulation: faultRoutes,
             routeExtensions: faultRoutes
                 ? [{ router in SimulatorRoutes.register(in: &router, simulator: kernel) }] : [])
     }

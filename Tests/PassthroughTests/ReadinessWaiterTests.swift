@@ -221,7 +221,9 @@ import Testing
         try await withDemoHostAsync { host in
             let probe = try probe(host, Self.h100)
             try host.kernel.setFaults(SimulatorFaults(vanishOnReset: true), for: Self.h100)
-            #expect(throws: KernelError(.noDevice, path: SysfsWrite.reset(Self.h100).path)) {
+            #expect(
+                throws: KernelError(.operationNotSupportedByDevice, path: SysfsWrite.reset(Self.h100).path)
+            ) {
                 try host.kernel.perform(.reset(Self.h100))
             }
             let clock = VirtualReadinessClock()

@@ -1,4 +1,5 @@
 import Passthrough
+import SystemPackage
 
 /// What a job does.
 enum JobKind: String, Codable, Sendable {

@@ -135,7 +135,7 @@ public final class Application: Sendable {
         GPURoutes.register(in: &router, inventory: inventory)
         JobRoutes.register(in: &router, engine: engine)
         SystemRoutes.register(
-            in: &router, inventory: inventory, engine: engine, simulated: host.isSimulated)
+            in: &router, inventory: inventory, engine: engine, simulated: host.isSimulation)
         SystemRoutes.registerMetrics(in: &router, metrics: metrics, inventory: inventory, engine: engine)
         AuditRoutes.register(in: &router, store: store)
         EventRoutes.register(in: &router, hub: events, inventory: inventory)

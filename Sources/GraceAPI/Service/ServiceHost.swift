@@ -15,7 +15,7 @@ public struct ServiceHost: Sendable {
     /// The kernel's module aliases, to find a device's VFIO variant driver; nil when unknown.
     public var modulesAliasPath: String?
     /// Whether the host is a simulation; `GET /status` says so.
-    public var isSimulated: Bool
+    public var isSimulation: Bool
     /// Routes beyond the service's own: with `--simulate`, the simulator's fault controls (from the
     /// GraceSimulation target, so that the service never sees a simulator type). None in production.
     public var routeExtensions: [RouteExtension]
@@ -23,7 +23,7 @@ public struct ServiceHost: Sendable {
     public init(
         root: SysfsRoot, writer: any KernelWriter, firmwareMemory: FirmwareMemoryTable,
         selection: DeviceSelection = .displayClass, procRoot: String = "/proc",
-        modulesAliasPath: String? = nil, isSimulated: Bool = false,
+        modulesAliasPath: String? = nil, isSimulation: Bool = false,
         routeExtensions: [RouteExtension] = []
     ) {
         self.procRoot = procRoot
@@ -32,7 +32,7 @@ public struct ServiceHost: Sendable {
         self.writer = writer
         self.firmwareMemory = firmwareMemory
         self.selection = selection
-        self.isSimulated = isSimulated
+        self.isSimulation = isSimulation
         self.routeExtensions = routeExtensions
     }
 }

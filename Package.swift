@@ -62,7 +62,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]),
+            ],
+            // The contract served at GET /openapi.yaml: a symlink to the root openapi.yaml, whose
+            // bytes SwiftPM compiles into the module, so an edit needs no step and graced reads no
+            // file at run time.
+            resources: [.embedInCode("Contract/openapi.yaml")]),
         // The service over a simulated host: the simulator's fault routes, added through the
         // service host's route extensions so GraceAPI never sees a simulator type.
         .target(

@@ -35,6 +35,8 @@ let package = Package(
         .systemLibrary(
             name: "CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
+        // glibc's malloc tuning (malloc.h, which the Glibc module leaves out), for HeapTrim.
+        .systemLibrary(name: "CMalloc"),
         // libmicrohttpd's TLS library: token digests and random bytes, client certificates.
         .systemLibrary(
             name: "CGnuTLS", pkgConfig: "gnutls",
@@ -57,7 +59,7 @@ let package = Package(
         .target(
             name: "GraceAPI",
             dependencies: [
-                "CHTTP", "CGnuTLS", "Passthrough", "Store",
+                "CHTTP", "CGnuTLS", "CMalloc", "Passthrough", "Store",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -99,17 +99,21 @@ let package = Package(
             ],
             path: "bench/Sources/grace-bench"),
 
+        // What the test targets share: threads off the cooperative pool, temporary folders, a
+        // reproducible random generator.
+        .target(name: "GraceTestSupport", path: "Tests/GraceTestSupport"),
         .testTarget(
             name: "PassthroughTests",
             dependencies: [
-                "Passthrough", "PassthroughSimulator",
+                "GraceTestSupport", "Passthrough", "PassthroughSimulator",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["GraceTestSupport", "Store"]),
         .testTarget(
             name: "GraceAPITests",
             dependencies: [
-                "GraceAPI", "GraceClient", "GraceSimulation", "Passthrough", "PassthroughSimulator", "Store",
+                "GraceAPI", "GraceClient", "GraceSimulation", "GraceTestSupport", "Passthrough",
+                "PassthroughSimulator", "Store",
             ]),
     ]
 )

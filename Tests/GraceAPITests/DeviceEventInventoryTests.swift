@@ -1,4 +1,5 @@
 import GraceSimulation
+import GraceTestSupport
 import Logging
 import Passthrough
 import PassthroughSimulator

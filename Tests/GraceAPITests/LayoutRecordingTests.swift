@@ -1,3 +1,4 @@
+import GraceTestSupport
 import Passthrough
 import PassthroughSimulator
 import Store

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import GraceSimulation
+import GraceTestSupport
 import Logging
 import Passthrough
 import PassthroughSimulator

@@ -1,3 +1,4 @@
+import GraceTestSupport
 import Testing
 
 @testable import Passthrough
@@ -35,9 +36,7 @@ final class TestFolder {
     let path: String
 
     init() throws {
-        var template = Array("/tmp/grace-test-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw KernelError(code: errno, path: "/tmp") }
-        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        path = makeTemporaryFolder("/tmp/grace-test-XXXXXX")
     }
 
     func makeDirectory(_ relative: String) throws {

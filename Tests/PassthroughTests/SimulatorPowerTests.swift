@@ -1,4 +1,5 @@
 import Dispatch
+import GraceTestSupport
 import Synchronization
 import Testing
 
@@ -156,7 +157,7 @@ extension SimulatorTests {
 
                 // resetWriteMs makes the write itself last that long.
                 try host.kernel.setFaults(SimulatorFaults(resetWriteMs: 300), for: Self.gh200)
-                let took = await onOwnThread { () -> Double in
+                let took = await offPool { () -> Double in
                     let start = nowMs()
                     try? host.kernel.perform(.reset(Self.gh200))
                     return nowMs() - start

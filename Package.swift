@@ -117,3 +117,9 @@ let package = Package(
             ]),
     ]
 )
+
+// Every Swift target spells an existential `any P` (the upcoming ExistentialAny), so that a boxed
+// protocol value, and its cost, is visible where it is used.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("ExistentialAny")]
+}

@@ -41,8 +41,8 @@ struct ReconcileRequest: Codable, Sendable {
 /// Decodes a JSON object body strictly: an empty body is `{}`; invalid JSON, a key given twice
 /// (which JSONDecoder would silently resolve one way), unknown fields, `null` members and wrong types
 /// are errors that say what is wrong.
-public enum RequestBody {
-    public static func decode<T: Decodable>(
+package enum RequestBody {
+    package static func decode<T: Decodable>(
         _ type: T.Type, from body: [UInt8], fields: Set<String>
     ) -> Result<T, ProblemResponse> {
         let bytes =

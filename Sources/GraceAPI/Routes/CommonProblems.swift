@@ -1,8 +1,8 @@
 import Passthrough
 
-/// The problems more than one route answers with, worded once (public for the routes of other
+/// The problems more than one route answers with, worded once (the package's, for the routes of other
 /// targets, such as the simulator's).
-public enum CommonProblems {
+package enum CommonProblems {
     static func invalidBDF(_ raw: String) -> HTTPResponse {
         .problem(
             status: 400, slug: "invalid-bdf", title: "Invalid PCI address",
@@ -20,7 +20,7 @@ public enum CommonProblems {
             resolution: "List the managed GPUs with `GET /gpus` and use one of their `bdf` values.")
     }
 
-    public static func invalidBody(_ detail: String, resolution: String) -> HTTPResponse {
+    package static func invalidBody(_ detail: String, resolution: String) -> HTTPResponse {
         .problem(
             status: 400, slug: "invalid-body", title: "Invalid request body", detail: detail,
             resolution: resolution)
@@ -30,7 +30,7 @@ public enum CommonProblems {
     /// decodes, so `%2F` cannot become a slash) and is decoded here: clients that escape the colons
     /// (`0009%3A01%3A00.0`, as many URL builders do) name the same GPU, and the strict parse after
     /// decoding still refuses anything but hex digits, colons and a dot.
-    public static func parseBDF(_ parameters: [String: String]) -> Result<BDF, ProblemResponse> {
+    package static func parseBDF(_ parameters: [String: String]) -> Result<BDF, ProblemResponse> {
         let raw = parameters["bdf"] ?? ""
         guard let bdf = BDF(PercentDecoding.decode(raw)) else {
             return .failure(ProblemResponse(response: invalidBDF(raw)))
@@ -40,10 +40,10 @@ public enum CommonProblems {
 }
 
 /// A ready error response, so route code can `switch` on a parse result.
-public struct ProblemResponse: Error {
-    public let response: HTTPResponse
+package struct ProblemResponse: Error {
+    package let response: HTTPResponse
 
-    public init(response: HTTPResponse) {
+    package init(response: HTTPResponse) {
         self.response = response
     }
 }

@@ -6,9 +6,9 @@ import PackageDescription
 // `--sanitize fuzzer --sanitize address` and coverage flags for every module, the root package's
 // included, and runs each target for a bounded time over its seed corpus in `corpus/<name>/`.
 //
-// The targets reach internal parsers with `@testable import`, which a debug build allows. Only the
-// GraceAPI and GraceHTTP libraries are products of the root package; Passthrough, Store and Logging
-// come with them.
+// The targets reach internal parsers with `@testable import`, which a debug build allows. The
+// root package's products are the GraceAPI, GraceHTTP and GraceSimulation libraries; Passthrough,
+// PassthroughSimulator, Store and Logging come with them.
 let targets = [
     "fuzz-bdf", "fuzz-config-space", "fuzz-resource-file", "fuzz-request-body", "fuzz-host-capture",
     "fuzz-request-head", "fuzz-router",
@@ -26,6 +26,7 @@ let package = Package(
             dependencies: [
                 .product(name: "GraceAPI", package: "GraceAPI"),
                 .product(name: "GraceHTTP", package: "GraceAPI"),
+                .product(name: "GraceSimulation", package: "GraceAPI"),
             ],
             // libFuzzer brings `main`; a target only defines `LLVMFuzzerTestOneInput`.
             swiftSettings: [.unsafeFlags(["-parse-as-library"])])

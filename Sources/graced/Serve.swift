@@ -1,8 +1,10 @@
 import ArgumentParser
 import GraceAPI
 import GraceHTTP
+import GraceSimulation
 import Logging
 import Passthrough
+import PassthroughSimulator
 import Store
 
 #if canImport(Glibc)
@@ -355,14 +357,7 @@ struct Serve: ParsableCommand {
                 } ?? SimulatedHost.createTemporary(prefix: "graced-sim")
             simulatedHost = simulated
             simulated.configReads.setDwordCost(microseconds: simulateConfigDwordMicroseconds)
-            host = ServiceHost(
-                root: simulated.root, writer: simulated.kernel,
-                firmwareMemory: FirmwareMemoryTable(
-                    source: "simulator",
-                    entries: simulated.firmwareMemory),
-                selection: selection, procRoot: simulated.procRoot,
-                modulesAliasPath: simulated.modulesAliasPath,
-                simulator: simulated.kernel)
+            host = .simulated(simulated, selection: selection)
             deviceEvents = simulated.kernel.deviceEvents.source()
             if let fromCapture { logger.info("replaying the host captured in \(fromCapture)") }
             logger.info("simulated host in \(simulated.root.path)")
@@ -375,7 +370,7 @@ struct Serve: ParsableCommand {
             host = ServiceHost(
                 root: root, writer: LinuxKernelWriter(root: root),
                 firmwareMemory: FirmwareMemoryTable(source: "host-config", entries: entries),
-                selection: selection, modulesAliasPath: runningKernelModulesAlias(), simulator: nil)
+                selection: selection, modulesAliasPath: runningKernelModulesAlias())
             if root.path == "/sys" { deviceEvents = NetlinkUeventSource() }
         }
         defer {

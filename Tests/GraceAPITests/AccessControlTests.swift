@@ -1,4 +1,5 @@
 import FoundationEssentials
+import GraceTestSupport
 import Store
 import Testing
 
@@ -308,9 +309,7 @@ struct TestPKI {
     let folder: String
 
     init() throws {
-        var template = Array("/tmp/graced-pki-XXXXXX".utf8CString)
-        folder = String(
-            cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
+        folder = makeTemporaryFolder("/tmp/graced-pki-XXXXXX")
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         try openssl(
             ["req", "-x509"] + ec + [

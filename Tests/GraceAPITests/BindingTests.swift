@@ -1,6 +1,9 @@
 import FoundationEssentials
+import GraceSimulation
+import GraceTestSupport
 import Logging
 import Passthrough
+import PassthroughSimulator
 import Store
 import Testing
 
@@ -272,10 +275,7 @@ struct BindingTests {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let application = try Application(
-            host: ServiceHost(
-                root: host.root, writer: host.kernel,
-                firmwareMemory: FirmwareMemoryTable(source: "simulator", entries: host.firmwareMemory),
-                procRoot: host.procRoot, modulesAliasPath: host.modulesAliasPath, simulator: host.kernel),
+            host: .simulated(host),
             store: try GraceStore(path: database), server: RunningService.openLoopback(),
             rescanIntervalSeconds: 0, healthIntervalSeconds: 0, reconcile: mode, logger: logger)
         try application.start()

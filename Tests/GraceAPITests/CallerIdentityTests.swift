@@ -1,3 +1,4 @@
+import GraceTestSupport
 import Store
 import Testing
 

@@ -10,11 +10,27 @@ enum ChildProcess {
 
     /// Starts `arguments[0]` with stdout and stderr appended to `output`.
     static func spawn(_ arguments: [String], output: String) throws -> pid_t {
+        try spawn(arguments) { actions in
+            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+    }
+
+    /// Starts `arguments[0]` with stdout and stderr kept apart, each in a new file (mode 0600).
+    static func spawn(_ arguments: [String], stdout: String, stderr: String) throws -> pid_t {
+        try spawn(arguments) { actions in
+            posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        }
+    }
+
+    private static func spawn(
+        _ arguments: [String], redirect: (inout posix_spawn_file_actions_t) -> Void
+    ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        redirect(&actions)
         var argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var child = pid_t()

@@ -1,3 +1,4 @@
+import GraceTestSupport
 import Testing
 
 @testable import GraceAPI

@@ -1,5 +1,7 @@
 import FoundationEssentials
+import GraceTestSupport
 import Passthrough
+import PassthroughSimulator
 import Testing
 
 @testable import GraceAPI

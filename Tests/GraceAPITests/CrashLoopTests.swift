@@ -1,10 +1,12 @@
 import FoundationEssentials
+import GraceTestSupport
 import Store
 import Testing
 
 @testable import GraceAPI
 @testable import GraceHTTP
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 #if canImport(Glibc)
     import Glibc
@@ -39,25 +41,13 @@ struct CrashLoopTests {
         var items: [Item]
     }
 
-    /// A small reproducible generator; the seed is in every failure message.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test("SIGKILL at random moments of jobs, twenty times over one database")
     func crashLoop() async throws {
         let folder = try SimulatedHost.createTemporary(prefix: "graceapi-crashloop")
         defer { try? folder.removeFiles() }
         let database = folder.folder + "/graced.sqlite"
         let seed = UInt64(Timestamp.nowMs())
-        var random = SplitMix(state: seed)
+        var random = SplitMix64(state: seed)
         var accepted: [String] = []
         var interruptedSeen = 0
 

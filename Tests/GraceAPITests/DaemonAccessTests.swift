@@ -1,4 +1,5 @@
 import FoundationEssentials
+import GraceTestSupport
 import Synchronization
 import Testing
 
@@ -15,9 +16,7 @@ import Testing
 @Suite("Daemon access", .serialized)
 struct DaemonAccessTests {
     func folder() throws -> String {
-        var template = Array("/tmp/graced-daemon-XXXXXX".utf8CString)
-        return String(
-            cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
+        makeTemporaryFolder("/tmp/graced-daemon-XXXXXX")
     }
 
     func run(_ arguments: [String], in folder: String) async throws -> (status: Int32, output: String) {

@@ -1,5 +1,8 @@
+import GraceSimulation
+import GraceTestSupport
 import Logging
 import Passthrough
+import PassthroughSimulator
 import Store
 import Testing
 
@@ -39,12 +42,7 @@ import Testing
             var logger = Logger(label: "test")
             logger.logLevel = .critical
             application = try Application(
-                host: ServiceHost(
-                    root: simulated.root, writer: simulated.kernel,
-                    firmwareMemory: FirmwareMemoryTable(
-                        source: "simulator", entries: simulated.firmwareMemory),
-                    procRoot: simulated.procRoot, modulesAliasPath: simulated.modulesAliasPath,
-                    simulator: simulated.kernel),
+                host: .simulated(simulated),
                 store: try GraceStore(path: simulated.folder + "/graced.sqlite"),
                 server: RunningService.openLoopback(), rescanIntervalSeconds: 0,
                 deviceEvents: events ? simulated.kernel.deviceEvents.source() : nil, logger: logger)

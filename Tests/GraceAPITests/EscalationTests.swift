@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Passthrough
+import PassthroughSimulator
 import Store
 import Testing
 

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import GraceTestSupport
 import Logging
 import Store
 import Synchronization
@@ -288,9 +289,7 @@ struct EventBody: Decodable {
 final class TemporaryFolder {
     let path: String
     init() throws {
-        var template = Array("/tmp/graceapi-events-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw RawHTTPClient.Failure(description: "mkdtemp") }
-        path = String(cString: made)
+        path = makeTemporaryFolder("/tmp/graceapi-events-XXXXXX")
     }
     deinit {
         _ = try? FileManager.default.removeItem(atPath: path)

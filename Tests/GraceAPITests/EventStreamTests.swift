@@ -1,4 +1,5 @@
 import FoundationEssentials
+import GraceTestSupport
 import Passthrough
 import Testing
 

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import GraceClient
+import GraceTestSupport
 import Synchronization
 import Testing
 
@@ -402,9 +403,7 @@ final class FakeGraced: Sendable {
 
     /// Short enough for `sun_path`, which a folder under a long TMPDIR might not be.
     static func temporaryFolder() throws -> String {
-        var template = Array("/tmp/grace-client-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw POSIXFailure("mkdtemp", errno) }
-        return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        makeTemporaryFolder("/tmp/grace-client-XXXXXX")
     }
 
     static func bind(_ path: String, listening: Bool) throws -> Int32 {
@@ -473,23 +472,4 @@ final class FakeGraced: Sendable {
 struct POSIXFailure: Error, CustomStringConvertible {
     let description: String
     init(_ call: String, _ code: Int32) { description = "\(call): \(String(cString: strerror(code)))" }
-}
-
-/// Runs `body` on a detached pthread of its own, off Swift's cooperative pool.
-private func startThread(_ body: @escaping @Sendable () -> Void) {
-    let box = Unmanaged.passRetained(ThreadBody(body))
-    var thread = pthread_t()
-    let created = pthread_create(
-        &thread, nil,
-        { raw in
-            Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box.toOpaque())
-    precondition(created == 0, "pthread_create failed: \(created)")
-    pthread_detach(thread)
-}
-
-private final class ThreadBody: Sendable {
-    let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 }

@@ -1,4 +1,5 @@
 import BuildInfo
+import GraceTestSupport
 import Testing
 
 @testable import GraceAPI

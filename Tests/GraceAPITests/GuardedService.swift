@@ -1,4 +1,5 @@
 import FoundationEssentials
+import GraceTestSupport
 import Testing
 
 @testable import GraceAPI
@@ -44,9 +45,7 @@ final class GuardedService: @unchecked Sendable {
     ) throws {
         // A folder anyone may traverse, so that a process of another user reaches the socket and
         // only the socket's own mode decides.
-        var template = Array("/tmp/graced-guarded-XXXXXX".utf8CString)
-        folder = String(
-            cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
+        folder = makeTemporaryFolder("/tmp/graced-guarded-XXXXXX")
         chmod(folder, 0o755)
         socketPath = folder + "/graced.sock"
         tokenPath = folder + "/tokens"

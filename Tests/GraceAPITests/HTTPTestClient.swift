@@ -1,4 +1,5 @@
 import Dispatch
+import GraceTestSupport
 import Synchronization
 
 @testable import GraceAPI
@@ -219,32 +220,6 @@ extension String {
     }
 }
 
-/// Runs blocking work on a fresh pthread and awaits it without holding a cooperative thread.
-func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        let job = Unmanaged.passRetained(ThreadJob { continuation.resume(returning: work()) })
-        var thread = pthread_t()
-        let created = pthread_create(
-            &thread, nil,
-            { raw in
-                Unmanaged<ThreadJob>.fromOpaque(raw!).takeRetainedValue().run()
-                return nil
-            }, job.toOpaque())
-        precondition(created == 0, "pthread_create failed: \(created)")
-        pthread_detach(thread)
-    }
-}
-
-private final class ThreadJob: Sendable {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-}
-
-/// The throwing form of `offPool`.
-func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await offPool { Result { try work() } }.get()
-}
-
 /// Blocking teardowns handed over by `deinit`s that run on Swift's cooperative pool (a test's last
 /// reference to a service goes away there): each runs on a thread of its own, and the test process
 /// waits for all of them at exit, so nothing is left half stopped.
@@ -260,21 +235,11 @@ final class BlockingTeardowns: Sendable {
 
     func run(_ work: @escaping @Sendable () -> Void) {
         pending.withLock { $0 += 1 }
-        let job = Unmanaged.passRetained(
-            ThreadJob { [self] in
-                work()
-                pending.withLock { $0 -= 1 }
-                finished.signal()
-            })
-        var thread = pthread_t()
-        let created = pthread_create(
-            &thread, nil,
-            { raw in
-                Unmanaged<ThreadJob>.fromOpaque(raw!).takeRetainedValue().run()
-                return nil
-            }, job.toOpaque())
-        precondition(created == 0, "pthread_create failed: \(created)")
-        pthread_detach(thread)
+        startThread { [self] in
+            work()
+            pending.withLock { $0 -= 1 }
+            finished.signal()
+        }
     }
 
     /// Blocks until every teardown handed over so far has ended (a minute at most: a hung one is

@@ -64,9 +64,10 @@ struct JobMachineTests {
         let issued = machine.writeIssued(.reset(Self.gpu), atMs: 4)
         #expect(issued.first == .persist)
         #expect(machine.job.attempts.last?.returnedAtMs == nil)
-        let failed = KernelError(.busy, path: "bus/pci/devices/0009:01:00.0/reset")
+        let failed = KernelError(.resourceBusy, path: "bus/pci/devices/0009:01:00.0/reset")
         #expect(machine.writeReturned(.reset(Self.gpu), error: failed, atMs: 7).first == .persist)
-        #expect(machine.job.attempts.last?.returnedAtMs == 7 && machine.job.attempts.last?.errno == .busy)
+        #expect(
+            machine.job.attempts.last?.returnedAtMs == 7 && machine.job.attempts.last?.errno == .resourceBusy)
         // A second return for the same attempt is not recorded twice.
         #expect(machine.writeReturned(.reset(Self.gpu), error: nil, atMs: 8) == [])
     }

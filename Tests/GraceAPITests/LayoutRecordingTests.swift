@@ -1,4 +1,6 @@
+import GraceTestSupport
 import Passthrough
+import PassthroughSimulator
 import Store
 import Testing
 

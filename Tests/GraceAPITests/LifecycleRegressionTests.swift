@@ -1,6 +1,9 @@
 import FoundationEssentials
+import GraceSimulation
+import GraceTestSupport
 import Logging
 import Passthrough
+import PassthroughSimulator
 import Store
 import Testing
 
@@ -74,11 +77,7 @@ struct LifecycleRegressionTests {
     func cancelQueuedOffTheCallersThread() async throws {
         let simulated = try SimulatedHost.createTemporary(prefix: "graceapi-cancelq")
         defer { try? simulated.removeFiles() }
-        let host = ServiceHost(
-            root: simulated.root, writer: simulated.kernel,
-            firmwareMemory: FirmwareMemoryTable(source: "simulator", entries: simulated.firmwareMemory),
-            procRoot: simulated.procRoot, modulesAliasPath: simulated.modulesAliasPath,
-            simulator: simulated.kernel)
+        let host = ServiceHost.simulated(simulated)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let store = try GraceStore(path: ":memory:")

@@ -1,9 +1,11 @@
 import FoundationEssentials
+import GraceTestSupport
 import Testing
 
 @testable import GraceAPI
 @testable import GraceHTTP
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 #if canImport(Glibc)
     import Glibc

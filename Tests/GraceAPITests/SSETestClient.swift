@@ -1,3 +1,5 @@
+import GraceTestSupport
+
 #if canImport(Glibc)
     import Glibc
 #endif

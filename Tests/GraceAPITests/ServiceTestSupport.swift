@@ -1,6 +1,9 @@
 import FoundationEssentials
+import GraceSimulation
+import GraceTestSupport
 import Logging
 import Passthrough
+import PassthroughSimulator
 import Store
 import Synchronization
 import Testing
@@ -51,12 +54,7 @@ final class RunningService: @unchecked Sendable {
         self.removesHost = removesHost
         simulated = try simulatedHost ?? SimulatedHost.createTemporary(prefix: "graceapi-svctest")
         self.databasePath = databasePath ?? simulated.folder + "/graced.sqlite"
-        let host = ServiceHost(
-            root: simulated.root, writer: simulated.kernel,
-            firmwareMemory: firmware
-                ?? FirmwareMemoryTable(source: "simulator", entries: simulated.firmwareMemory),
-            procRoot: simulated.procRoot, modulesAliasPath: simulated.modulesAliasPath,
-            simulator: simulate ? simulated.kernel : nil)
+        let host = ServiceHost.simulated(simulated, firmware: firmware, faultRoutes: simulate)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         application = try Application(

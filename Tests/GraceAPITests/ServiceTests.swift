@@ -1,6 +1,7 @@
 import BuildInfo
 import FoundationEssentials
 import Passthrough
+import PassthroughSimulator
 import Testing
 
 @testable import GraceAPI

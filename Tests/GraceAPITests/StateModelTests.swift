@@ -1,4 +1,5 @@
 import FoundationEssentials
+import GraceTestSupport
 import Passthrough
 import Store
 import Testing
@@ -25,19 +26,6 @@ import Testing
     static var seeds: [UInt64] {
         guard let text = environment("GRACEAPI_MODEL_SEEDS") else { return fixedSeeds }
         return text.split(separator: ",").compactMap { UInt64($0) }
-    }
-
-    /// SplitMix64: the same seed gives the same steps on every machine.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func pick<T>(_ choices: [T]) -> T { choices[Int(next() % UInt64(choices.count))] }
     }
 
     /// What must be true of one GPU once every job, follow-up and late write has settled.
@@ -75,7 +63,7 @@ import Testing
         }
     }
 
-    static func randomStep(_ random: inout Random) -> Step {
+    static func randomStep(_ random: inout SplitMix64) -> Step {
         let gpu = random.pick(gpus)
         switch random.next() % 10 {
         case 0, 1, 2: return .reset(gpu, deadline: random.pick([nil, 0.3, 3.0]))
@@ -100,7 +88,7 @@ import Testing
     }
 
     func run(seed: UInt64) async throws {
-        var random = Random(state: seed)
+        var random = SplitMix64(state: seed)
         var model = Dictionary(uniqueKeysWithValues: Self.gpus.map { ($0, ModelGPU()) })
         var service = try await RunningService.start(removesHost: false)
         let host = service.simulated

@@ -1,7 +1,10 @@
+import GraceTestSupport
 import Passthrough
+import PassthroughSimulator
 import Testing
 
 @testable import GraceAPI
+@testable import GraceHTTP
 
 /// A GPU that runtime PM put in D3cold is not powered up to be described: the kernel resumes a
 /// function in D3cold to serve a config read, and a full rescan runs every few minutes. The

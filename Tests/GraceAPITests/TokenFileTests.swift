@@ -1,3 +1,4 @@
+import GraceTestSupport
 import Testing
 
 @testable import GraceAPI
@@ -14,10 +15,7 @@ import Testing
         let path: String
 
         init() {
-            var template = Array("/tmp/grace-tokens-XXXXXX".utf8CString)
-            let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
-            precondition(made, "mkdtemp failed: errno \(errno)")
-            path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            path = makeTemporaryFolder("/tmp/grace-tokens-XXXXXX")
         }
 
         func file(_ name: String) -> String { path + "/" + name }
@@ -329,18 +327,7 @@ import Testing
         let suffix = UInt32.random(in: 0...UInt32.max)
         let out = folder + "/stdout-\(suffix)"
         let err = folder + "/stderr-\(suffix)"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        var argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var child = pid_t()
-        let spawned = posix_spawn(&child, arguments[0], &actions, nil, &argv, environ)
-        guard spawned == 0 else {
-            throw TokenFileError.system(path: arguments[0], operation: "run", errno: spawned)
-        }
+        let child = try ChildProcess.spawn(arguments, stdout: out, stderr: err)
         let status = ChildProcess.wait(child)
         return (status, ChildProcess.read(out), ChildProcess.read(err))
     }

@@ -1,4 +1,5 @@
 import Passthrough
+import PassthroughSimulator
 
 /// The captures in `Tests/Fixtures`, found from this file's own path (tests run from anywhere).
 enum CaptureFixtures {

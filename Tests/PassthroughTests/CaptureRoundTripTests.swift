@@ -1,4 +1,5 @@
 import Passthrough
+import PassthroughSimulator
 import Testing
 
 /// Capturing a host and replaying the capture gives a host the code cannot tell from the original.

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 /// The inventory reads config space sparsely (the header, the extended chain's headers, the
 /// DVSECs); what it derives must be what the whole 4 KiB says, on the demo host (GH200s with the

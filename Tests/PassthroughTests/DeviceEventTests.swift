@@ -2,6 +2,7 @@ import Synchronization
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 /// Uevent datagrams as the kernel writes them, and the simulated kernel announcing the same events.
 @Suite struct DeviceEventTests {

@@ -1,4 +1,5 @@
 import Passthrough
+import PassthroughSimulator
 import Testing
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 /// The health watch's judgement of one look, without I/O.
 @Suite("Health evaluator")

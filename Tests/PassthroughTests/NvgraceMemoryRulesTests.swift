@@ -1,3 +1,4 @@
+import SystemPackage
 import Testing
 
 @testable import Passthrough
@@ -103,14 +104,14 @@ private let base: UInt64 = 0x4000_0000_0000
     @Test func zeroLengthIsNoMemory() {
         #expect(throws: NvgraceMemoryError.noMemory) { try layout(0, bug: true) }
         #expect(throws: NvgraceMemoryError.noMemory) { try layout(0, bug: false) }
-        #expect(NvgraceMemoryError.noMemory.errno == Errno(12))
+        #expect(NvgraceMemoryError.noMemory.errno == Errno.noMemory)
     }
 
     @Test func shorterThanTheCarveOutOverflows() {
         #expect(throws: NvgraceMemoryError.overflow(physicalBase: base, length: 512 * mib)) {
             try layout(512 * mib, bug: true)
         }
-        #expect(NvgraceMemoryError.overflow(physicalBase: 0, length: 0).errno == Errno(75))
+        #expect(NvgraceMemoryError.overflow(physicalBase: 0, length: 0).errno == Errno.overflow)
     }
 
     @Test func nothingLeftAfterRoundDownIsInvalid() {

@@ -1,6 +1,8 @@
+import GraceTestSupport
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 #if canImport(Glibc)
     import Glibc
@@ -34,9 +36,7 @@ final class TestFolder {
     let path: String
 
     init() throws {
-        var template = Array("/tmp/grace-test-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw KernelError(code: errno, path: "/tmp") }
-        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        path = makeTemporaryFolder("/tmp/grace-test-XXXXXX")
     }
 
     func makeDirectory(_ relative: String) throws {

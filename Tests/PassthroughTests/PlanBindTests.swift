@@ -1,4 +1,5 @@
 import Passthrough
+import PassthroughSimulator
 import Testing
 
 @Suite("Bind and unbind plans")

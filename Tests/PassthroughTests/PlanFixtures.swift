@@ -1,4 +1,5 @@
 import Passthrough
+import PassthroughSimulator
 
 #if canImport(Glibc)
     import Glibc

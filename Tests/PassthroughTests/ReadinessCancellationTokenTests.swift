@@ -1,3 +1,4 @@
+import GraceTestSupport
 import Synchronization
 import Testing
 
@@ -16,7 +17,7 @@ import Testing
             cancelledAt.withLock { $0 = nowMs() }
             token.cancel(reason: "operator asked")
         }
-        let (woken, wokeAt) = await onOwnThread { (token.sleep(for: .seconds(60)), nowMs()) }
+        let (woken, wokeAt) = await offPool { (token.sleep(for: .seconds(60)), nowMs()) }
         let latency = wokeAt - cancelledAt.withLock { $0 }
         #expect(woken)
         #expect(latency >= 0 && latency < 60_000, "woke \(latency) ms after the cancel")
@@ -70,9 +71,9 @@ import Testing
             token.cancel(reason: "all of you")
         }
         let start = nowMs()
-        async let first = onOwnThread { token.sleep(for: .seconds(60)) }
-        async let second = onOwnThread { token.sleep(for: .seconds(60)) }
-        async let third = onOwnThread { token.sleep(for: .seconds(60)) }
+        async let first = offPool { token.sleep(for: .seconds(60)) }
+        async let second = offPool { token.sleep(for: .seconds(60)) }
+        async let third = offPool { token.sleep(for: .seconds(60)) }
         let woken = await [first, second, third]
         #expect(woken == [true, true, true])
         #expect(nowMs() - start < 60_000)

@@ -1,6 +1,8 @@
+import SystemPackage
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 /// The checks one observation at a time, over hand-written config bytes and sysfs files.
 struct ReadinessProbeTests {
@@ -280,7 +282,8 @@ struct ReadinessProbeTests {
             NvgraceBAR0Check.mapFailure(errno: Errno.invalidArgument)
                 == .unavailable("BAR0 mapping refused (EINVAL): a driver holds the regions"))
         #expect(
-            NvgraceBAR0Check.mapFailure(errno: Errno.noDevice) == .failed("BAR0 mapping failed: ENODEV"))
+            NvgraceBAR0Check.mapFailure(errno: Errno.operationNotSupportedByDevice)
+                == .failed("BAR0 mapping failed: ENODEV"))
     }
 
     @Test func nvgraceTooSmallBAR0FallsBack() throws {

@@ -1,39 +1,13 @@
+import GraceTestSupport
 import Synchronization
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// A closure handed to a new pthread.
-private final class ThreadBody: @unchecked Sendable {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-}
-
-/// Runs `body` on a new detached thread of its own, as the job engine runs a job's stages: blocking
-/// waits must not sit on Swift's cooperative pool, which has only as many threads as cores.
-func startThread(_ body: @escaping @Sendable () -> Void) {
-    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-    var thread = pthread_t()
-    let status = pthread_create(
-        &thread, nil,
-        { raw in
-            Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, box)
-    precondition(status == 0, "pthread_create failed: \(status)")
-    pthread_detach(thread)
-}
-
-/// The result of `body`, run on a thread of its own.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        startThread { continuation.resume(returning: body()) }
-    }
-}
 
 /// A deadline `milliseconds` from now.
 func deadline(inMs milliseconds: Int) -> ContinuousClock.Instant {
@@ -58,10 +32,7 @@ struct ReadinessTree {
     var devicePath: String { root.device(Self.device) }
 
     init() throws {
-        var template = Array("/tmp/graceapi-readiness-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        try #require(made != nil)
-        folder = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        folder = makeTemporaryFolder("/tmp/graceapi-readiness-XXXXXX")
         root = SysfsRoot(path: folder + "/sys")
         try files.makeFolders(devicePath + "/power")
         try write(config: Self.config())

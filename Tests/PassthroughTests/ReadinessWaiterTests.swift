@@ -1,7 +1,9 @@
+import GraceTestSupport
 import Synchronization
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 /// Waits on the demo host: a reset makes each kind of device not ready, and the simulated kernel
 /// brings it back after the window the test sets. Serialized: the windows are short and timed.
@@ -32,7 +34,7 @@ import Testing
         try host.kernel.setFaults(faults.merging(SimulatorFaults(readyAfterMs: readyAfterMs)), for: device)
         let resetAt = nowMs()
         try host.kernel.perform(.reset(device))
-        let (outcome, returnedAt) = await onOwnThread {
+        let (outcome, returnedAt) = await offPool {
             let outcome = ReadinessWaiter.wait(
                 for: probe, deadline: deadline(inMs: deadlineMs), token: CancellationToken())
             return (outcome, nowMs())
@@ -51,7 +53,7 @@ import Testing
         try host.kernel.setFaults(faults, for: device)
         try host.kernel.perform(.reset(device))
         let clock = VirtualReadinessClock()
-        let outcome = await onOwnThread {
+        let outcome = await offPool {
             ReadinessWaiter.wait(
                 for: probe, deadline: clock.deadline(inMs: deadlineMs), token: CancellationToken(),
                 policy: policy, clock: clock)
@@ -73,7 +75,7 @@ import Testing
             let clock = CountingReadinessClock()
             let returned = Mutex<Double?>(nil)
             let waiting = Task {
-                await onOwnThread {
+                await offPool {
                     // The deadline only guards against a hang.
                     let outcome = ReadinessWaiter.wait(
                         for: probe, deadline: deadline(inMs: 60_000), token: CancellationToken(), clock: clock
@@ -164,7 +166,7 @@ import Testing
             let ended = CancelTime()
             // The deadline (a minute) only guards against a hang: a wait it ended would be timed out.
             let waiting = Task {
-                await onOwnThread {
+                await offPool {
                     let outcome = ReadinessWaiter.wait(
                         for: probe, deadline: deadline(inMs: 60_000), token: token, clock: clock)
                     ended.mark()
@@ -220,11 +222,13 @@ import Testing
         try await withDemoHostAsync { host in
             let probe = try probe(host, Self.h100)
             try host.kernel.setFaults(SimulatorFaults(vanishOnReset: true), for: Self.h100)
-            #expect(throws: KernelError(.noDevice, path: SysfsWrite.reset(Self.h100).path)) {
+            #expect(
+                throws: KernelError(.operationNotSupportedByDevice, path: SysfsWrite.reset(Self.h100).path)
+            ) {
                 try host.kernel.perform(.reset(Self.h100))
             }
             let clock = VirtualReadinessClock()
-            let outcome = await onOwnThread {
+            let outcome = await offPool {
                 ReadinessWaiter.wait(
                     for: probe, deadline: clock.deadline(inMs: 2000), token: CancellationToken(), clock: clock
                 )
@@ -244,7 +248,7 @@ import Testing
             // The device in reset, as the generic checks see it: config reads all-ones for 100 ms.
             let config = try host.root.readBytes(folder + "/config")
             try files.replace(folder + "/config", [UInt8](repeating: 0xFF, count: config.count))
-            let outcome = await onOwnThread {
+            let outcome = await offPool {
                 startThread {
                     _ = CancellationToken().sleep(for: .milliseconds(100))
                     try? files.replace(folder + "/config", config)
@@ -266,7 +270,7 @@ import Testing
             let path = host.root.device(Self.h100) + "/config"
             // Back in recovery mode: 10de:2300 instead of 10de:2331.
             try files.patch(path, offset: 2, [0x00, 0x23])
-            let outcome = await onOwnThread {
+            let outcome = await offPool {
                 ReadinessWaiter.wait(for: probe, deadline: deadline(inMs: 100), token: CancellationToken())
             }
             #expect(outcome.result == .timedOut(lastReason: "IDs read 10de:2300, expected 10de:2331"))
@@ -332,7 +336,7 @@ import Testing
             let policy = PollPolicy(
                 initial: .milliseconds(1), cap: .milliseconds(4), multiplier: 2, lateness: 0.25,
                 ceiling: .milliseconds(100))
-            let outcome = await onOwnThread {
+            let outcome = await offPool {
                 ReadinessWaiter.wait(
                     for: probe, deadline: deadline(inMs: 600), token: CancellationToken(), policy: policy)
             }

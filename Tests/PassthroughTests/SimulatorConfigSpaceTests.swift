@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 extension SimulatorTests {
     /// The config bytes, read through a test-local walker rather than the builder's own layout.

@@ -1,3 +1,4 @@
+import SystemPackage
 import Testing
 
 @testable import Passthrough
@@ -11,7 +12,7 @@ extension SimulatorTests {
                 try body()
                 return nil
             } catch {
-                return (error as? KernelError)?.errno ?? Errno(-1)
+                return (error as? KernelError)?.errno ?? Errno(rawValue: -1)
             }
         }
 
@@ -48,27 +49,42 @@ extension SimulatorTests {
             try withDemoHost { host in
                 let kernel = host.kernel
                 let gpu = bdf("0019:01:00.0")
-                #expect(errno { try kernel.perform(.bind(gpu, driver: "nvidia")) } == Errno.busy)
+                #expect(errno { try kernel.perform(.bind(gpu, driver: "nvidia")) } == Errno.resourceBusy)
                 // vfio-pci binds only through an override.
                 try kernel.perform(.unbind(gpu, driver: "nvidia"))
-                #expect(errno { try kernel.perform(.bind(gpu, driver: "vfio-pci")) } == Errno.noDevice)
+                #expect(
+                    errno { try kernel.perform(.bind(gpu, driver: "vfio-pci")) }
+                        == Errno.operationNotSupportedByDevice)
                 // An override naming another driver keeps this one from matching.
                 try kernel.perform(.driverOverride(gpu, "vfio-pci"))
-                #expect(errno { try kernel.perform(.bind(gpu, driver: "nvidia")) } == Errno.noDevice)
+                #expect(
+                    errno { try kernel.perform(.bind(gpu, driver: "nvidia")) }
+                        == Errno.operationNotSupportedByDevice)
                 try kernel.perform(.bind(gpu, driver: "vfio-pci"))
                 #expect(host.root.linkName(host.root.device(gpu) + "/driver") == "vfio-pci")
-                #expect(errno { try kernel.perform(.bind(gpu, driver: "vfio-pci")) } == Errno.busy)
+                #expect(errno { try kernel.perform(.bind(gpu, driver: "vfio-pci")) } == Errno.resourceBusy)
 
-                #expect(errno { try kernel.perform(.unbind(gpu, driver: "nvidia")) } == Errno.noDevice)
-                let missing = bdf("0000:ff:00.0")
-                #expect(errno { try kernel.perform(.bind(missing, driver: "nvidia")) } == Errno.noDevice)
                 #expect(
-                    errno { try kernel.perform(.unbind(missing, driver: "nvidia")) } == Errno.noDevice)
-                #expect(errno { try kernel.perform(.driversProbe(missing)) } == Errno.noDevice)
-                #expect(errno { try kernel.perform(.reset(missing)) } == Errno.noDevice)
-                #expect(errno { try kernel.perform(.driverOverride(missing, "x")) } == Errno.noDevice)
-                #expect(errno { try kernel.perform(.bind(gpu, driver: "nouveau")) } == Errno.noSuchEntry)
-                #expect(kernel.writes.last?.error?.errno == Errno.noSuchEntry)
+                    errno { try kernel.perform(.unbind(gpu, driver: "nvidia")) }
+                        == Errno.operationNotSupportedByDevice)
+                let missing = bdf("0000:ff:00.0")
+                #expect(
+                    errno { try kernel.perform(.bind(missing, driver: "nvidia")) }
+                        == Errno.operationNotSupportedByDevice)
+                #expect(
+                    errno { try kernel.perform(.unbind(missing, driver: "nvidia")) }
+                        == Errno.operationNotSupportedByDevice)
+                #expect(
+                    errno { try kernel.perform(.driversProbe(missing)) }
+                        == Errno.operationNotSupportedByDevice)
+                #expect(errno { try kernel.perform(.reset(missing)) } == Errno.operationNotSupportedByDevice)
+                #expect(
+                    errno { try kernel.perform(.driverOverride(missing, "x")) }
+                        == Errno.operationNotSupportedByDevice)
+                #expect(
+                    errno { try kernel.perform(.bind(gpu, driver: "nouveau")) } == Errno.noSuchFileOrDirectory
+                )
+                #expect(kernel.writes.last?.error?.errno == Errno.noSuchFileOrDirectory)
             }
         }
 
@@ -92,7 +108,7 @@ extension SimulatorTests {
                 #expect(try host.root.readString(file) == "flr")
                 try kernel.perform(.resetMethod(gpu, ""))
                 #expect(try host.root.readString(file) == "")
-                #expect(errno { try kernel.perform(.reset(gpu)) } == Errno.notSupportedByDevice)
+                #expect(errno { try kernel.perform(.reset(gpu)) } == Errno.inappropriateIOCTLForDevice)
                 try kernel.perform(.resetMethod(gpu, "default"))
                 #expect(try host.root.readString(file) == "flr")
 
@@ -101,7 +117,8 @@ extension SimulatorTests {
                 #expect(try host.root.readString(host.root.device(h100) + "/reset_method") == "bus flr")
 
                 // No method at enumeration: no reset file at all.
-                #expect(errno { try kernel.perform(.reset(bdf("0009:00:00.0"))) } == Errno.noSuchEntry)
+                #expect(
+                    errno { try kernel.perform(.reset(bdf("0009:00:00.0"))) } == Errno.noSuchFileOrDirectory)
 
                 try kernel.perform(.powerControl(gpu, "on"))
                 #expect(try host.root.readString(host.root.device(gpu) + "/power/control") == "on")

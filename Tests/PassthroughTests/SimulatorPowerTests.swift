@@ -1,8 +1,10 @@
 import Dispatch
+import GraceTestSupport
 import Synchronization
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 extension SimulatorTests {
     /// Runtime power management: an idle VFIO-bound function sits in D3hot and its BAR0 reads all-ones;
@@ -155,7 +157,7 @@ extension SimulatorTests {
 
                 // resetWriteMs makes the write itself last that long.
                 try host.kernel.setFaults(SimulatorFaults(resetWriteMs: 300), for: Self.gh200)
-                let took = await onOwnThread { () -> Double in
+                let took = await offPool { () -> Double in
                     let start = nowMs()
                     try? host.kernel.perform(.reset(Self.gh200))
                     return nowMs() - start

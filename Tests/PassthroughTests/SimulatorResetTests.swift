@@ -1,6 +1,8 @@
+import SystemPackage
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 extension SimulatorTests {
     /// Resets, readiness timers and injected faults. Serialized: the windows are short and timed.
@@ -100,14 +102,15 @@ extension SimulatorTests {
                 try kernel.setFaults(SimulatorFaults(readyAfterMs: 0, busyWrites: 2), for: Self.h100)
                 for _ in 0..<2 {
                     #expect(
-                        throws: KernelError(.busy, path: "bus/pci/devices/0000:c3:00.0/reset")
+                        throws: KernelError(.resourceBusy, path: "bus/pci/devices/0000:c3:00.0/reset")
                     ) {
                         try kernel.perform(.reset(Self.h100))
                     }
                 }
                 try kernel.perform(.reset(Self.h100))
                 #expect(try kernel.faults(for: Self.h100) == SimulatorFaults(readyAfterMs: 0))
-                #expect(kernel.writes.map { $0.error?.errno } == [Errno.busy, Errno.busy, nil])
+                #expect(
+                    kernel.writes.map { $0.error?.errno } == [Errno.resourceBusy, Errno.resourceBusy, nil])
                 #expect(kernel.isReady(Self.h100) == true)  // readyAfterMs 0: back at once
             }
         }
@@ -118,7 +121,8 @@ extension SimulatorTests {
                 let root = host.root
                 try kernel.setFaults(SimulatorFaults(vanishOnReset: true), for: Self.h100)
                 #expect(
-                    throws: KernelError(.noDevice, path: "bus/pci/devices/0000:c3:00.0/reset")
+                    throws: KernelError(
+                        .operationNotSupportedByDevice, path: "bus/pci/devices/0000:c3:00.0/reset")
                 ) {
                     try kernel.perform(.reset(Self.h100))
                 }

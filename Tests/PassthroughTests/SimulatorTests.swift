@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 #if canImport(Glibc)
     import Glibc

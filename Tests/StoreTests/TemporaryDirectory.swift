@@ -1,3 +1,5 @@
+import GraceTestSupport
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -10,12 +12,7 @@ final class TemporaryDirectory {
 
     init() {
         let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        var template = Array("\(base)/grace-store-XXXXXX".utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { buffer in
-            mkdtemp(buffer.baseAddress!) != nil
-        }
-        precondition(created, "mkdtemp failed: errno \(errno)")
-        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        path = makeTemporaryFolder("\(base)/grace-store-XXXXXX")
     }
 
     func file(_ name: String) -> String {

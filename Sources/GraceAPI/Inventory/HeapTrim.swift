@@ -1,4 +1,4 @@
-import CSQLite
+import CMalloc
 
 /// Hands the heap's free memory back to the system after the inventory's big transient allocations
 /// (a scan's descriptions and bodies, a batch of layouts, a health look at every GPU). glibc keeps
@@ -6,7 +6,7 @@ import CSQLite
 public enum HeapTrim {
     /// Returns freed memory at the top and inside each arena (`malloc_trim(0)`).
     public static func now() {
-        _ = grace_malloc_trim()
+        _ = malloc_trim(0)
     }
 
     /// At most `arenas` malloc arenas (each thread that allocates while another holds its arena
@@ -16,7 +16,7 @@ public enum HeapTrim {
     /// at 4096 GPUs, replaced at every health look) came from an arena and its pages stayed.
     /// Call before threads start.
     public static func configure(arenas: Int32, mmapAbove: Int32) {
-        _ = grace_malloc_arena_max(arenas)
-        _ = grace_malloc_mmap_threshold(mmapAbove)
+        _ = mallopt(M_ARENA_MAX, arenas)
+        _ = mallopt(M_MMAP_THRESHOLD, mmapAbove)
     }
 }

@@ -1,6 +1,7 @@
 import GraceHTTP
 import Passthrough
 import Store
+import SystemPackage
 
 /// A job to and from its rows in the store.
 extension Job {
@@ -38,7 +39,7 @@ extension Job {
             methodRequested: record.methodRequested, methodUsed: record.methodUsed,
             attempts: record.attempts.sorted { $0.seq < $1.seq }.map {
                 Attempt(
-                    atMs: $0.atMs, returnedAtMs: $0.returnedAtMs, errno: $0.errno.map { Errno($0) },
+                    atMs: $0.atMs, returnedAtMs: $0.returnedAtMs, errno: $0.errno.map { Errno(rawValue: $0) },
                     message: $0.message)
             },
             details: details,

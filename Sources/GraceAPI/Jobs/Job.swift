@@ -1,5 +1,6 @@
 import GraceHTTP
 import Passthrough
+import SystemPackage
 
 /// What a job does.
 enum JobKind: String, Codable, Sendable {

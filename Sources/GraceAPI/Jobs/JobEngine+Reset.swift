@@ -100,7 +100,8 @@ extension JobEngine {
             finish(
                 id, .failed,
                 JobFailure.kernel(
-                    KernelError(.noDevice, path: host.root.device(target)), during: "readiness check"
+                    KernelError(.operationNotSupportedByDevice, path: host.root.device(target)),
+                    during: "readiness check"
                 )
                 .with(detail: "The device stopped answering: \(reason)."))
         case .cancelled(let reason):

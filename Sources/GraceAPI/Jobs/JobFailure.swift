@@ -1,4 +1,5 @@
 import Passthrough
+import SystemPackage
 
 /// Why a job did not succeed, in the domain's words: no HTTP here. Routes/ turns it into the API's
 /// problem shape (`JobProblems`).
@@ -55,7 +56,7 @@ struct JobFailure: Codable, Sendable, Equatable {
         }
         detail = try container.decode(String.self, forKey: .detail)
         resolution = try container.decode(String.self, forKey: .resolution)
-        errno = try container.decodeIfPresent(Int32.self, forKey: .errno).map { Errno($0) }
+        errno = try container.decodeIfPresent(Int32.self, forKey: .errno).map { Errno(rawValue: $0) }
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -96,13 +97,13 @@ extension JobFailure {
     static func kernel(_ error: KernelError, during what: String) -> JobFailure {
         let resolution =
             switch error.errno {
-            case .noDevice:
+            case .operationNotSupportedByDevice:
                 "The device is gone from the bus: check `GET /gpus` (state missing), then the host's logs; a rescan or reboot may bring it back."
-            case .notSupportedByDevice:
+            case .inappropriateIOCTLForDevice:
                 "The kernel could not use that method or the device did not come back: try another method from resetMethods, and check the host's logs."
             case .invalidArgument:
                 "The kernel refused the request as invalid: check the method against resetMethods and the device's power state."
-            case .busy, .tryAgain:
+            case .resourceBusy, .resourceTemporarilyUnavailable:
                 "The device stayed busy until the deadline: stop what is using it, or retry with a longer deadlineSeconds."
             default:
                 "See the errno and the host's kernel log."

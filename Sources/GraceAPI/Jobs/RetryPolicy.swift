@@ -11,7 +11,7 @@ struct RetryPolicy: Sendable {
     static let standard = RetryPolicy()
 
     static func isRetryable(_ error: KernelError) -> Bool {
-        error.errno == .busy || error.errno == .tryAgain
+        error.errno == .resourceBusy || error.errno == .resourceTemporarilyUnavailable
     }
 
     /// The delay before retry number `attempt` (1 for the first retry): full jitter over

@@ -1,8 +1,9 @@
 import GraceHTTP
 import Passthrough
 
-/// The problems more than one route answers with, worded once.
-enum CommonProblems {
+/// The problems more than one route answers with, worded once (the package's, for the routes of other
+/// targets, such as the simulator's).
+package enum CommonProblems {
     static func invalidBDF(_ raw: String) -> HTTPResponse {
         .problem(
             status: 400, slug: "invalid-bdf", title: "Invalid PCI address",
@@ -20,7 +21,7 @@ enum CommonProblems {
             resolution: "List the managed GPUs with `GET /gpus` and use one of their `bdf` values.")
     }
 
-    static func invalidBody(_ detail: String, resolution: String) -> HTTPResponse {
+    package static func invalidBody(_ detail: String, resolution: String) -> HTTPResponse {
         RequestBody.invalidBody(detail, resolution: resolution)
     }
 
@@ -28,7 +29,7 @@ enum CommonProblems {
     /// decodes, so `%2F` cannot become a slash) and is decoded here: clients that escape the colons
     /// (`0009%3A01%3A00.0`, as many URL builders do) name the same GPU, and the strict parse after
     /// decoding still refuses anything but hex digits, colons and a dot.
-    static func parseBDF(_ parameters: [String: String]) -> Result<BDF, ProblemResponse> {
+    package static func parseBDF(_ parameters: [String: String]) -> Result<BDF, ProblemResponse> {
         let raw = parameters["bdf"] ?? ""
         guard let bdf = BDF(PercentDecoding.decode(raw)) else {
             return .failure(ProblemResponse(response: invalidBDF(raw)))

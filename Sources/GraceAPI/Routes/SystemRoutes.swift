@@ -42,7 +42,8 @@ enum SystemRoutes {
                         store: store, version: BuildInfo.version, revision: BuildInfo.revision),
                     headers: [("Cache-Control", "no-store")]))
         }
-        let contract = Array(OpenAPIDocument.yaml.utf8)
+        // openapi.yaml's bytes, embedded by SwiftPM (Contract/openapi.yaml links to the root file).
+        let contract = PackageResources.openapi_yaml
         router.get("/openapi.yaml") { _, _ in
             .respond(
                 HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: contract))

@@ -126,14 +126,12 @@ public final class Application: Sendable {
         GPURoutes.register(in: &router, inventory: inventory)
         JobRoutes.register(in: &router, engine: engine)
         SystemRoutes.register(
-            in: &router, inventory: inventory, engine: engine, simulated: host.simulator != nil)
+            in: &router, inventory: inventory, engine: engine, simulated: host.isSimulation)
         SystemRoutes.registerMetrics(in: &router, metrics: metrics, inventory: inventory, engine: engine)
         AuditRoutes.register(in: &router, store: store)
         EventRoutes.register(in: &router, hub: events, inventory: inventory)
         BindingRoutes.register(in: &router, store: store, reconciler: reconciler)
-        if let simulator = host.simulator {
-            SimulatorRoutes.register(in: &router, simulator: simulator)
-        }
+        for extend in host.routeExtensions { extend(&router) }
         routes = router.registeredRoutes
         var configuration = serverConfiguration
         if configuration.edge.auditor == nil {

@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// An errno from the kernel, with what we were doing when it came back.
 ///
 /// The typed error of every effect across the seam.
@@ -13,7 +15,7 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
 
     /// From a raw code, as `errno` is after a failed system call.
     public init(code: Int32, path: String) {
-        self.init(Errno(code), path: path)
+        self.init(Errno(rawValue: code), path: path)
     }
 
     /// The symbolic name (`EBUSY`), or `E<code>` for one we do not name.

@@ -82,7 +82,7 @@ public final class NetlinkUeventSource: DeviceEventSource {
             close(fd)
             close(ends[0])
             close(ends[1])
-            throw KernelError(.busy, path: "netlink:uevent")
+            throw KernelError(.resourceBusy, path: "netlink:uevent")
         }
         DispatchQueue(label: "graced.uevents").async {
             Self.loop(started, handler)

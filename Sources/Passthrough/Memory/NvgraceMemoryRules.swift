@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// Why the nvgrace-gpu rules refuse a memory description. Each case carries the errno the kernel's
 /// probe would fail with, so a refusal here reads the same as the driver's.
 public enum NvgraceMemoryError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -11,8 +13,8 @@ public enum NvgraceMemoryError: Error, Hashable, Sendable, CustomStringConvertib
     /// ENOMEM, EOVERFLOW, EINVAL.
     public var errno: Errno {
         switch self {
-        case .noMemory: Errno(12)
-        case .overflow: Errno(75)
+        case .noMemory: Errno.noMemory
+        case .overflow: Errno.overflow
         case .noUsableMemory: .invalidArgument
         }
     }

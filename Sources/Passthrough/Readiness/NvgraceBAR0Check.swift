@@ -1,3 +1,5 @@
+import SystemPackage
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -101,7 +103,7 @@ public struct NvgraceBAR0Check: Sendable {
         let length = (requiredLength + page - 1) / page * page
         let mapped = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0)
         guard let base = mapped, base != UnsafeMutableRawPointer(bitPattern: -1) else {
-            return mapFailure(errno: Errno(errno))
+            return mapFailure(errno: Errno(rawValue: errno))
         }
         defer { munmap(base, length) }
         // Plain aligned 32-bit loads from a mapping made just now: the compiler cannot reuse an

@@ -96,7 +96,7 @@ public struct PCIConfigCheck: Sendable {
         do {
             reads = try root.readRegisters(folder + "/config", ranges)
         } catch {
-            if error.errno == .noSuchEntry || error.errno == .noDevice {
+            if error.errno == .noSuchFileOrDirectory || error.errno == .operationNotSupportedByDevice {
                 return .verdict(.gone("config unreadable: \(error.name)"))
             }
             return .verdict(.notReady("config read failed: \(error.name) (\(error.message))"))

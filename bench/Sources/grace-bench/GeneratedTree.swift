@@ -1,4 +1,5 @@
 import Passthrough
+import PassthroughSimulator
 
 /// `grace-bench make-tree N DIR`: a sysfs-shaped tree of N GPU functions (H100s bound to vfio-pci,
 /// each on its own bus and in its own IOMMU group) under DIR, for graced (`--sysfs DIR`) and for

@@ -3,6 +3,7 @@ import GraceAPI
 import GraceClient
 import GraceHTTP
 import Passthrough
+import PassthroughSimulator
 
 #if canImport(Glibc)
     import Glibc

@@ -10,8 +10,10 @@
 import GraceAPI
 import GraceClient
 import GraceHTTP
+import GraceSimulation
 import Logging
 import Passthrough
+import PassthroughSimulator
 import Store
 
 #if canImport(Glibc)
@@ -82,11 +84,7 @@ defer { try? simulated.removeFiles() }
 var logger = Logger(label: "bench")
 logger.logLevel = .critical
 let application = try Application(
-    host: ServiceHost(
-        root: simulated.root, writer: simulated.kernel,
-        firmwareMemory: FirmwareMemoryTable(source: "simulator", entries: simulated.firmwareMemory),
-        procRoot: simulated.procRoot, modulesAliasPath: simulated.modulesAliasPath,
-        simulator: simulated.kernel),
+    host: .simulated(simulated),
     store: try GraceStore(path: simulated.folder + "/bench.sqlite"), server: benchServer(),
     rescanIntervalSeconds: 0, jobs: JobEngine.Configuration(workers: 4), logger: logger)
 try application.start()

@@ -1,4 +1,5 @@
 @testable import Passthrough
+@testable import PassthroughSimulator
 
 /// A capture file of any bytes, as `graced --simulate --capture` and bug reports hand it over: it
 /// reads as a capture or a `HostCaptureError`, and one that reads is turned into simulated functions

@@ -1,5 +1,6 @@
 @testable import GraceAPI
 @testable import GraceHTTP
+@testable import GraceSimulation
 
 /// A request body of any bytes through the strict JSON check and the decoders of every body the API
 /// takes: a value, or a 400 problem with a resolution, never a trap. The first byte picks the body

@@ -1,5 +1,7 @@
+import GraceSimulation
 import Logging
 import Passthrough
+import PassthroughSimulator
 import Store
 
 @testable import GraceAPI
@@ -64,10 +66,7 @@ private struct Fixture: Sendable {
             var logger = Logger(label: "fuzz")
             logger.logLevel = .critical
             application = try Application(
-                host: ServiceHost(
-                    root: host.root, writer: host.kernel,
-                    firmwareMemory: FirmwareMemoryTable(source: "simulator", entries: host.firmwareMemory),
-                    procRoot: host.procRoot, modulesAliasPath: host.modulesAliasPath, simulator: host.kernel),
+                host: .simulated(host),
                 store: try GraceStore(path: host.folder + "/graced.sqlite"), rescanIntervalSeconds: 0,
                 logger: logger)
             try application.inventory.refresh()

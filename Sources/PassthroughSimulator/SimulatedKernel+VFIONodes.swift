@@ -1,3 +1,5 @@
+import Passthrough
+
 /// The simulated `/dev/vfio`: `vfio` (the container, always there) and one node per IOMMU group.
 ///
 /// The kernel creates `/dev/vfio/<group>` when the first device of the group registers with VFIO

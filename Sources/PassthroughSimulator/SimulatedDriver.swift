@@ -1,3 +1,5 @@
+import Passthrough
+
 /// A driver of the simulated host: a folder under `bus/pci/drivers` and the kernel's matching rule.
 public struct SimulatedDriver: Sendable, Hashable {
     public var name: String

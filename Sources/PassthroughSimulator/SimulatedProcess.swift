@@ -1,3 +1,5 @@
+import Passthrough
+
 /// A process of the simulated host, as `/proc/<pid>` shows it: its command and its open files.
 ///
 /// Only what a holder scan reads is modelled: `comm` and the targets of the `fd` links.

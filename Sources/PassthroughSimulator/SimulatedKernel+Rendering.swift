@@ -1,3 +1,5 @@
+import Passthrough
+
 /// What a simulated device's files show, derived from its logical state: the registers a reader
 /// polls (config space, nvgrace's BAR0 words) and the runtime power files.
 struct DeviceView: Hashable {

@@ -1,4 +1,5 @@
 import Dispatch
+import Passthrough
 import Synchronization
 
 /// The simulated kernel's uevents: what `SimulatedKernel` announces when a write adds, removes,
@@ -65,7 +66,7 @@ public final class SimulatedDeviceEvents: Sendable {
         func start(_ handler: @escaping @Sendable (DeviceEventDelivery) -> Void) throws(KernelError) {
             try subscription.withLock { (current) throws(KernelError) in
                 guard current == nil else {
-                    throw KernelError(.busy, path: "simulator:uevent")
+                    throw KernelError(.resourceBusy, path: "simulator:uevent")
                 }
                 current = hub.subscribe(handler)
             }

@@ -1,3 +1,5 @@
+import Passthrough
+
 #if canImport(Glibc)
     import Glibc
 #endif

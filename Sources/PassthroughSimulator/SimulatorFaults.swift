@@ -1,3 +1,5 @@
+import Passthrough
+
 /// Misbehaviour injected into one simulated device; every field is optional so a JSON patch can name
 /// only what it changes.
 ///

@@ -1,5 +1,7 @@
+import GraceAPI
 import GraceHTTP
 import Passthrough
+import PassthroughSimulator
 
 /// `GET` and `PUT /simulator/devices/{bdf}/faults`: fault injection, registered only on a simulated
 /// host (everywhere else the paths are 404 like any unknown path).

@@ -1,3 +1,5 @@
+import Passthrough
+
 /// One PCI function of a simulated host: everything the tree builder needs to write its sysfs folder
 /// and config space, and everything the simulated kernel needs to give writes their meaning.
 public struct SimulatedFunction: Sendable, Hashable {

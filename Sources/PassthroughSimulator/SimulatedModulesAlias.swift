@@ -1,3 +1,5 @@
+import Passthrough
+
 /// The simulated host's `modules.alias` (`/lib/modules/$(uname -r)/modules.alias`), as depmod writes
 /// it: which module claims which device.
 ///

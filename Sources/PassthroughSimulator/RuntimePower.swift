@@ -1,3 +1,5 @@
+import Passthrough
+
 /// Runtime power management as the kernel applies it to a simulated function.
 ///
 /// vfio-pci and its variant drivers allow runtime suspend while nobody has the device open, so an

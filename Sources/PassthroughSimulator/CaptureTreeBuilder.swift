@@ -1,3 +1,5 @@
+import Passthrough
+
 /// Lays out a captured host as a sysfs tree the simulated kernel can act on.
 ///
 /// Each captured function becomes a `SimulatedFunction` that carries its capture, so the tree holds

@@ -1,5 +1,7 @@
 import Dispatch
+import Passthrough
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -288,7 +290,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
 
     private func knownDevice(_ bdf: BDF) throws(KernelError) {
         guard tree.functions[bdf] != nil else {
-            throw KernelError(.noDevice, path: root.device(bdf))
+            throw KernelError(.operationNotSupportedByDevice, path: root.device(bdf))
         }
     }
 
@@ -302,7 +304,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
         let value = write.value.hasSuffix("\n") ? String(write.value.dropLast()) : write.value
         func fail(_ errno: Errno) -> KernelError { KernelError(errno, path: path) }
         func present(_ bdf: BDF) throws(KernelError) -> Device {
-            guard let device = state.devices[bdf] else { throw fail(.noDevice) }
+            guard let device = state.devices[bdf] else { throw fail(.operationNotSupportedByDevice) }
             return device
         }
 
@@ -316,10 +318,10 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             state.devices[bdf] = device
 
         case .unbind(_, let driver):
-            guard tree.drivers[driver] != nil else { throw fail(.noSuchEntry) }
+            guard tree.drivers[driver] != nil else { throw fail(.noSuchFileOrDirectory) }
             guard let bdf = BDF(value), var device = state.devices[bdf], device.function.driver == driver
             else {
-                throw fail(.noDevice)
+                throw fail(.operationNotSupportedByDevice)
             }
             tree.unlinkDriver(driver, from: bdf)
             device.function.driver = nil
@@ -328,11 +330,11 @@ public final class SimulatedKernel: KernelWriter, Sendable {
             deviceEvents.announce([DeviceEvent(.unbind, bdf)])
 
         case .bind(_, let driver):
-            guard let candidate = tree.drivers[driver] else { throw fail(.noSuchEntry) }
+            guard let candidate = tree.drivers[driver] else { throw fail(.noSuchFileOrDirectory) }
             guard let bdf = BDF(value), var device = state.devices[bdf],
                 candidate.matches(device.function, override: device.function.driverOverride)
-            else { throw fail(.noDevice) }
-            guard device.function.driver == nil else { throw fail(.busy) }
+            else { throw fail(.operationNotSupportedByDevice) }
+            guard device.function.driver == nil else { throw fail(.resourceBusy) }
             try tree.linkDriver(driver, to: bdf)
             device.function.driver = driver
             state.devices[bdf] = device
@@ -341,7 +343,7 @@ public final class SimulatedKernel: KernelWriter, Sendable {
 
         case .driversProbe:
             guard let bdf = BDF(value), var device = state.devices[bdf] else {
-                throw fail(.noDevice)
+                throw fail(.operationNotSupportedByDevice)
             }
             guard device.function.driver == nil else { return nil }
             // An override rules out every other driver; without one the boot-time driver comes back.
@@ -356,20 +358,20 @@ public final class SimulatedKernel: KernelWriter, Sendable {
 
         case .reset(let bdf):
             let device = try present(bdf)
-            guard !device.function.resetMethods.isEmpty else { throw fail(.noSuchEntry) }
+            guard !device.function.resetMethods.isEmpty else { throw fail(.noSuchFileOrDirectory) }
             guard Self.unsigned(value) == 1 else { throw fail(.invalidArgument) }
-            guard !device.enabledResetMethods.isEmpty else { throw fail(.notSupportedByDevice) }
+            guard !device.enabledResetMethods.isEmpty else { throw fail(.inappropriateIOCTLForDevice) }
             var faults = state.faults[bdf] ?? SimulatorFaults()
             if let busy = faults.busyWrites {
                 faults.busyWrites = busy - 1
                 state.faults[bdf] = faults.normalized.isEmpty ? nil : faults.normalized
-                throw fail(.busy)
+                throw fail(.resourceBusy)
             }
             if faults.vanishOnReset == true {
                 faults.vanishOnReset = nil
                 state.faults[bdf] = faults.isEmpty ? nil : faults
                 try remove(bdf, &state)
-                throw fail(.noDevice)
+                throw fail(.operationNotSupportedByDevice)
             }
             try beginReset(bdf, faults: faults, &state)
             state.holds[bdf]?.blocked += 1

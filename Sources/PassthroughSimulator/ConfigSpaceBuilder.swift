@@ -1,3 +1,5 @@
+import Passthrough
+
 /// Builds a 4096-byte PCI Express configuration space, the bytes sysfs `config` returns to root.
 ///
 /// The bytes are real register layouts (type 0 header for endpoints, type 1 for bridges, a standard

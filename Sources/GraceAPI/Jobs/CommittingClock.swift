@@ -1,3 +1,4 @@
+import GraceHTTP
 import Passthrough
 import Synchronization
 
@@ -6,10 +7,11 @@ import Synchronization
 /// during it is found `waiting_ready`), and one the first look ends costs no write of its own.
 final class CommittingClock: ReadinessClock, Sendable {
     private let base = MonotonicReadinessClock()
-    private let pending: Mutex<(@Sendable () -> Void)?>
+    /// In an `Observer`, never bare in the lock (see Observer.swift).
+    private let pending: Mutex<Observer<Void>?>
 
     init(beforeFirstSleep: @escaping @Sendable () -> Void) {
-        pending = Mutex(beforeFirstSleep)
+        pending = Mutex(Observer { _ in beforeFirstSleep() })
     }
 
     /// Whether the wait slept (and `beforeFirstSleep` ran).
@@ -22,7 +24,7 @@ final class CommittingClock: ReadinessClock, Sendable {
             defer { body = nil }
             return body
         }
-        first?()
+        first?.notify(())
         return base.sleep(for: duration, token: token)
     }
 }

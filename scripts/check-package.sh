@@ -22,7 +22,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 if [ -z "$deb" ]; then
-    deb=$PWD/$(./scripts/package-deb.sh | tee /dev/stderr | tail -n 1)
+    # package-deb.sh prints the path last. (tee to a file of our own: tee /dev/stderr would reopen,
+    # and so truncate, a log file the caller redirected both streams to.)
+    built=$(mktemp)
+    ./scripts/package-deb.sh | tee "$built"
+    deb=$PWD/$(tail -n 1 "$built")
+    rm -f "$built"
 fi
 if [ ! -f "$deb" ]; then
     echo "check-package: no package at $deb" >&2

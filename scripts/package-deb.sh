@@ -36,6 +36,10 @@ done
 
 # Its own scratch path: a release build must not evict the debug build the tests use.
 scratch=.build-release
+# The SourceRevision plugin's prebuild command runs only when SwiftPM plans the build, and SwiftPM
+# reuses a saved plan while the package's files stay the same: after a commit that changed nothing
+# it would leave the previous revision in --version. Dropping the plan makes it plan (seconds).
+rm -f "$scratch/release/description.json"
 for product in graced gracectl; do
     echo "== package: swift build -c release --static-swift-stdlib --product $product"
     swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product "$product"
@@ -51,6 +55,17 @@ case $version in
         exit 1
         ;;
 esac
+# The revision the binaries carry must be this tree's, as the plugin computes it.
+expected=${GRACE_SOURCE_REVISION:-$(git rev-parse --short HEAD)}
+if [ -z "${GRACE_SOURCE_REVISION:-}" ] && [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+    expected="$expected-dirty"
+fi
+for command in graced gracectl; do
+    if ! "$bin/$command" --version | grep -qF "($expected)"; then
+        echo "package-deb: $command --version says $("$bin/$command" --version), not revision $expected" >&2
+        exit 1
+    fi
+done
 arch=$(dpkg --print-architecture)
 maintainer=${DEB_MAINTAINER:-$(git log -1 --format='%an <%ae>')}
 # The last commit's date, so that a rebuild of the same commit makes the same changelog and mtimes.

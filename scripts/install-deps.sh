@@ -13,6 +13,9 @@ packages=(
     openssl             # TLS certificates: for operators, and made at test time by the tests
     util-linux          # setpriv: the tests act as an unprivileged member of the socket's group
     prometheus          # promtool: checks /metrics, the alert rules and their tests (check-deploy.sh)
+    dpkg-dev binutils   # the Debian package (package-deb.sh): dpkg-shlibdeps, strip
+    help2man lintian    # its man pages from --help, and the check of the result
+    debootstrap         # the clean Debian 12 root check-package.sh installs the package into
 )
 # The contract checks' Python tools (schemathesis, jsonschema) come from PyPI into .build-venv:
 # scripts/python-venv.sh makes it, installing python3-venv when `python3 -m venv` cannot.

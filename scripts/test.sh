@@ -45,5 +45,8 @@ echo "== contract: schemathesis against graced --simulate"
 echo "== the systemd unit: systemd-analyze verify and security (exposure at most 3.5)"
 ./scripts/check-unit.sh
 
+echo "== package: the Debian package (package-deb.sh, lintian) installed into a clean Debian 12 root, removed, purged"
+./scripts/check-package.sh
+
 echo "== real-kernel lab: lab/run all (a QEMU guest with an IOMMU, vfio-pci and a CXL device)"
 lab/run all
